@@ -1,0 +1,100 @@
+package access
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind classifies a failure for the edge, which maps it to a status code.
+// The domain says what went wrong; only the edge knows about HTTP.
+type Kind int
+
+const (
+	KindInternal    Kind = iota // a fault on our side; details stay in the logs
+	KindInvalid                 // the input is malformed or breaks a rule
+	KindNotFound                // no such request (or it has passed its retention)
+	KindIncorrect               // a well-formed code that does not match
+	KindExpired                 // the code's lifetime is over
+	KindUsed                    // the code has already given out its link
+	KindLocked                  // the attempt budget is spent
+	KindRateLimited             // try again after RetryAfter
+	KindConflict                // the request cannot do this any more (e.g. resends used up)
+	KindUnavailable             // a delivery channel or dependency failed; retrying may help
+)
+
+// Error is what the domain returns to its callers: a stable machine code,
+// a message fit to show a visitor, and the internal cause for logs only.
+type Error struct {
+	Kind    Kind
+	Code    string // stable, e.g. "otp_incorrect"; clients may switch on it
+	Message string // human text, safe to show; never carries personal data
+	// Fields maps an input field to a human message, for validation errors.
+	Fields map[string]string
+	// AttemptsLeft is set on KindIncorrect.
+	AttemptsLeft *int
+	// RetryAfter is set on KindRateLimited.
+	RetryAfter time.Duration
+	cause      error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %v", e.Code, e.cause)
+	}
+	return e.Code
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// Store-level sentinels. Adapters return these (possibly wrapped); the
+// service turns them into *Error with the right public wording.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrCodeUsed       = errors.New("code already used")
+	ErrCodeExpired    = errors.New("code expired")
+	ErrCodeLocked     = errors.New("code attempt budget spent")
+	ErrResendTooSoon  = errors.New("resend cooldown running")
+	ErrResendsSpent   = errors.New("resend limit reached")
+	ErrDuplicateID    = errors.New("request id already exists")
+
+	errInvalidRequestID = errors.New("invalid request id")
+)
+
+func invalid(fields map[string]string) *Error {
+	return &Error{
+		Kind:    KindInvalid,
+		Code:    "invalid_input",
+		Message: "Some fields need attention.",
+		Fields:  fields,
+	}
+}
+
+func internal(cause error) *Error {
+	return &Error{
+		Kind:    KindInternal,
+		Code:    "internal",
+		Message: "Something went wrong on our side. Please try again in a minute.",
+		cause:   cause,
+	}
+}
+
+// codeStateError turns a store sentinel about a code into its public form.
+func codeStateError(err error) *Error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &Error{Kind: KindNotFound, Code: "request_not_found",
+			Message: "We could not find this request. Please start again.", cause: err}
+	case errors.Is(err, ErrCodeExpired):
+		return &Error{Kind: KindExpired, Code: "otp_expired",
+			Message: "This code has expired. Please request a new one.", cause: err}
+	case errors.Is(err, ErrCodeUsed):
+		return &Error{Kind: KindUsed, Code: "otp_used",
+			Message: "This code has already been used. Please start again for a new link.", cause: err}
+	case errors.Is(err, ErrCodeLocked):
+		return &Error{Kind: KindLocked, Code: "otp_locked",
+			Message: "Too many wrong attempts. Please start again for a new code.", cause: err}
+	default:
+		return internal(err)
+	}
+}

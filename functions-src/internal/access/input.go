@@ -1,0 +1,195 @@
+package access
+
+import (
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Field limits. Generous for real people, small enough that a record stays
+// a few hundred bytes.
+const (
+	MaxNameLen     = 100 // runes
+	MaxCompanyLen  = 100
+	MaxLocationLen = 100
+	MaxEmailLen    = 254 // RFC 5321 path limit
+	maxLocalLen    = 64
+)
+
+// AccessInput is what a visitor submits on the form. Values arrive
+// untrusted; Validate returns the cleaned form or field errors.
+type AccessInput struct {
+	Name     string
+	Email    string
+	Phone    string
+	Company  string
+	Location string
+	Consent  bool
+}
+
+// Visitor is a validated AccessInput.
+type Visitor struct {
+	Name     string
+	Email    string
+	Phone    string // E.164 or empty
+	Company  string
+	Location string
+}
+
+var (
+	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	phoneFiller = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
+)
+
+// Validate checks every field and reports all problems at once, so a form
+// can show them together.
+func (in AccessInput) Validate() (Visitor, error) {
+	fields := map[string]string{}
+	var v Visitor
+
+	v.Name = cleanText(in.Name)
+	switch {
+	case v.Name == "":
+		fields["name"] = "Enter your name."
+	case !plainText(v.Name):
+		fields["name"] = "Use letters, spaces and punctuation only."
+	case utf8.RuneCountInString(v.Name) > MaxNameLen:
+		fields["name"] = "Use at most 100 characters."
+	}
+
+	email, msg := validateEmail(in.Email)
+	if msg != "" {
+		fields["email"] = msg
+	}
+	v.Email = email
+
+	if p := strings.TrimSpace(in.Phone); p != "" {
+		p = phoneFiller.Replace(p)
+		if strings.HasPrefix(p, "00") {
+			p = "+" + p[2:]
+		}
+		if e164.MatchString(p) {
+			v.Phone = p
+		} else {
+			fields["phone"] = "Enter the number with its country code, like +44 7700 900123."
+		}
+	}
+
+	optional := func(name, val string, max int) string {
+		s := cleanText(val)
+		switch {
+		case !plainText(s):
+			fields[name] = "Use letters, spaces and punctuation only."
+		case utf8.RuneCountInString(s) > max:
+			fields[name] = "Use at most 100 characters."
+		}
+		return s
+	}
+	v.Company = optional("company", in.Company, MaxCompanyLen)
+	v.Location = optional("location", in.Location, MaxLocationLen)
+
+	if !in.Consent {
+		fields["consent"] = "Please accept the privacy policy to continue."
+	}
+	if len(fields) > 0 {
+		return Visitor{}, invalid(fields)
+	}
+	return v, nil
+}
+
+func validateEmail(raw string) (string, string) {
+	s := strings.TrimSpace(raw)
+	const bad = "Enter an email address like name@example.com."
+	if s == "" {
+		return "", "Enter your email address."
+	}
+	if len(s) > MaxEmailLen {
+		return "", "Use an email address of at most 254 characters."
+	}
+	if !plainText(s) || strings.ContainsAny(s, " <>\"(),;:\\[]") {
+		return "", bad
+	}
+	addr, err := mail.ParseAddress(s)
+	// ParseAddress accepts "Name <a@b>" forms; we want the bare address only.
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return "", bad
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if len(local) > maxLocalLen || !strings.Contains(domain, ".") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", bad
+	}
+	// The domain part is case-insensitive; keep the local part as typed.
+	return local + "@" + strings.ToLower(domain), ""
+}
+
+// cleanText trims and folds runs of whitespace to one space, so "  Ada \t
+// Lovelace " is stored as "Ada Lovelace".
+func cleanText(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// plainText refuses control and format characters (CR/LF header injection,
+// bidi overrides, NUL) and invalid UTF-8. Call after cleanText.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifyInput is what the verify step submits.
+type VerifyInput struct {
+	RequestID string
+	OTP       string
+}
+
+// Validate checks the shape only: a canonical UUID and six ASCII digits.
+func (in VerifyInput) Validate() (VerifyInput, error) {
+	fields := map[string]string{}
+	id, err := parseRequestID(in.RequestID)
+	if err != nil {
+		fields["requestId"] = "This request id is not valid. Please start again."
+	}
+	otp := strings.TrimSpace(in.OTP)
+	if !isCode(otp) {
+		fields["otp"] = "Enter the 6-digit code."
+	}
+	if len(fields) > 0 {
+		return VerifyInput{}, invalid(fields)
+	}
+	return VerifyInput{RequestID: id, OTP: otp}, nil
+}
+
+// parseRequestID accepts only the canonical lowercase 36-character form our
+// ids are issued in, so one request cannot be named two ways.
+func parseRequestID(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	u, err := uuid.Parse(s)
+	if err != nil || u.String() != s {
+		return "", errInvalidRequestID
+	}
+	return s, nil
+}
+
+func isCode(s string) bool {
+	if len(s) != CodeDigits {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,74 @@
+package access
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps requests and their codes. Every method is one atomic step:
+// the rules that must hold under concurrency (attempt counting, single use,
+// expiry) are checked inside the store's write, never read-then-write in Go.
+// The contract suite in internal/storetest holds every implementation to it.
+type Store interface {
+	// CreateRequest stores a new request with its first code, both or
+	// neither. ErrDuplicateID if the id is taken.
+	CreateRequest(ctx context.Context, r Request, c Code) error
+
+	// CountAttempt adds one to the code's attempt count if Code.CheckAttempt
+	// allows it at now, and returns the code as it is after the increment.
+	// Otherwise it changes nothing and returns ErrNotFound, ErrCodeUsed,
+	// ErrCodeExpired or ErrCodeLocked.
+	CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int) (Code, error)
+
+	// MarkVerified marks the code used and the request VERIFIED if
+	// Code.CheckUse allows it at now. Of many concurrent callers exactly
+	// one succeeds; the others get ErrCodeUsed.
+	MarkVerified(ctx context.Context, requestID string, now time.Time) error
+
+	// GetRequest returns a request, or ErrNotFound if there is none or it
+	// has passed its retention time at now.
+	GetRequest(ctx context.Context, requestID string, now time.Time) (Request, error)
+
+	// MarkExpired sets a PENDING request's status to EXPIRED. It is a
+	// bookkeeping step for the owner's view; a missing or non-pending
+	// request is not an error.
+	MarkExpired(ctx context.Context, requestID string) error
+
+	// RotateCode replaces the code's hash and lifetime if Code.CheckResend
+	// allows it at rot.SentAt, keeping the attempt count, and returns the
+	// request (for its contact details) and the code as it now stands.
+	// On refusal it returns the code as it was with ErrNotFound,
+	// ErrCodeUsed, ErrCodeLocked, ErrResendsSpent or ErrResendTooSoon.
+	RotateCode(ctx context.Context, requestID string, rot Rotation) (Request, Code, error)
+}
+
+// Email is one outgoing message with a plain-text and an HTML body.
+type Email struct {
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// SMS is one outgoing text message to an E.164 number.
+type SMS struct {
+	To   string
+	Text string
+}
+
+// Mailer delivers email (SES in production, the outbox folder locally).
+type Mailer interface {
+	SendEmail(ctx context.Context, m Email) error
+}
+
+// SMSSender delivers text messages (SNS in production, the outbox locally).
+type SMSSender interface {
+	SendSMS(ctx context.Context, m SMS) error
+}
+
+// Presigner makes a short-lived download link to the private CV. It must
+// not need a network call: the link is produced locally and checked by
+// whoever serves the file.
+type Presigner interface {
+	PresignCV(ctx context.Context, ttl time.Duration) (string, error)
+}

@@ -1,0 +1,257 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cv-access/cv-access/functions-src/internal/logctx"
+)
+
+// Policy holds the numbers the security model fixes. DefaultPolicy gives
+// the values documented in the README.
+type Policy struct {
+	CodeTTL        time.Duration // how long a code is valid
+	MaxAttempts    int           // guesses per request, across resends
+	LinkTTL        time.Duration // life of the download link
+	ResendCooldown time.Duration
+	MaxResends     int
+	Retention      time.Duration // how long a request is kept
+	PolicyVersion  string        // privacy policy version the visitor accepts
+}
+
+// DefaultPolicy is the policy the product ships with.
+func DefaultPolicy() Policy {
+	return Policy{
+		CodeTTL:        10 * time.Minute,
+		MaxAttempts:    5,
+		LinkTTL:        2 * time.Minute,
+		ResendCooldown: 60 * time.Second,
+		MaxResends:     3,
+		Retention:      180 * 24 * time.Hour,
+		PolicyVersion:  "2026-11-24",
+	}
+}
+
+// codeGrace keeps a code record around a day past its expiry so that a
+// late guess is told "expired" rather than "not found".
+const codeGrace = 24 * time.Hour
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store  Store
+	Mailer Mailer
+	SMS    SMSSender // may be nil: then phones are not texted
+	Links  Presigner
+	Codes  *Codes
+	Rand   io.Reader        // for request ids
+	Now    func() time.Time // the clock
+}
+
+// Service is the whole visitor flow: ask, prove, download.
+type Service struct {
+	Deps
+	policy Policy
+	sender Sender
+}
+
+// NewService checks its dependencies and returns a ready service.
+func NewService(d Deps, p Policy, s Sender) (*Service, error) {
+	switch {
+	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil:
+		return nil, errors.New("access: missing dependency")
+	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
+		return nil, errors.New("access: incomplete policy")
+	}
+	return &Service{Deps: d, policy: p, sender: s}, nil
+}
+
+// Policy returns the service's policy.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Issued is the answer to a request for access or a resend.
+type Issued struct {
+	RequestID string
+	ExpiresIn time.Duration
+}
+
+// RequestAccess validates the visitor's details, stores the request with a
+// keyed hash of a fresh code in one atomic write, and sends the code by
+// email (and SMS when a phone was given) concurrently.
+func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, error) {
+	v, err := in.Validate()
+	if err != nil {
+		return Issued{}, err
+	}
+	now := s.Now().UTC().Truncate(time.Second)
+	id, err := uuid.NewRandomFromReader(s.Rand)
+	if err != nil {
+		return Issued{}, internal(fmt.Errorf("request id: %w", err))
+	}
+	reqID := id.String()
+	code, err := s.Codes.New()
+	if err != nil {
+		return Issued{}, internal(err)
+	}
+	req := Request{
+		ID: reqID, Name: v.Name, Email: v.Email, Phone: v.Phone,
+		Company: v.Company, Location: v.Location,
+		Consent:   Consent{PolicyVersion: s.policy.PolicyVersion, At: now},
+		Status:    StatusPending,
+		CreatedAt: now,
+		DeleteAt:  now.Add(s.policy.Retention),
+	}
+	c := Code{
+		RequestID: reqID,
+		Hash:      s.Codes.Hash(reqID, code),
+		ExpiresAt: now.Add(s.policy.CodeTTL),
+		SentAt:    now,
+		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
+	}
+	log := logctx.From(ctx).With("access_request", reqID)
+	if err := s.Store.CreateRequest(ctx, req, c); err != nil {
+		return Issued{}, internal(fmt.Errorf("store request: %w", err))
+	}
+	if err := s.deliver(logctx.With(ctx, log), v.Email, v.Phone, code); err != nil {
+		return Issued{}, err
+	}
+	log.Info("access requested", "sms", v.Phone != "")
+	return Issued{RequestID: reqID, ExpiresIn: s.policy.CodeTTL}, nil
+}
+
+// Resend replaces the request's code with a new one and sends it again. The
+// attempt budget carries over, a cooldown spaces resends, and their number
+// is capped, so resending never buys an attacker more guesses.
+func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) {
+	id, err := parseRequestID(requestID)
+	if err != nil {
+		return Issued{}, invalid(map[string]string{"requestId": "This request id is not valid. Please start again."})
+	}
+	now := s.Now().UTC().Truncate(time.Second)
+	code, err := s.Codes.New()
+	if err != nil {
+		return Issued{}, internal(err)
+	}
+	rot := Rotation{
+		Hash:      s.Codes.Hash(id, code),
+		SentAt:    now,
+		ExpiresAt: now.Add(s.policy.CodeTTL),
+		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
+		Policy: ResendPolicy{
+			Cooldown:    s.policy.ResendCooldown,
+			MaxResends:  s.policy.MaxResends,
+			MaxAttempts: s.policy.MaxAttempts,
+		},
+	}
+	log := logctx.From(ctx).With("access_request", id)
+	req, old, err := s.Store.RotateCode(ctx, id, rot)
+	switch {
+	case errors.Is(err, ErrResendTooSoon):
+		wait := old.SentAt.Add(s.policy.ResendCooldown).Sub(now)
+		log.Info("resend refused", "reason", "cooldown")
+		return Issued{}, &Error{Kind: KindRateLimited, Code: "resend_too_soon",
+			Message:    fmt.Sprintf("Please wait %d seconds before asking for another code.", ceilSeconds(wait)),
+			RetryAfter: wait, cause: err}
+	case errors.Is(err, ErrResendsSpent):
+		log.Info("resend refused", "reason", "limit")
+		return Issued{}, &Error{Kind: KindConflict, Code: "resend_limit_reached",
+			Message: "No more codes can be sent for this request. Please start again.", cause: err}
+	case err != nil:
+		log.Info("resend refused", "reason", err.Error())
+		return Issued{}, codeStateError(err)
+	}
+	if err := s.deliver(logctx.With(ctx, log), req.Email, req.Phone, code); err != nil {
+		return Issued{}, err
+	}
+	log.Info("code resent", "sms", req.Phone != "")
+	return Issued{RequestID: id, ExpiresIn: s.policy.CodeTTL}, nil
+}
+
+// deliver sends the code by email and, if there is a phone, by SMS, at the
+// same time. Email is the channel that must work; a failed SMS is logged
+// and the visitor still has the email.
+func (s *Service) deliver(ctx context.Context, email, phone, code string) error {
+	log := logctx.From(ctx)
+	msg, err := s.codeEmail(email, code)
+	if err != nil {
+		return internal(fmt.Errorf("compose email: %w", err))
+	}
+	var wg sync.WaitGroup
+	if phone != "" && s.SMS != nil {
+		wg.Go(func() {
+			if err := s.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
+				log.Warn("sms not sent", "error", err.Error())
+			}
+		})
+	}
+	mailErr := s.Mailer.SendEmail(ctx, msg)
+	wg.Wait()
+	if mailErr != nil {
+		log.Error("email not sent", "error", mailErr.Error())
+		return &Error{Kind: KindUnavailable, Code: "delivery_failed",
+			Message: "We could not send the email just now. Please try again in a minute.", cause: mailErr}
+	}
+	return nil
+}
+
+// Grant is a short-lived link to the CV.
+type Grant struct {
+	URL       string
+	ExpiresIn time.Duration
+}
+
+// VerifyAccess checks a code against its request: the attempt is counted
+// atomically before comparing, the comparison is constant-time, and the
+// code is marked used under a condition so racing requests cannot both win.
+func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, error) {
+	in, err := in.Validate()
+	if err != nil {
+		return Grant{}, err
+	}
+	log := logctx.From(ctx).With("access_request", in.RequestID)
+	now := s.Now().UTC()
+
+	c, err := s.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
+	if err != nil {
+		log.Info("verify refused", "reason", err.Error())
+		if errors.Is(err, ErrCodeExpired) {
+			if err := s.Store.MarkExpired(ctx, in.RequestID); err != nil {
+				log.Warn("status not updated", "error", err.Error())
+			}
+		}
+		return Grant{}, codeStateError(err)
+	}
+	if !s.Codes.Match(in.RequestID, in.OTP, c.Hash) {
+		left := max(s.policy.MaxAttempts-c.Attempts, 0)
+		log.Info("verify refused", "reason", "incorrect", "attempts_left", left)
+		msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
+		switch left {
+		case 1:
+			msg = "That code is not right. 1 attempt left."
+		case 0:
+			msg = "That code is not right, and no attempts are left. Please start again for a new code."
+		}
+		return Grant{}, &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
+	}
+	// Sign before marking used: signing is local, and if it failed the
+	// visitor would otherwise have spent their code for nothing.
+	url, err := s.Links.PresignCV(ctx, s.policy.LinkTTL)
+	if err != nil {
+		return Grant{}, internal(fmt.Errorf("presign: %w", err))
+	}
+	if err := s.Store.MarkVerified(ctx, in.RequestID, now); err != nil {
+		log.Info("verify refused", "reason", err.Error())
+		return Grant{}, codeStateError(err)
+	}
+	log.Info("access granted", "attempts", c.Attempts)
+	return Grant{URL: url, ExpiresIn: s.policy.LinkTTL}, nil
+}
+
+func ceilSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}

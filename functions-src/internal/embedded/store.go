@@ -1,0 +1,265 @@
+// Package embedded holds the adapters for running with no AWS at all: a
+// file-backed store, an outbox folder for mail and SMS, and HMAC-signed
+// local download links. `make dev` uses them; so can `netlify dev`.
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+)
+
+var (
+	bucketRequests = []byte("requests")
+	bucketCodes    = []byte("codes")
+)
+
+// Store keeps requests and codes in one bbolt file. Every method runs in a
+// single read-write transaction, which bbolt serialises, so the domain's
+// rules hold under concurrency within a process. Across processes (netlify
+// dev runs one per request) the file lock does the same: the file is held
+// open only while some call is in flight, and a second process waits for it.
+type Store struct {
+	path        string
+	openTimeout time.Duration
+
+	mu    sync.Mutex
+	db    *bolt.DB
+	users int
+}
+
+var _ access.Store = (*Store)(nil)
+
+// OpenStore prepares the store file at path, creating it and its folder if
+// needed. The file is not kept open between calls.
+func OpenStore(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	s := &Store{path: path, openTimeout: 10 * time.Second}
+	err := s.update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRequests, bucketCodes} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// acquire returns the shared handle, opening the file if no call holds it.
+func (s *Store) acquire() (*bolt.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.openTimeout})
+		if err != nil {
+			return nil, err
+		}
+		s.db = db
+	}
+	s.users++
+	return s.db, nil
+}
+
+// release closes the file when the last in-flight call is done, so other
+// processes can take the lock.
+func (s *Store) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users == 0 && s.db != nil {
+		_ = s.db.Close()
+		s.db = nil
+	}
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	db, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return db.Update(fn)
+}
+
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	db, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return db.View(fn)
+}
+
+// CreateRequest implements access.Store.
+func (s *Store) CreateRequest(_ context.Context, r access.Request, c access.Code) error {
+	return s.update(func(tx *bolt.Tx) error {
+		reqs, codes := tx.Bucket(bucketRequests), tx.Bucket(bucketCodes)
+		if reqs.Get([]byte(r.ID)) != nil || codes.Get([]byte(c.RequestID)) != nil {
+			return access.ErrDuplicateID
+		}
+		purgeExpired(tx, r.CreatedAt)
+		if err := putJSON(reqs, r.ID, toRequestRecord(r)); err != nil {
+			return err
+		}
+		return putJSON(codes, c.RequestID, toCodeRecord(c))
+	})
+}
+
+// CountAttempt implements access.Store.
+func (s *Store) CountAttempt(_ context.Context, requestID string, now time.Time, maxAttempts int) (access.Code, error) {
+	var out access.Code
+	err := s.update(func(tx *bolt.Tx) error {
+		c, err := getCode(tx, requestID, now)
+		if err != nil {
+			return err
+		}
+		if err := c.CheckAttempt(now, maxAttempts); err != nil {
+			return err
+		}
+		c.Attempts++
+		out = c
+		return putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c))
+	})
+	return out, err
+}
+
+// MarkVerified implements access.Store.
+func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time) error {
+	return s.update(func(tx *bolt.Tx) error {
+		c, err := getCode(tx, requestID, now)
+		if err != nil {
+			return err
+		}
+		r, err := getRequest(tx, requestID, now)
+		if err != nil {
+			return err
+		}
+		if err := c.CheckUse(now); err != nil {
+			return err
+		}
+		c.Used = true
+		r.Status, r.VerifiedAt = access.StatusVerified, now.UTC().Truncate(time.Second)
+		if err := putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketRequests), requestID, toRequestRecord(r))
+	})
+}
+
+// GetRequest implements access.Store.
+func (s *Store) GetRequest(_ context.Context, requestID string, now time.Time) (access.Request, error) {
+	var r access.Request
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRequest(tx, requestID, now)
+		return err
+	})
+	return r, err
+}
+
+// MarkExpired implements access.Store.
+func (s *Store) MarkExpired(_ context.Context, requestID string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		var rec requestRecord
+		if !getJSON(tx.Bucket(bucketRequests), requestID, &rec) || rec.Status != string(access.StatusPending) {
+			return nil
+		}
+		rec.Status = string(access.StatusExpired)
+		return putJSON(tx.Bucket(bucketRequests), requestID, rec)
+	})
+}
+
+// RotateCode implements access.Store.
+func (s *Store) RotateCode(_ context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
+	var (
+		req access.Request
+		out access.Code
+	)
+	err := s.update(func(tx *bolt.Tx) error {
+		c, err := getCode(tx, requestID, rot.SentAt)
+		if err != nil {
+			return err
+		}
+		out = c
+		if err := c.CheckResend(rot.SentAt, rot.Policy); err != nil {
+			return err
+		}
+		if req, err = getRequest(tx, requestID, rot.SentAt); err != nil {
+			return err
+		}
+		c.Hash, c.SentAt, c.ExpiresAt, c.DeleteAt = rot.Hash, rot.SentAt, rot.ExpiresAt, rot.DeleteAt
+		c.Resends++
+		out = c
+		return putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c))
+	})
+	if err != nil {
+		return access.Request{}, out, err
+	}
+	return req, out, nil
+}
+
+// getCode reads a code, treating one past its deletion time as gone, just
+// as DynamoDB's TTL would eventually make it.
+func getCode(tx *bolt.Tx, id string, now time.Time) (access.Code, error) {
+	var rec codeRecord
+	if !getJSON(tx.Bucket(bucketCodes), id, &rec) || !now.Before(unix(rec.DeleteAt)) {
+		return access.Code{}, access.ErrNotFound
+	}
+	return rec.code(id), nil
+}
+
+func getRequest(tx *bolt.Tx, id string, now time.Time) (access.Request, error) {
+	var rec requestRecord
+	if !getJSON(tx.Bucket(bucketRequests), id, &rec) || !now.Before(unix(rec.DeleteAt)) {
+		return access.Request{}, access.ErrNotFound
+	}
+	return rec.request(id), nil
+}
+
+// purgeExpired deletes records past their deletion time: the embedded
+// counterpart of DynamoDB TTL, so nothing is kept longer than stated.
+func purgeExpired(tx *bolt.Tx, now time.Time) {
+	for _, name := range [][]byte{bucketRequests, bucketCodes} {
+		b := tx.Bucket(name)
+		var stale [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			var rec struct {
+				DeleteAt int64 `json:"delete_at"`
+			}
+			if json.Unmarshal(v, &rec) == nil && !now.Before(unix(rec.DeleteAt)) {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range stale {
+			_ = b.Delete(k)
+		}
+	}
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) bool {
+	raw := b.Get([]byte(key))
+	return raw != nil && json.Unmarshal(raw, v) == nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
+}

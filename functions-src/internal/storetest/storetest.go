@@ -1,0 +1,282 @@
+// Package storetest is the contract every access.Store must meet. The same
+// suite runs against the embedded store and against DynamoDB, which is what
+// keeps the two modes honest.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+)
+
+// Concurrency is how many goroutines race in the concurrency tests.
+const Concurrency = 50
+
+const maxAttempts = 5
+
+var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
+// Run runs the contract against stores made by open. Each subtest gets a
+// fresh store (or at least fresh request ids).
+func Run(t *testing.T, open func(t *testing.T) access.Store) {
+	ctx := context.Background()
+
+	t.Run("create and read back", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		got, err := s.GetRequest(ctx, r.ID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, r, got)
+	})
+
+	t.Run("duplicate id is refused", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		r.Name = "Someone Else"
+		require.ErrorIs(t, s.CreateRequest(ctx, r, c), access.ErrDuplicateID)
+		got, err := s.GetRequest(ctx, r.ID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, "Ada Lovelace", got.Name, "the first record must survive")
+	})
+
+	t.Run("unknown request", func(t *testing.T) {
+		s := open(t)
+		id := uuid.NewString()
+		_, err := s.CountAttempt(ctx, id, t0, maxAttempts)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		assert.ErrorIs(t, s.MarkVerified(ctx, id, t0), access.ErrNotFound)
+		_, err = s.GetRequest(ctx, id, t0)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		_, _, err = s.RotateCode(ctx, id, rotation(t0, []byte("h")))
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		assert.NoError(t, s.MarkExpired(ctx, id))
+	})
+
+	t.Run("attempts are counted and returned with the hash", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		for i := 1; i <= maxAttempts; i++ {
+			got, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts)
+			require.NoError(t, err)
+			assert.Equal(t, i, got.Attempts)
+			assert.Equal(t, c.Hash, got.Hash)
+		}
+		_, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts)
+		assert.ErrorIs(t, err, access.ErrCodeLocked)
+	})
+
+	t.Run("an expired code that still exists is refused and not counted", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		_, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt, maxAttempts)
+		assert.ErrorIs(t, err, access.ErrCodeExpired)
+		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, c.ExpiresAt), access.ErrCodeExpired)
+		got, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt.Add(-time.Second), maxAttempts)
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.Attempts, "the refused attempt must not have been counted")
+	})
+
+	t.Run("verify marks used once and the request verified", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		at := t0.Add(30 * time.Second)
+		require.NoError(t, s.MarkVerified(ctx, r.ID, at))
+		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, at), access.ErrCodeUsed)
+		_, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		assert.ErrorIs(t, err, access.ErrCodeUsed)
+		got, err := s.GetRequest(ctx, r.ID, at)
+		require.NoError(t, err)
+		assert.Equal(t, access.StatusVerified, got.Status)
+		assert.Equal(t, at, got.VerifiedAt)
+	})
+
+	t.Run("mark expired touches only pending requests", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.MarkExpired(ctx, r.ID))
+		got, err := s.GetRequest(ctx, r.ID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, access.StatusExpired, got.Status)
+
+		r2, c2 := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r2, c2))
+		require.NoError(t, s.MarkVerified(ctx, r2.ID, t0))
+		require.NoError(t, s.MarkExpired(ctx, r2.ID))
+		got, err = s.GetRequest(ctx, r2.ID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, access.StatusVerified, got.Status)
+	})
+
+	t.Run("a request past its retention is gone", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		_, err := s.GetRequest(ctx, r.ID, r.DeleteAt)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		_, err = s.CountAttempt(ctx, r.ID, c.DeleteAt, maxAttempts)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+	})
+
+	t.Run("resend replaces the code and keeps the attempt budget", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		for range 3 {
+			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
+			require.NoError(t, err)
+		}
+		_, old, err := s.RotateCode(ctx, r.ID, rotation(t0.Add(59*time.Second), []byte("new")))
+		require.ErrorIs(t, err, access.ErrResendTooSoon)
+		assert.Equal(t, t0, old.SentAt, "a refusal returns the code as it stands")
+
+		at := t0.Add(60 * time.Second)
+		req, got, err := s.RotateCode(ctx, r.ID, rotation(at, []byte("new")))
+		require.NoError(t, err)
+		assert.Equal(t, r.Email, req.Email)
+		assert.Equal(t, []byte("new"), got.Hash)
+		assert.Equal(t, 3, got.Attempts)
+		assert.Equal(t, 1, got.Resends)
+		assert.Equal(t, at, got.SentAt)
+
+		counted, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		require.NoError(t, err)
+		assert.Equal(t, []byte("new"), counted.Hash)
+		assert.Equal(t, 4, counted.Attempts)
+	})
+
+	t.Run("resend of an expired code is allowed", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		at := c.ExpiresAt.Add(time.Minute)
+		_, got, err := s.RotateCode(ctx, r.ID, rotation(at, []byte("new")))
+		require.NoError(t, err)
+		assert.Equal(t, at.Add(10*time.Minute), got.ExpiresAt)
+		_, err = s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		assert.NoError(t, err)
+	})
+
+	t.Run("resend limits", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		at := t0
+		for i := range 3 {
+			at = at.Add(time.Minute)
+			_, _, err := s.RotateCode(ctx, r.ID, rotation(at, fmt.Appendf(nil, "h%d", i)))
+			require.NoError(t, err)
+		}
+		_, _, err := s.RotateCode(ctx, r.ID, rotation(at.Add(time.Minute), []byte("x")))
+		assert.ErrorIs(t, err, access.ErrResendsSpent)
+
+		r2, c2 := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r2, c2))
+		for range maxAttempts {
+			_, err := s.CountAttempt(ctx, r2.ID, t0, maxAttempts)
+			require.NoError(t, err)
+		}
+		_, _, err = s.RotateCode(ctx, r2.ID, rotation(t0.Add(time.Minute), []byte("x")))
+		assert.ErrorIs(t, err, access.ErrCodeLocked, "a spent budget cannot be refreshed by a resend")
+
+		r3, c3 := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r3, c3))
+		require.NoError(t, s.MarkVerified(ctx, r3.ID, t0))
+		_, _, err = s.RotateCode(ctx, r3.ID, rotation(t0.Add(time.Minute), []byte("x")))
+		assert.ErrorIs(t, err, access.ErrCodeUsed)
+	})
+
+	t.Run("concurrent wrong guesses: at most the budget is evaluated", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		var allowed, locked atomic.Int32
+		race(func() {
+			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
+			switch {
+			case err == nil:
+				allowed.Add(1)
+			case assert.ErrorIs(t, err, access.ErrCodeLocked):
+				locked.Add(1)
+			}
+		})
+		assert.EqualValues(t, maxAttempts, allowed.Load())
+		assert.EqualValues(t, Concurrency-maxAttempts, locked.Load())
+	})
+
+	t.Run("concurrent correct verifications: exactly one wins", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c))
+		var won, lost atomic.Int32
+		race(func() {
+			err := s.MarkVerified(ctx, r.ID, t0)
+			switch {
+			case err == nil:
+				won.Add(1)
+			case assert.ErrorIs(t, err, access.ErrCodeUsed):
+				lost.Add(1)
+			}
+		})
+		assert.EqualValues(t, 1, won.Load())
+		assert.EqualValues(t, Concurrency-1, lost.Load())
+	})
+}
+
+// race runs fn Concurrency times at once, released together.
+func race(fn func()) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range Concurrency {
+		wg.Go(func() {
+			<-start
+			fn()
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// fixture returns a pending request created at now with a fresh code.
+func fixture(now time.Time) (access.Request, access.Code) {
+	id := uuid.NewString()
+	p := access.DefaultPolicy()
+	r := access.Request{
+		ID: id, Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+447700900123",
+		Company: "Analytical Engines", Location: "London",
+		Consent:   access.Consent{PolicyVersion: p.PolicyVersion, At: now},
+		Status:    access.StatusPending,
+		CreatedAt: now,
+		DeleteAt:  now.Add(p.Retention),
+	}
+	c := access.Code{
+		RequestID: id,
+		Hash:      []byte("hash-of-" + id),
+		ExpiresAt: now.Add(p.CodeTTL),
+		SentAt:    now,
+		DeleteAt:  now.Add(p.CodeTTL + 24*time.Hour),
+	}
+	return r, c
+}
+
+func rotation(at time.Time, hash []byte) access.Rotation {
+	p := access.DefaultPolicy()
+	return access.Rotation{
+		Hash: hash, SentAt: at, ExpiresAt: at.Add(p.CodeTTL), DeleteAt: at.Add(p.CodeTTL + 24*time.Hour),
+		Policy: access.ResendPolicy{Cooldown: p.ResendCooldown, MaxResends: p.MaxResends, MaxAttempts: maxAttempts},
+	}
+}
