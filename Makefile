@@ -1,0 +1,55 @@
+# cv-access: `make dev` runs it locally with no AWS; `make test` runs every test.
+# `make build` is Netlify's build command (site + Linux Lambda binaries).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+HUGO_VERSION := 0.165.0
+STATICCHECK_VERSION := v0.8.2
+FUNCTIONS := request-access verify-access
+LOCAL_BIN := $(CURDIR)/.local/bin
+
+# Hugo: the one on PATH if it is exactly the pinned version, else a pinned
+# copy built from the Go module proxy into .local/bin (about two minutes,
+# once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
+HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
+
+.PHONY: help dev site build functions test lint vet fmt-check clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+dev: site ## Run the site and both functions on http://127.0.0.1:8888 (embedded backend, no AWS)
+	go run ./functions-src/cmd/cv-dev
+
+site: $(HUGO) ## Build the Hugo site into site/public
+	$(HUGO) --source site --gc --minify --cleanDestinationDir --logLevel warn
+
+build: site functions ## Netlify's build: the site and the Linux Lambda binaries
+
+functions: ## Compile the functions into netlify/functions/<name>
+	@for fn in $(FUNCTIONS); do \
+	  echo "go build netlify/functions/$$fn"; \
+	  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags="-s -w" \
+	    -o netlify/functions/$$fn ./functions-src/$$fn; \
+	done
+
+test: site lint ## Run every test (builds the site first: page tests read site/public)
+	CV_REQUIRE_SITE=1 go test -count=1 ./...
+
+lint: fmt-check vet ## gofmt, go vet and staticcheck
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+vet:
+	go vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l functions-src); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+$(LOCAL_BIN)/hugo:
+	@echo "Building Hugo v$(HUGO_VERSION) into .local/bin (once; about two minutes)..."
+	GOBIN=$(LOCAL_BIN) go install github.com/gohugoio/hugo@v$(HUGO_VERSION)
+
+clean: ## Remove build outputs (keeps .local data: the store, outbox and dev secret)
+	rm -rf site/public site/resources netlify/functions/request-access netlify/functions/verify-access

@@ -1,0 +1,442 @@
+package access_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+)
+
+// harness is a service on the real embedded store, with a clock the test
+// moves and message fakes that record what was sent.
+type harness struct {
+	svc   *access.Service
+	store *embedded.Store
+	clock *clock
+	mail  *mailbox
+	sms   *mailbox
+	links *presigner
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type mailbox struct {
+	mu     sync.Mutex
+	emails []access.Email
+	texts  []access.SMS
+	fail   error
+	hook   func() // runs inside Send, before recording
+}
+
+func (m *mailbox) SendEmail(_ context.Context, e access.Email) error {
+	if m.hook != nil {
+		m.hook()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.emails = append(m.emails, e)
+	return nil
+}
+
+func (m *mailbox) SendSMS(_ context.Context, s access.SMS) error {
+	if m.hook != nil {
+		m.hook()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.texts = append(m.texts, s)
+	return nil
+}
+
+var codeInText = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+// lastCode is the code in the newest email.
+func (m *mailbox) lastCode(t *testing.T) string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.NotEmpty(t, m.emails, "no email was sent")
+	code := codeInText.FindString(m.emails[len(m.emails)-1].Text)
+	require.NotEmpty(t, code, "no code in the email")
+	return code
+}
+
+type presigner struct {
+	calls atomic.Int32
+	fail  error
+}
+
+func (p *presigner) PresignCV(_ context.Context, ttl time.Duration) (string, error) {
+	p.calls.Add(1)
+	if p.fail != nil {
+		return "", p.fail
+	}
+	return "https://files.example/cv.pdf?ttl=" + ttl.String(), nil
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	store, err := embedded.OpenStore(filepath.Join(t.TempDir(), "cv.db"))
+	require.NoError(t, err)
+	h := &harness{
+		store: store,
+		clock: &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)},
+		mail:  &mailbox{}, sms: &mailbox{}, links: &presigner{},
+	}
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	h.svc, err = access.NewService(access.Deps{
+		Store: store, Mailer: h.mail, SMS: h.sms, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now,
+	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
+	require.NoError(t, err)
+	return h
+}
+
+var ada = access.AccessInput{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+44 7700 900123",
+	Company: "Engines", Location: "London", Consent: true}
+
+func (h *harness) request(t *testing.T) (string, string) {
+	t.Helper()
+	out, err := h.svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	return out.RequestID, h.mail.lastCode(t)
+}
+
+func (h *harness) verify(id, code string) (access.Grant, error) {
+	return h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
+}
+
+// wrong returns a valid-looking code other than code.
+func wrong(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+func errCode(t *testing.T, err error) string {
+	t.Helper()
+	var e *access.Error
+	require.ErrorAs(t, err, &e)
+	return e.Code
+}
+
+func TestRequestAccessStoresAndSends(t *testing.T) {
+	h := newHarness(t)
+	out, err := h.svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, out.RequestID)
+	assert.Equal(t, 10*time.Minute, out.ExpiresIn)
+
+	req, err := h.store.GetRequest(context.Background(), out.RequestID, h.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "Ada Lovelace", req.Name)
+	assert.Equal(t, "+447700900123", req.Phone)
+	assert.Equal(t, access.StatusPending, req.Status)
+	assert.Equal(t, access.Consent{PolicyVersion: access.DefaultPolicy().PolicyVersion, At: h.clock.Now()}, req.Consent)
+	assert.Equal(t, h.clock.Now().Add(180*24*time.Hour), req.DeleteAt)
+
+	require.Len(t, h.mail.emails, 1)
+	email := h.mail.emails[0]
+	code := h.mail.lastCode(t)
+	assert.Equal(t, "ada@example.com", email.To)
+	assert.Contains(t, email.Subject, code)
+	assert.Contains(t, email.HTML, code)
+	assert.Contains(t, email.Text, "10 minutes")
+	assert.Contains(t, email.Text, "If it was not you")
+	assert.Contains(t, email.Text, "https://cv.example.com/cv/")
+	for _, body := range []string{email.Subject, email.Text, email.HTML} {
+		assert.NotContains(t, body, "Ada", "visitor text must never be put into a message")
+		assert.NotContains(t, body, "Engines")
+	}
+
+	require.Len(t, h.sms.texts, 1)
+	assert.Equal(t, "+447700900123", h.sms.texts[0].To)
+	assert.Regexp(t, `\n@cv\.example\.com #`+code+`$`, h.sms.texts[0].Text, "WebOTP line last")
+}
+
+func TestRequestAccessWithoutPhoneSendsNoSMS(t *testing.T) {
+	h := newHarness(t)
+	in := ada
+	in.Phone = ""
+	_, err := h.svc.RequestAccess(context.Background(), in)
+	require.NoError(t, err)
+	assert.Len(t, h.mail.emails, 1)
+	assert.Empty(t, h.sms.texts)
+}
+
+func TestRequestAccessInvalidInputStoresAndSendsNothing(t *testing.T) {
+	h := newHarness(t)
+	in := ada
+	in.Consent = false
+	_, err := h.svc.RequestAccess(context.Background(), in)
+	assert.Equal(t, "invalid_input", errCode(t, err))
+	assert.Empty(t, h.mail.emails)
+	assert.Empty(t, h.sms.texts)
+}
+
+func TestEmailAndSMSAreSentConcurrently(t *testing.T) {
+	h := newHarness(t)
+	// Each channel waits until the other has started: only concurrent
+	// sending can finish.
+	mailStarted, smsStarted := make(chan struct{}), make(chan struct{})
+	wait := func(ch chan struct{}) {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	h.mail.hook = func() { close(mailStarted); wait(smsStarted) }
+	h.sms.hook = func() { close(smsStarted); wait(mailStarted) }
+	start := time.Now()
+	_, err := h.svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 4*time.Second, "sends ran one after the other")
+}
+
+func TestVerifyHappyPath(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t)
+	h.clock.Advance(9*time.Minute + 59*time.Second)
+	g, err := h.verify(id, code)
+	require.NoError(t, err)
+	assert.Equal(t, "https://files.example/cv.pdf?ttl=2m0s", g.URL)
+	assert.Equal(t, 2*time.Minute, g.ExpiresIn)
+	req, err := h.store.GetRequest(context.Background(), id, h.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, access.StatusVerified, req.Status)
+}
+
+func TestVerifyRefusals(t *testing.T) {
+	t.Run("wrong code counts down", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		for left := 4; left >= 0; left-- {
+			_, err := h.verify(id, wrong(code))
+			var e *access.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "otp_incorrect", e.Code)
+			require.NotNil(t, e.AttemptsLeft)
+			assert.Equal(t, left, *e.AttemptsLeft)
+		}
+		_, err := h.verify(id, code)
+		assert.Equal(t, "otp_locked", errCode(t, err), "a 6th attempt is refused even with the right code")
+		assert.Zero(t, h.links.calls.Load())
+	})
+	t.Run("expired", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		h.clock.Advance(10 * time.Minute)
+		_, err := h.verify(id, code)
+		assert.Equal(t, "otp_expired", errCode(t, err))
+		req, err := h.store.GetRequest(context.Background(), id, h.clock.Now())
+		require.NoError(t, err)
+		assert.Equal(t, access.StatusExpired, req.Status)
+	})
+	t.Run("replayed", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		_, err := h.verify(id, code)
+		require.NoError(t, err)
+		_, err = h.verify(id, code)
+		assert.Equal(t, "otp_used", errCode(t, err))
+	})
+	t.Run("unknown request", func(t *testing.T) {
+		h := newHarness(t)
+		_, err := h.verify(reqA, "123456")
+		assert.Equal(t, "request_not_found", errCode(t, err))
+	})
+	t.Run("a code is bound to its request", func(t *testing.T) {
+		h := newHarness(t)
+		idA, codeA := h.request(t)
+		idB, codeB := h.request(t)
+		if codeA == codeB {
+			t.Skip("the two random codes collided (1 in a million)")
+		}
+		_, err := h.verify(idB, codeA)
+		assert.Equal(t, "otp_incorrect", errCode(t, err))
+		_, err = h.verify(idA, codeA)
+		assert.NoError(t, err)
+	})
+	t.Run("a failed presign does not burn the code", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		h.links.fail = errors.New("no credentials")
+		_, err := h.verify(id, code)
+		assert.Equal(t, "internal", errCode(t, err))
+		h.links.fail = nil
+		_, err = h.verify(id, code)
+		assert.NoError(t, err)
+	})
+}
+
+func TestVerifyUnderConcurrency(t *testing.T) {
+	const n = 50
+	run := func(fn func()) {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range n {
+			wg.Go(func() { <-start; fn() })
+		}
+		close(start)
+		wg.Wait()
+	}
+	t.Run("50 wrong codes: at most 5 evaluated", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		var incorrect, locked atomic.Int32
+		run(func() {
+			_, err := h.verify(id, wrong(code))
+			switch errCode(t, err) {
+			case "otp_incorrect":
+				incorrect.Add(1)
+			case "otp_locked":
+				locked.Add(1)
+			}
+		})
+		assert.EqualValues(t, 5, incorrect.Load())
+		assert.EqualValues(t, n-5, locked.Load())
+	})
+	t.Run("50 right codes: exactly one link", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		// The budget is 5 attempts, so only 5 racers are even compared; of
+		// those exactly one may win.
+		var granted, used, locked atomic.Int32
+		run(func() {
+			_, err := h.verify(id, code)
+			if err == nil {
+				granted.Add(1)
+				return
+			}
+			switch errCode(t, err) {
+			case "otp_used":
+				used.Add(1)
+			case "otp_locked":
+				locked.Add(1)
+			}
+		})
+		assert.EqualValues(t, 1, granted.Load())
+		assert.EqualValues(t, n-1, used.Load()+locked.Load())
+	})
+}
+
+func TestResend(t *testing.T) {
+	t.Run("cooldown, new code, budget carried, limit", func(t *testing.T) {
+		h := newHarness(t)
+		id, first := h.request(t)
+		_, err := h.verify(id, wrong(first))
+		require.Error(t, err)
+
+		h.clock.Advance(20 * time.Second)
+		_, err = h.svc.Resend(context.Background(), id)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "resend_too_soon", e.Code)
+		assert.Equal(t, access.KindRateLimited, e.Kind)
+		assert.Equal(t, 40*time.Second, e.RetryAfter)
+		assert.Len(t, h.mail.emails, 1, "a refused resend sends nothing")
+
+		h.clock.Advance(40 * time.Second)
+		out, err := h.svc.Resend(context.Background(), id)
+		require.NoError(t, err)
+		assert.Equal(t, id, out.RequestID)
+		second := h.mail.lastCode(t)
+		assert.Len(t, h.sms.texts, 2, "the SMS is sent again too")
+
+		if first != second {
+			_, err = h.verify(id, first)
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "otp_incorrect", e.Code, "the replaced code no longer works")
+			assert.Equal(t, 3, *e.AttemptsLeft, "the budget carried over")
+		}
+		_, err = h.verify(id, second)
+		assert.NoError(t, err)
+	})
+	t.Run("at most three resends", func(t *testing.T) {
+		h := newHarness(t)
+		id, _ := h.request(t)
+		for range 3 {
+			h.clock.Advance(time.Minute)
+			_, err := h.svc.Resend(context.Background(), id)
+			require.NoError(t, err)
+		}
+		h.clock.Advance(time.Minute)
+		_, err := h.svc.Resend(context.Background(), id)
+		assert.Equal(t, "resend_limit_reached", errCode(t, err))
+	})
+	t.Run("an expired code can be resent", func(t *testing.T) {
+		h := newHarness(t)
+		id, _ := h.request(t)
+		h.clock.Advance(15 * time.Minute)
+		_, err := h.svc.Resend(context.Background(), id)
+		require.NoError(t, err)
+		_, err = h.verify(id, h.mail.lastCode(t))
+		assert.NoError(t, err)
+	})
+	t.Run("a locked request cannot be resent", func(t *testing.T) {
+		h := newHarness(t)
+		id, code := h.request(t)
+		for range 5 {
+			_, _ = h.verify(id, wrong(code))
+		}
+		h.clock.Advance(time.Minute)
+		_, err := h.svc.Resend(context.Background(), id)
+		assert.Equal(t, "otp_locked", errCode(t, err))
+	})
+	t.Run("bad id", func(t *testing.T) {
+		h := newHarness(t)
+		_, err := h.svc.Resend(context.Background(), "nope")
+		assert.Equal(t, "invalid_input", errCode(t, err))
+		_, err = h.svc.Resend(context.Background(), reqA)
+		assert.Equal(t, "request_not_found", errCode(t, err))
+	})
+}
+
+func TestDeliveryFailures(t *testing.T) {
+	t.Run("email failure is a clear, retryable error", func(t *testing.T) {
+		h := newHarness(t)
+		h.mail.fail = errors.New("ses: throttled")
+		_, err := h.svc.RequestAccess(context.Background(), ada)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, access.KindUnavailable, e.Kind)
+		assert.Equal(t, "delivery_failed", e.Code)
+		assert.NotContains(t, e.Message, "ses", "internals stay out of the message")
+	})
+	t.Run("SMS failure still succeeds by email", func(t *testing.T) {
+		h := newHarness(t)
+		h.sms.fail = errors.New("sns: opted out")
+		_, err := h.svc.RequestAccess(context.Background(), ada)
+		require.NoError(t, err)
+		assert.Len(t, h.mail.emails, 1)
+	})
+}

@@ -1,0 +1,359 @@
+// Package api is the Lambda edge: it turns API Gateway proxy events (what
+// Netlify hands a Go function) into domain calls and domain results into
+// JSON responses with stable error codes. It never returns a Go error to
+// the runtime, which would become an opaque 502 for the visitor.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/google/uuid"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/logctx"
+)
+
+// MaxBodyBytes bounds a request body. The largest valid form is well under
+// 1 KiB; anything near this is not a visitor.
+const MaxBodyBytes = 4096
+
+// Handler is the signature lambda.Start accepts for API Gateway events.
+type Handler func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// Service is what the edge needs from the domain.
+type Service interface {
+	RequestAccess(context.Context, access.AccessInput) (access.Issued, error)
+	Resend(context.Context, string) (access.Issued, error)
+	VerifyAccess(context.Context, access.VerifyInput) (access.Grant, error)
+}
+
+var _ Service = (*access.Service)(nil)
+
+// requestAccessBody is the request-access JSON. A body holding only
+// requestId and "resend": true asks for the code to be sent again.
+type requestAccessBody struct {
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	Phone     string `json:"phone"`
+	Company   string `json:"company"`
+	Location  string `json:"location"`
+	Consent   bool   `json:"consent"`
+	RequestID string `json:"requestId"`
+	Resend    bool   `json:"resend"`
+}
+
+type verifyAccessBody struct {
+	RequestID string `json:"requestId"`
+	OTP       string `json:"otp"`
+}
+
+type issuedResponse struct {
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+	ExpiresIn int    `json:"expiresIn"`
+}
+
+type grantResponse struct {
+	RedirectURL string `json:"redirectUrl"`
+	ExpiresIn   int    `json:"expiresIn"`
+}
+
+// RequestAccess serves POST request-access.
+func RequestAccess(svc Service, log *slog.Logger) Handler {
+	return handle("request-access", log, func(ctx context.Context, body []byte) (any, error) {
+		var in requestAccessBody
+		if err := decode(body, &in); err != nil {
+			return nil, err
+		}
+		var (
+			out access.Issued
+			err error
+		)
+		if in.Resend || in.RequestID != "" {
+			if !in.Resend || in != (requestAccessBody{RequestID: in.RequestID, Resend: true}) {
+				return nil, &access.Error{Kind: access.KindInvalid, Code: "invalid_input",
+					Message: `A resend takes only "requestId" and "resend": true.`}
+			}
+			out, err = svc.Resend(ctx, in.RequestID)
+		} else {
+			out, err = svc.RequestAccess(ctx, access.AccessInput{
+				Name: in.Name, Email: in.Email, Phone: in.Phone,
+				Company: in.Company, Location: in.Location, Consent: in.Consent,
+			})
+		}
+		if err != nil {
+			return nil, err
+		}
+		return issuedResponse{Message: "OTP sent", RequestID: out.RequestID, ExpiresIn: seconds(out.ExpiresIn)}, nil
+	})
+}
+
+// VerifyAccess serves POST verify-access.
+func VerifyAccess(svc Service, log *slog.Logger) Handler {
+	return handle("verify-access", log, func(ctx context.Context, body []byte) (any, error) {
+		var in verifyAccessBody
+		if err := decode(body, &in); err != nil {
+			return nil, err
+		}
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP})
+		if err != nil {
+			return nil, err
+		}
+		return grantResponse{RedirectURL: g.URL, ExpiresIn: seconds(g.ExpiresIn)}, nil
+	})
+}
+
+// handle wraps a JSON operation with everything every function does: one
+// log line per invocation with its id and outcome, method, media type and
+// size checks, base64 bodies, panic recovery, and the error mapping.
+func handle(name string, base *slog.Logger, op func(context.Context, []byte) (any, error)) Handler {
+	if base == nil {
+		base = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
+		start := time.Now()
+		log := base.With("fn", name, "invocation", invocationID(ctx, ev))
+		ctx = logctx.With(ctx, log)
+		var outcome string // the stable error code, empty on success
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic value may hold request data: log where, not what.
+				log.Error("panic", "stack", string(debug.Stack()))
+				resp, outcome = errorResponse(errors.New("panic"))
+			}
+			log.Info("done", "status", resp.StatusCode, "error", outcome, "ms", time.Since(start).Milliseconds())
+		}()
+
+		body, err := readBody(ev)
+		if err == nil {
+			var out any
+			if out, err = op(ctx, body); err == nil {
+				return jsonResponse(http.StatusOK, out), nil
+			}
+		}
+		var e *access.Error
+		switch {
+		case !errors.As(err, &e):
+			log.Error("internal error", "error", err.Error())
+		case e.Kind == access.KindInternal && e.Unwrap() != nil:
+			log.Error("internal error", "error", e.Unwrap().Error())
+		}
+		resp, outcome = errorResponse(err)
+		return resp, nil
+	}
+}
+
+// readBody applies the method, media type and size rules and returns the
+// raw JSON.
+func readBody(ev events.APIGatewayProxyRequest) ([]byte, error) {
+	if ev.HTTPMethod != http.MethodPost {
+		return nil, &access.Error{Kind: kindMethod, Code: "method_not_allowed",
+			Message: "Use POST with a JSON body."}
+	}
+	if ct := header(ev, "content-type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, &access.Error{Kind: kindMediaType, Code: "unsupported_media_type",
+				Message: "Send the body as application/json."}
+		}
+	}
+	raw := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		if base64.StdEncoding.DecodedLen(len(ev.Body)) > MaxBodyBytes+3 {
+			return nil, tooLarge()
+		}
+		dec, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return nil, badJSON("The request body could not be decoded.")
+		}
+		raw = dec
+	}
+	if len(raw) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, badJSON("The request body is empty; send a JSON object.")
+	}
+	return raw, nil
+}
+
+// decode parses exactly one JSON object with only known fields.
+func decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			// Field is one of our own field names, never visitor text.
+			return badJSON(fmt.Sprintf("The field %q has the wrong type.", typeErr.Field))
+		case errors.As(err, &typeErr):
+			return badJSON("The request body must be a JSON object.")
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return badJSON("The request has a field this endpoint does not accept.")
+		default:
+			return badJSON("The request body is not valid JSON.")
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badJSON("The request body must hold a single JSON object.")
+	}
+	return nil
+}
+
+// Edge-only kinds, beyond the domain's.
+const (
+	kindMethod access.Kind = 100 + iota
+	kindMediaType
+	kindTooLarge
+	kindBadJSON
+)
+
+func tooLarge() error {
+	return &access.Error{Kind: kindTooLarge, Code: "body_too_large",
+		Message: fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes)}
+}
+
+func badJSON(msg string) error {
+	return &access.Error{Kind: kindBadJSON, Code: "invalid_json", Message: msg}
+}
+
+func status(k access.Kind) int {
+	switch k {
+	case access.KindInvalid:
+		return http.StatusUnprocessableEntity
+	case kindBadJSON, access.KindIncorrect:
+		return http.StatusBadRequest
+	case access.KindNotFound:
+		return http.StatusNotFound
+	case access.KindExpired:
+		return http.StatusGone
+	case access.KindUsed, access.KindConflict:
+		return http.StatusConflict
+	case access.KindLocked:
+		return http.StatusForbidden
+	case access.KindRateLimited:
+		return http.StatusTooManyRequests
+	case access.KindUnavailable:
+		return http.StatusBadGateway
+	case kindMethod:
+		return http.StatusMethodNotAllowed
+	case kindMediaType:
+		return http.StatusUnsupportedMediaType
+	case kindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error        string            `json:"error"`
+	Message      string            `json:"message"`
+	Fields       map[string]string `json:"fields,omitempty"`
+	AttemptsLeft *int              `json:"attemptsLeft,omitempty"`
+}
+
+// errorResponse is the one place an error becomes a response. Anything
+// that is not an *access.Error is an internal fault and says nothing.
+func errorResponse(err error) (events.APIGatewayProxyResponse, string) {
+	var e *access.Error
+	if !errors.As(err, &e) {
+		e = &access.Error{Kind: access.KindInternal, Code: "internal",
+			Message: "Something went wrong on our side. Please try again in a minute."}
+	}
+	code := status(e.Kind)
+	resp := jsonResponse(code, errorBody{Error: e.Code, Message: e.Message, Fields: e.Fields, AttemptsLeft: e.AttemptsLeft})
+	switch {
+	case code == http.StatusTooManyRequests:
+		resp.Headers["Retry-After"] = strconv.Itoa(max(1, int((e.RetryAfter+time.Second-1)/time.Second)))
+	case code == http.StatusMethodNotAllowed:
+		resp.Headers["Allow"] = "POST"
+	}
+	return resp, e.Code
+}
+
+func jsonResponse(code int, v any) events.APIGatewayProxyResponse {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code, body = http.StatusInternalServerError, []byte(`{"error":"internal","message":"Something went wrong on our side."}`)
+	}
+	h := SecurityHeaders()
+	h["Content-Type"] = "application/json; charset=utf-8"
+	return events.APIGatewayProxyResponse{StatusCode: code, Headers: h, Body: string(body)}
+}
+
+// SecurityHeaders are set on every function response. Netlify applies
+// netlify.toml [[headers]] to pages only, so functions carry their own.
+func SecurityHeaders() map[string]string {
+	return map[string]string{
+		"Cache-Control":                "no-store",
+		"Content-Security-Policy":      "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+		"Cross-Origin-Resource-Policy": "same-origin",
+		"Referrer-Policy":              "no-referrer",
+		"Strict-Transport-Security":    "max-age=63072000; includeSubDomains",
+		"X-Content-Type-Options":       "nosniff",
+		"X-Frame-Options":              "DENY",
+	}
+}
+
+// invocationID names this invocation in logs: Lambda's request id when
+// there is one, else the proxy's, else a fresh one.
+func invocationID(ctx context.Context, ev events.APIGatewayProxyRequest) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	if ev.RequestContext.RequestID != "" {
+		return ev.RequestContext.RequestID
+	}
+	if id := header(ev, "x-nf-request-id"); isToken(id) {
+		return id
+	}
+	return uuid.NewString()
+}
+
+// header reads a header case-insensitively; proxies differ in casing.
+func header(ev events.APIGatewayProxyRequest, name string) string {
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range ev.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func seconds(d time.Duration) int { return int(d / time.Second) }
+
+// isToken accepts the short id alphabets proxies use, so a client-sent
+// header cannot put arbitrary text into logs.
+func isToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+)
+
+// Options replace the real clock and randomness, for tests.
+type Options struct {
+	Now  func() time.Time
+	Rand io.Reader
+}
+
+// App is a wired service and, in local mode, the download-link server the
+// dev server mounts.
+type App struct {
+	Config  Config
+	Service *access.Service
+	Links   *embedded.Links // nil unless Backend is local
+}
+
+// FromEnv loads the configuration from the process environment and wires it.
+func FromEnv() (*App, error) {
+	cfg, err := LoadConfig(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, Options{})
+}
+
+// New wires the service for cfg. It makes no network call: on Lambda it
+// runs once per container, during init.
+func New(cfg Config, o Options) (*App, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	codes, err := access.NewCodes(o.Rand, cfg.OTPSecrets...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend != BackendLocal {
+		return nil, fmt.Errorf("backend %q is not available in this build", cfg.Backend)
+	}
+	store, err := embedded.OpenStore(cfg.StorePath())
+	if err != nil {
+		return nil, err
+	}
+	if err := embedded.EnsureSampleCV(cfg.CVFile); err != nil {
+		return nil, err
+	}
+	outbox := &embedded.Outbox{Dir: cfg.OutboxDir, From: cfg.MailFrom, Now: o.Now}
+	links := &embedded.Links{
+		Key:      deriveKey(cfg.OTPSecrets[0], "cv-access/download-link/v1"),
+		BaseURL:  cfg.SiteURL,
+		File:     cfg.CVFile,
+		FileName: filepath.Base(cfg.CVFile),
+		Now:      o.Now,
+	}
+	svc, err := access.NewService(access.Deps{
+		Store: store, Mailer: outbox, SMS: outbox, Links: links,
+		Codes: codes, Rand: o.Rand, Now: o.Now,
+	}, cfg.Policy, access.Sender{OwnerName: cfg.OwnerName, SiteURL: cfg.SiteURL})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Service: svc, Links: links}, nil
+}
+
+// deriveKey gives each use of the OTP secret its own key, so a download
+// link signature can never stand in for a code hash or the reverse.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// Logger is the JSON logger functions write to stderr, where Netlify and
+// CloudWatch collect it.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+}

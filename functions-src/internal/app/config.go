@@ -1,0 +1,204 @@
+// Package app reads the CV_ configuration and wires the service for the
+// chosen backend. Both functions and the dev server start here, so the
+// three ways cv-access runs cannot drift apart.
+package app
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+)
+
+// Backends.
+const (
+	BackendLocal = "local" // embedded store, outbox folder, local signed links
+	BackendAWS   = "aws"   // DynamoDB, SES, SNS, S3
+)
+
+// Config is everything read from the environment.
+type Config struct {
+	Backend    string
+	OTPSecrets [][]byte // newest first
+	SiteURL    string
+	OwnerName  string
+	MailFrom   string
+	Policy     access.Policy
+
+	// Local backend.
+	DataDir   string
+	OutboxDir string
+	CVFile    string
+}
+
+// StorePath is the embedded store's file.
+func (c Config) StorePath() string { return filepath.Join(c.DataDir, "cv-access.db") }
+
+// Getenv reads one variable; os.Getenv in production, a map in tests.
+type Getenv func(string) string
+
+// LoadConfig reads and checks the configuration. Every problem names the
+// variable to fix. defaultPort fills in the local site URL when unset.
+func LoadConfig(env Getenv) (Config, error) {
+	var errs []error
+	c := Config{Policy: access.DefaultPolicy()}
+
+	c.Backend = strings.TrimSpace(env("CV_BACKEND"))
+	if c.Backend == "" {
+		if onLambda(env) {
+			// Production must never fall back to the embedded mode by accident.
+			return Config{}, errors.New("CV_BACKEND is not set: on Netlify or Lambda set CV_BACKEND=aws " +
+				"(or CV_BACKEND=local for `netlify dev` without AWS)")
+		}
+		c.Backend = BackendLocal
+	}
+	if c.Backend != BackendLocal && c.Backend != BackendAWS {
+		return Config{}, fmt.Errorf("CV_BACKEND=%q: use %q or %q", c.Backend, BackendLocal, BackendAWS)
+	}
+	local := c.Backend == BackendLocal
+
+	c.DataDir = orDefault(env("CV_DATA_DIR"), ".local")
+	c.OutboxDir = orDefault(env("CV_OUTBOX_DIR"), filepath.Join(c.DataDir, "outbox"))
+	c.CVFile = orDefault(env("CV_LOCAL_CV_FILE"), filepath.Join(c.DataDir, "private", "cv.pdf"))
+
+	port := orDefault(env("PORT"), "8888")
+	c.SiteURL = strings.TrimRight(strings.TrimSpace(env("CV_SITE_URL")), "/")
+	switch {
+	case c.SiteURL == "" && local:
+		c.SiteURL = "http://127.0.0.1:" + port
+	case c.SiteURL == "":
+		errs = append(errs, errors.New("CV_SITE_URL is not set: the site's public origin, e.g. https://cv.example.com"))
+	default:
+		if u, err := url.Parse(c.SiteURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("CV_SITE_URL=%q: want an origin like https://cv.example.com", c.SiteURL))
+		}
+	}
+
+	c.OwnerName = strings.TrimSpace(env("CV_OWNER_NAME"))
+	if c.OwnerName == "" {
+		if local {
+			c.OwnerName = "Alex Sample"
+		} else {
+			errs = append(errs, errors.New("CV_OWNER_NAME is not set: whose CV this is, as shown in messages"))
+		}
+	}
+
+	c.MailFrom = strings.TrimSpace(env("CV_MAIL_FROM"))
+	if c.MailFrom == "" {
+		if local {
+			c.MailFrom = "CV access <cv-access@localhost>"
+		} else {
+			errs = append(errs, errors.New("CV_MAIL_FROM is not set: the verified SES sender, e.g. CV <cv@example.com>"))
+		}
+	}
+
+	if v := strings.TrimSpace(env("CV_POLICY_VERSION")); v != "" {
+		c.Policy.PolicyVersion = v
+	}
+	if v := strings.TrimSpace(env("CV_RETENTION_DAYS")); v != "" {
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 1 || days > 3650 {
+			errs = append(errs, fmt.Errorf("CV_RETENTION_DAYS=%q: want a whole number of days from 1 to 3650", v))
+		} else {
+			c.Policy.Retention = time.Duration(days) * 24 * time.Hour
+		}
+	}
+
+	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.OTPSecrets = secrets
+
+	if c.Backend == BackendAWS && len(errs) == 0 {
+		errs = append(errs, errors.New("CV_BACKEND=aws: the AWS backend is not part of this build yet; use CV_BACKEND=local"))
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// loadSecrets parses CV_OTP_SECRET: one or more secrets separated by
+// commas, newest first, each at least access.MinSecretLen bytes. In local
+// mode an unset secret is generated once and kept in the data folder, so
+// codes survive a restart of `make dev`.
+func loadSecrets(raw string, local bool, dataDir string) ([][]byte, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		if !local {
+			return nil, errors.New("CV_OTP_SECRET is not set: generate one with `openssl rand -hex 32`")
+		}
+		s, err := devSecret(filepath.Join(dataDir, "otp-secret"))
+		if err != nil {
+			return nil, fmt.Errorf("CV_OTP_SECRET is not set and the dev secret could not be made: %w", err)
+		}
+		return [][]byte{s}, nil
+	}
+	var out [][]byte
+	for i, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if len(part) < access.MinSecretLen {
+			return nil, fmt.Errorf("CV_OTP_SECRET: secret %d is %d characters; use at least %d (`openssl rand -hex 32`)",
+				i+1, len(part), access.MinSecretLen)
+		}
+		out = append(out, []byte(part))
+	}
+	return out, nil
+}
+
+func devSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= access.MinSecretLen {
+			return []byte(s), nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(buf)
+	// O_EXCL: if two processes race to create it, one wins and the other
+	// reads the winner's secret.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		time.Sleep(50 * time.Millisecond)
+		b, rerr := os.ReadFile(path)
+		if rerr == nil && len(strings.TrimSpace(string(b))) >= access.MinSecretLen {
+			return []byte(strings.TrimSpace(string(b))), nil
+		}
+		return nil, fmt.Errorf("%s exists but holds no usable secret; delete it", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return []byte(s), f.Close()
+}
+
+// onLambda reports whether we run under a Lambda runtime (Netlify
+// Functions, or netlify dev's emulation of one).
+func onLambda(env Getenv) bool {
+	return env("AWS_LAMBDA_FUNCTION_NAME") != "" || env("AWS_LAMBDA_RUNTIME_API") != "" || env("NETLIFY") == "true"
+}
+
+func orDefault(v, def string) string {
+	if v = strings.TrimSpace(v); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,23 @@
+// Command verify-access is the Netlify function that checks a one-time
+// code and answers with a two-minute download link. Wiring only: the
+// rules live in internal/access, the HTTP edge in internal/api.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/cv-access/cv-access/functions-src/internal/api"
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+)
+
+func main() {
+	log := app.Logger()
+	a, err := app.FromEnv()
+	if err != nil {
+		log.Error("verify-access cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(api.VerifyAccess(a.Service, log))
+}
