@@ -106,4 +106,3 @@ func mustCodes(t *testing.T, secrets ...[]byte) *access.Codes {
 	require.NoError(t, err)
 	return c
 }
-

@@ -50,13 +50,13 @@ func (e *Error) Unwrap() error { return e.cause }
 // Store-level sentinels. Adapters return these (possibly wrapped); the
 // service turns them into *Error with the right public wording.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrCodeUsed       = errors.New("code already used")
-	ErrCodeExpired    = errors.New("code expired")
-	ErrCodeLocked     = errors.New("code attempt budget spent")
-	ErrResendTooSoon  = errors.New("resend cooldown running")
-	ErrResendsSpent   = errors.New("resend limit reached")
-	ErrDuplicateID    = errors.New("request id already exists")
+	ErrNotFound      = errors.New("not found")
+	ErrCodeUsed      = errors.New("code already used")
+	ErrCodeExpired   = errors.New("code expired")
+	ErrCodeLocked    = errors.New("code attempt budget spent")
+	ErrResendTooSoon = errors.New("resend cooldown running")
+	ErrResendsSpent  = errors.New("resend limit reached")
+	ErrDuplicateID   = errors.New("request id already exists")
 
 	errInvalidRequestID = errors.New("invalid request id")
 )
