@@ -85,7 +85,7 @@ func RequestAccess(svc Service, log *slog.Logger) Handler {
 			err error
 		)
 		if in.Resend || in.RequestID != "" {
-			if !in.Resend || in != (requestAccessBody{RequestID: in.RequestID, Resend: true}) {
+			if in.RequestID == "" || in != (requestAccessBody{RequestID: in.RequestID, Resend: true}) {
 				return nil, &access.Error{Kind: access.KindInvalid, Code: "invalid_input",
 					Message: `A resend takes only "requestId" and "resend": true.`}
 			}
@@ -186,8 +186,11 @@ func readBody(ev events.APIGatewayProxyRequest) ([]byte, error) {
 	if len(raw) > MaxBodyBytes {
 		return nil, tooLarge()
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
+	switch trimmed := bytes.TrimSpace(raw); {
+	case len(trimmed) == 0:
 		return nil, badJSON("The request body is empty; send a JSON object.")
+	case trimmed[0] != '{':
+		return nil, badJSON("The request body must be a JSON object.")
 	}
 	return raw, nil
 }

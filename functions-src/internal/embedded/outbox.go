@@ -29,7 +29,7 @@ import (
 type Outbox struct {
 	Dir  string
 	From string // the From header, e.g. "CV access <cv@example.com>"
-	Now  func() time.Time
+	Now  func() time.Time // for the Date header
 }
 
 var (
@@ -58,7 +58,9 @@ func (o *Outbox) write(kind, ext string, data []byte) (string, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("outbox: %w", err)
 	}
-	name := fmt.Sprintf("%s-%s-%s%s", o.Now().UTC().Format("20060102T150405.000000000Z"), kind, randomHex(4), ext)
+	// Named by the wall clock, not o.Now: the name records the order files
+	// were written in, which must hold even when tests freeze the clock.
+	name := fmt.Sprintf("%s-%s-%s%s", time.Now().UTC().Format("20060102T150405.000000000Z"), kind, randomHex(4), ext)
 	tmp, err := os.CreateTemp(o.Dir, ".tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("outbox: %w", err)

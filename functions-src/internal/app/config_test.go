@@ -1,0 +1,113 @@
+package app_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+)
+
+func envOf(m map[string]string) app.Getenv { return func(k string) string { return m[k] } }
+
+var strongSecret = strings.Repeat("s", 32)
+
+func TestLocalDefaults(t *testing.T) {
+	dir := t.TempDir()
+	c, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir}))
+	require.NoError(t, err)
+	assert.Equal(t, app.BackendLocal, c.Backend)
+	assert.Equal(t, "http://127.0.0.1:8888", c.SiteURL)
+	assert.Equal(t, filepath.Join(dir, "outbox"), c.OutboxDir)
+	assert.Equal(t, filepath.Join(dir, "private", "cv.pdf"), c.CVFile)
+	assert.Equal(t, filepath.Join(dir, "cv-access.db"), c.StorePath())
+	assert.Equal(t, 180*24*time.Hour, c.Policy.Retention)
+
+	// The generated dev secret is kept, private, and reused.
+	require.Len(t, c.OTPSecrets, 1)
+	st, err := os.Stat(filepath.Join(dir, "otp-secret"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	again, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir}))
+	require.NoError(t, err)
+	assert.Equal(t, c.OTPSecrets, again.OTPSecrets)
+
+	c, err = app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir, "PORT": "9000"}))
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:9000", c.SiteURL)
+}
+
+func TestOverrides(t *testing.T) {
+	c, err := app.LoadConfig(envOf(map[string]string{
+		"CV_DATA_DIR": t.TempDir(), "CV_OUTBOX_DIR": "/tmp/out", "CV_LOCAL_CV_FILE": "/tmp/me.pdf",
+		"CV_SITE_URL": "https://cv.example.com/", "CV_OWNER_NAME": "Ada", "CV_RETENTION_DAYS": "30",
+		"CV_POLICY_VERSION": "2027-01-01", "CV_OTP_SECRET": strongSecret + "," + strings.Repeat("o", 40),
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "/tmp/out", c.OutboxDir)
+	assert.Equal(t, "/tmp/me.pdf", c.CVFile)
+	assert.Equal(t, "https://cv.example.com", c.SiteURL)
+	assert.Equal(t, "Ada", c.OwnerName)
+	assert.Equal(t, 30*24*time.Hour, c.Policy.Retention)
+	assert.Equal(t, "2027-01-01", c.Policy.PolicyVersion)
+	assert.Equal(t, [][]byte{[]byte(strongSecret), []byte(strings.Repeat("o", 40))}, c.OTPSecrets)
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"on Lambda without a backend", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "verify-access"}, []string{"CV_BACKEND is not set"}},
+		{"on the Lambda runtime API without a backend", map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, []string{"CV_BACKEND is not set"}},
+		{"unknown backend", map[string]string{"CV_BACKEND": "s3"}, []string{`CV_BACKEND="s3"`}},
+		{"short secret", map[string]string{"CV_OTP_SECRET": "short"}, []string{"CV_OTP_SECRET", "at least 32"}},
+		{"bad retention", map[string]string{"CV_RETENTION_DAYS": "forever"}, []string{"CV_RETENTION_DAYS"}},
+		{"site URL with a path", map[string]string{"CV_SITE_URL": "https://x.example/cv"}, []string{"CV_SITE_URL"}},
+		{"aws lists every missing setting", map[string]string{"CV_BACKEND": "aws"},
+			[]string{"CV_SITE_URL is not set", "CV_OWNER_NAME is not set", "CV_MAIL_FROM is not set", "CV_OTP_SECRET is not set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env["CV_DATA_DIR"] == "" {
+				tt.env["CV_DATA_DIR"] = t.TempDir()
+			}
+			_, err := app.LoadConfig(envOf(tt.env))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestAWSDoesNotFallBackToLocal(t *testing.T) {
+	dir := t.TempDir()
+	_, err := app.LoadConfig(envOf(map[string]string{
+		"CV_BACKEND": "aws", "CV_DATA_DIR": dir, "CV_SITE_URL": "https://cv.example.com",
+		"CV_OWNER_NAME": "Ada", "CV_MAIL_FROM": "cv@example.com", "CV_OTP_SECRET": strongSecret,
+	}))
+	require.Error(t, err, "the AWS backend is not in this build, and must say so rather than run locally")
+	_, statErr := os.Stat(filepath.Join(dir, "otp-secret"))
+	assert.True(t, os.IsNotExist(statErr), "no dev secret is made outside local mode")
+}
+
+func TestNewWiresTheLocalBackend(t *testing.T) {
+	dir := t.TempDir()
+	c, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir}))
+	require.NoError(t, err)
+	a, err := app.New(c, app.Options{})
+	require.NoError(t, err)
+	require.NotNil(t, a.Service)
+	require.NotNil(t, a.Links)
+	_, err = os.Stat(c.CVFile)
+	assert.NoError(t, err, "the sample CV is put in place")
+	_, err = os.Stat(c.StorePath())
+	assert.NoError(t, err)
+}

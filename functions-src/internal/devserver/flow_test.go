@@ -1,0 +1,336 @@
+package devserver_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// devEnv is a running dev server on a real port with its own data folder.
+type devEnv struct {
+	URL    string
+	Config app.Config
+	Clock  *clock
+	Logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func startDev(t *testing.T, siteDir string) *devEnv {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	origin := "http://" + ln.Addr().String()
+	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	clk := &clock{t: time.Now().UTC()}
+	a, err := app.New(cfg, app.Options{Now: clk.Now})
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	srv := httptest.NewUnstartedServer(devserver.New(a, siteDir, slog.New(slog.NewJSONHandler(logs, nil))))
+	require.NoError(t, srv.Listener.Close())
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &devEnv{URL: origin, Config: cfg, Clock: clk, Logs: logs}
+}
+
+type answer struct {
+	Status     int
+	Header     http.Header
+	Body       map[string]any
+	RetryAfter string
+}
+
+func (d *devEnv) post(t *testing.T, path, body string) answer {
+	t.Helper()
+	resp, err := http.Post(d.URL+path, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	a := answer{Status: resp.StatusCode, Header: resp.Header, RetryAfter: resp.Header.Get("Retry-After")}
+	require.NoError(t, json.Unmarshal(raw, &a.Body), "body: %s", raw)
+	return a
+}
+
+func (d *devEnv) requestAccess(t *testing.T, form string) (string, string) {
+	t.Helper()
+	a := d.post(t, "/api/request-access", form)
+	require.Equal(t, 200, a.Status, a.Body)
+	id, _ := a.Body["requestId"].(string)
+	require.NotEmpty(t, id)
+	return id, d.lastCode(t)
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+// lastCode reads the newest email in the outbox folder, as a person would.
+func (d *devEnv) lastCode(t *testing.T) string {
+	t.Helper()
+	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		if m.Kind == "email" {
+			code := sixDigits.FindString(m.Text)
+			require.NotEmpty(t, code, m.Text)
+			return code
+		}
+	}
+	t.Fatal("no email in the outbox")
+	return ""
+}
+
+func (d *devEnv) verify(t *testing.T, id, code string) answer {
+	t.Helper()
+	return d.post(t, "/.netlify/functions/verify-access", `{"requestId":"`+id+`","otp":"`+code+`"}`)
+}
+
+func get(t *testing.T, u string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, body
+}
+
+const ada = `{"name":"Ada Lovelace","email":"ada@example.com","phone":"+44 7700 900123","consent":true}`
+
+func TestFlowHappyPath(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	a := d.post(t, "/api/request-access", ada)
+	require.Equal(t, 200, a.Status, a.Body)
+	assert.Equal(t, "OTP sent", a.Body["message"])
+	assert.EqualValues(t, 600, a.Body["expiresIn"])
+	id := a.Body["requestId"].(string)
+
+	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	require.Len(t, msgs, 2, "one email and one SMS")
+	kinds := map[string]embedded.Message{}
+	for _, m := range msgs {
+		kinds[m.Kind] = m
+	}
+	code := d.lastCode(t)
+	assert.Equal(t, "<ada@example.com>", kinds["email"].To)
+	assert.Equal(t, "+447700900123", kinds["sms"].To)
+	assert.Contains(t, kinds["sms"].Text, "#"+code)
+
+	v := d.verify(t, id, code)
+	require.Equal(t, 200, v.Status, v.Body)
+	assert.EqualValues(t, 120, v.Body["expiresIn"])
+	link := v.Body["redirectUrl"].(string)
+	assert.True(t, strings.HasPrefix(link, d.URL+embedded.DownloadPath+"?"), link)
+
+	resp, body := get(t, link)
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Equal(t, embedded.SampleCV, body, "the downloaded bytes are the sample CV")
+	assert.Equal(t, `attachment; filename="cv.pdf"`, resp.Header.Get("Content-Disposition"))
+	assert.Equal(t, "application/pdf", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+
+	// The outbox page lists both messages.
+	resp, page := get(t, d.URL+"/_dev/outbox")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(page), code)
+	assert.Contains(t, string(page), "SMS to &#43;447700900123")
+}
+
+func TestFlowRefusals(t *testing.T) {
+	d := startDev(t, t.TempDir())
+
+	t.Run("wrong code", func(t *testing.T) {
+		id, code := d.requestAccess(t, ada)
+		a := d.verify(t, id, flip(code))
+		assert.Equal(t, 400, a.Status)
+		assert.Equal(t, "otp_incorrect", a.Body["error"])
+		assert.EqualValues(t, 4, a.Body["attemptsLeft"])
+		assert.Contains(t, a.Body["message"], "4 attempts left")
+	})
+
+	t.Run("replayed code", func(t *testing.T) {
+		id, code := d.requestAccess(t, ada)
+		require.Equal(t, 200, d.verify(t, id, code).Status)
+		a := d.verify(t, id, code)
+		assert.Equal(t, 409, a.Status)
+		assert.Equal(t, "otp_used", a.Body["error"])
+	})
+
+	t.Run("6th attempt refused even with the right code", func(t *testing.T) {
+		id, code := d.requestAccess(t, ada)
+		for range 5 {
+			require.Equal(t, 400, d.verify(t, id, flip(code)).Status)
+		}
+		a := d.verify(t, id, code)
+		assert.Equal(t, 403, a.Status)
+		assert.Equal(t, "otp_locked", a.Body["error"])
+	})
+
+	t.Run("resend too soon", func(t *testing.T) {
+		id, _ := d.requestAccess(t, ada)
+		a := d.post(t, "/api/request-access", `{"requestId":"`+id+`","resend":true}`)
+		assert.Equal(t, 429, a.Status)
+		assert.Equal(t, "resend_too_soon", a.Body["error"])
+		assert.Equal(t, "60", a.RetryAfter)
+	})
+
+	t.Run("unknown request", func(t *testing.T) {
+		a := d.verify(t, "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", "123456")
+		assert.Equal(t, 404, a.Status)
+		assert.Equal(t, "request_not_found", a.Body["error"])
+	})
+}
+
+func TestFlowExpiredCode(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, ada)
+	d.Clock.Advance(10 * time.Minute)
+	a := d.verify(t, id, code)
+	assert.Equal(t, 410, a.Status)
+	assert.Equal(t, "otp_expired", a.Body["error"])
+}
+
+func TestFlowDownloadLinks(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, ada)
+	v := d.verify(t, id, code)
+	require.Equal(t, 200, v.Status)
+	link, err := url.Parse(v.Body["redirectUrl"].(string))
+	require.NoError(t, err)
+
+	tamper := func(key, val string) string {
+		u := *link
+		q := u.Query()
+		q.Set(key, val)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	q := link.Query()
+	sig := q.Get("signature")
+	for name, u := range map[string]string{
+		"signature changed": tamper("signature", strings.Repeat("A", len(sig))),
+		"expiry extended":   tamper("expires", "99999999999"),
+		"no signature":      d.URL + embedded.DownloadPath + "?expires=" + q.Get("expires"),
+		"extra parameter":   link.String() + "&x=1",
+		"bare path":         d.URL + embedded.DownloadPath,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := get(t, u)
+			assert.Equal(t, 403, resp.StatusCode)
+			assert.NotEqual(t, embedded.SampleCV, body)
+		})
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		resp, _ := get(t, link.String())
+		require.Equal(t, 200, resp.StatusCode, "valid before expiry")
+		d.Clock.Advance(120 * time.Second)
+		resp, body := get(t, link.String())
+		assert.Equal(t, 403, resp.StatusCode)
+		assert.Contains(t, string(body), "expired")
+	})
+}
+
+func TestFlowBadRequests(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	tests := []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"bad JSON", "/api/request-access", `{"name":`, 400, "invalid_json"},
+		{"oversized body", "/api/request-access", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "body_too_large"},
+		{"unknown field", "/api/verify-access", `{"requestId":"x","otp":"123456","debug":true}`, 400, "invalid_json"},
+		{"missing fields", "/api/request-access", `{}`, 422, "invalid_input"},
+		{"CRLF in email", "/api/request-access", `{"name":"A","email":"a@example.com\r\nBcc: b@example.com","consent":true}`, 422, "invalid_input"},
+		{"invalid UTF-8 in name", "/api/request-access", "{\"name\":\"\xff\",\"email\":\"a@example.com\",\"consent\":true}", 422, "invalid_input"},
+		{"bad request id", "/api/verify-access", `{"requestId":"../../etc","otp":"123456"}`, 422, "invalid_input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := d.post(t, tt.path, tt.body)
+			assert.Equal(t, tt.status, a.Status)
+			assert.Equal(t, tt.code, a.Body["error"])
+			assert.NotEmpty(t, a.Body["message"])
+			assert.Equal(t, "nosniff", a.Header.Get("X-Content-Type-Options"))
+		})
+	}
+	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	assert.Empty(t, msgs, "bad input sends nothing")
+
+	resp, _ := get(t, d.URL+"/api/request-access")
+	assert.Equal(t, 405, resp.StatusCode)
+	assert.Equal(t, "POST", resp.Header.Get("Allow"))
+	resp, _ = get(t, d.URL+"/.netlify/functions/nope")
+	assert.Equal(t, 404, resp.StatusCode)
+	resp, _ = get(t, d.URL+"/_dev/outbox/..%2f..%2fcv-access.db")
+	assert.Equal(t, 404, resp.StatusCode)
+}
+
+func TestLogsCarryNoPersonalData(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, ada)
+	require.Equal(t, 400, d.verify(t, id, flip(code)).Status)
+	v := d.verify(t, id, code)
+	require.Equal(t, 200, v.Status)
+	logs := d.Logs.String()
+	require.Contains(t, logs, id, "logs name the request")
+	for _, secret := range []string{"Ada", "Lovelace", "ada@example.com", "7700", code, flip(code),
+		v.Body["redirectUrl"].(string), "signature", "127.0.0.1"} {
+		assert.NotContains(t, logs, secret)
+	}
+}
+
+func flip(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
+}

@@ -1,0 +1,245 @@
+package devserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+)
+
+// repoRoot is two folders above functions-src/internal/devserver.
+var repoRoot = filepath.Join("..", "..", "..")
+
+// builtSite returns site/public, or skips when the site is not built and
+// the run did not ask for it (`make test` builds it and sets
+// CV_REQUIRE_SITE=1, so there these tests always run).
+func builtSite(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(repoRoot, "site", "public")
+	if _, err := os.Stat(filepath.Join(dir, "cv", "index.html")); err != nil {
+		if os.Getenv("CV_REQUIRE_SITE") != "" {
+			t.Fatalf("site/public is not built (%v): run `make site`", err)
+		}
+		t.Skip("site/public is not built; `make test` builds it")
+	}
+	return dir
+}
+
+var pages = []string{"/", "/cv/", "/privacy/"}
+
+func TestSitePagesServeWithHeaders(t *testing.T) {
+	d := startDev(t, builtSite(t))
+	for _, p := range pages {
+		resp, body := get(t, d.URL+p)
+		assert.Equal(t, 200, resp.StatusCode, p)
+		assert.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
+		for k, v := range devserver.PageHeaders() {
+			assert.Equal(t, v, resp.Header.Get(k), "%s %s", p, k)
+		}
+		doc := parse(t, body)
+		for _, asset := range assets(doc) {
+			resp, _ := get(t, d.URL+asset)
+			assert.Equal(t, 200, resp.StatusCode, "%s references %s", p, asset)
+		}
+	}
+	resp, body := get(t, d.URL+"/no/such/page/")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Contains(t, string(body), "Page not found")
+	assert.Equal(t, devserver.PageHeaders()["Content-Security-Policy"], resp.Header.Get("Content-Security-Policy"))
+}
+
+// The deployed site gets its page headers from netlify.toml, the dev server
+// from PageHeaders: they must say the same.
+func TestPageHeadersMatchNetlifyToml(t *testing.T) {
+	f, err := os.Open(filepath.Join(repoRoot, "netlify.toml"))
+	require.NoError(t, err)
+	defer f.Close()
+	got := map[string]string{}
+	line := regexp.MustCompile(`^\s*([A-Za-z-]+)\s*=\s*"(.*)"\s*$`)
+	inValues := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		s := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(s, "["):
+			inValues = s == "[headers.values]"
+		case inValues:
+			if m := line.FindStringSubmatch(s); m != nil {
+				got[m[1]] = m[2]
+			}
+		}
+	}
+	require.NoError(t, sc.Err())
+	assert.Equal(t, devserver.PageHeaders(), got)
+}
+
+func TestPagesHaveNoInlineCodeAndStaySmall(t *testing.T) {
+	dir := builtSite(t)
+	for _, p := range pages {
+		raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "index.html"))
+		require.NoError(t, err)
+		doc := parse(t, raw)
+		total := len(raw)
+		walk(doc, func(n *html.Node) {
+			if n.Type != html.ElementNode {
+				return
+			}
+			if n.Data == "script" {
+				assert.NotEmpty(t, attr(n, "src"), "%s: inline <script> breaks the CSP", p)
+				assert.NotEmpty(t, attr(n, "integrity"), "%s: script without SRI", p)
+			}
+			if n.Data == "style" {
+				t.Errorf("%s: inline <style> breaks the CSP", p)
+			}
+			for _, a := range n.Attr {
+				if a.Key == "style" || strings.HasPrefix(a.Key, "on") {
+					t.Errorf("%s: inline %s= on <%s> breaks the CSP", p, a.Key, n.Data)
+				}
+				if (a.Key == "src" || a.Key == "href") && strings.Contains(a.Val, "//") && !strings.HasPrefix(a.Val, "mailto:") {
+					t.Errorf("%s: <%s %s=%q> reaches another origin", p, n.Data, a.Key, a.Val)
+				}
+			}
+		})
+		for _, asset := range assets(doc) {
+			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(asset)))
+			require.NoError(t, err)
+			if !strings.HasSuffix(asset, ".svg") {
+				total += int(st.Size())
+			}
+		}
+		assert.Less(t, total, 20*1024, "%s: HTML+CSS+JS is %d bytes", p, total)
+		t.Logf("%s: HTML+CSS+JS %d bytes", p, total)
+	}
+}
+
+func TestCVPageForm(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(builtSite(t), "cv", "index.html"))
+	require.NoError(t, err)
+	doc := parse(t, raw)
+	byID := map[string]*html.Node{}
+	labels := map[string]bool{}
+	walk(doc, func(n *html.Node) {
+		if id := attr(n, "id"); id != "" {
+			byID[id] = n
+		}
+		if n.Data == "label" {
+			labels[attr(n, "for")] = true
+		}
+	})
+
+	for _, id := range []string{"name", "email", "phone", "company", "location", "consent", "otp"} {
+		n := byID[id]
+		require.NotNil(t, n, "input #%s", id)
+		assert.True(t, labels[id], "#%s has a <label for>", id)
+		for _, ref := range strings.Fields(attr(n, "aria-describedby")) {
+			assert.NotNil(t, byID[ref], "#%s describedby #%s exists", id, ref)
+		}
+	}
+	for _, id := range []string{"name", "email", "consent"} {
+		assert.True(t, has(byID[id], "required"), "#%s is required", id)
+	}
+	for _, id := range []string{"phone", "company", "location"} {
+		assert.False(t, has(byID[id], "required"), "#%s is optional", id)
+	}
+	assert.Equal(t, "email", attr(byID["email"], "type"))
+	assert.Equal(t, "tel", attr(byID["phone"], "type"))
+	assert.Equal(t, "checkbox", attr(byID["consent"], "type"))
+	assert.Equal(t, "one-time-code", attr(byID["otp"], "autocomplete"))
+	assert.Equal(t, "numeric", attr(byID["otp"], "inputmode"))
+	assert.Equal(t, "6", attr(byID["otp"], "maxlength"))
+
+	var policyLink bool
+	walk(byID["step-request"], func(n *html.Node) {
+		policyLink = policyLink || (n.Data == "a" && attr(n, "href") == "/privacy/")
+	})
+	assert.True(t, policyLink, "the consent text links the privacy policy")
+	assert.Equal(t, "polite", attr(byID["status"], "aria-live"))
+	for _, step := range []string{"step-request", "step-verify", "step-download"} {
+		require.NotNil(t, byID[step])
+		assert.True(t, has(byID[step], "hidden"), "%s starts hidden until the script runs", step)
+	}
+	assert.Contains(t, text(doc), "needs JavaScript", "a visitor without JavaScript is told why the form is missing")
+}
+
+func TestPrivacyPolicyMatchesTheCode(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(builtSite(t), "privacy", "index.html"))
+	require.NoError(t, err)
+	page := text(parse(t, raw))
+	p := access.DefaultPolicy()
+	assert.Contains(t, page, "Version "+p.PolicyVersion)
+	assert.Contains(t, page, fmt.Sprintf("%d days", int(p.Retention.Hours()/24)))
+	assert.Contains(t, page, fmt.Sprintf("%d minutes", int(p.CodeTTL.Minutes())))
+	assert.Contains(t, page, fmt.Sprintf("at most %d times", p.MaxAttempts))
+	assert.Contains(t, page, fmt.Sprintf("link lives %d minutes", int(p.LinkTTL.Minutes())))
+}
+
+func parse(t *testing.T, raw []byte) *html.Node {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(raw))
+	require.NoError(t, err)
+	return doc
+}
+
+func walk(n *html.Node, fn func(*html.Node)) {
+	if n == nil {
+		return
+	}
+	fn(n)
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		walk(c, fn)
+	}
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func has(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	walk(n, func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+	})
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// assets are the same-origin stylesheets, scripts and icons a page loads.
+func assets(doc *html.Node) []string {
+	var out []string
+	walk(doc, func(n *html.Node) {
+		switch {
+		case n.Data == "script" && attr(n, "src") != "":
+			out = append(out, attr(n, "src"))
+		case n.Data == "link" && (attr(n, "rel") == "stylesheet" || attr(n, "rel") == "icon"):
+			out = append(out, attr(n, "href"))
+		}
+	})
+	return out
+}
+
