@@ -24,7 +24,8 @@ dev: site ## Run the site and both functions on http://127.0.0.1:8888 (embedded 
 	go run ./functions-src/cmd/cv-dev
 
 site: $(HUGO) ## Build the Hugo site into site/public
-	$(HUGO) --source site --gc --minify --cleanDestinationDir --logLevel warn
+	$(HUGO) --source site --gc --minify --cleanDestinationDir --quiet
+	@echo "site built into site/public"
 
 build: site functions ## Netlify's build: the site and the Linux Lambda binaries
 
@@ -36,7 +37,7 @@ functions: ## Compile the functions into netlify/functions/<name>
 	done
 
 test: site lint ## Run every test (builds the site first: page tests read site/public)
-	CV_REQUIRE_SITE=1 go test -count=1 ./...
+	CV_REQUIRE_SITE=1 go test -race -count=1 ./...
 
 lint: fmt-check vet ## gofmt, go vet and staticcheck
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

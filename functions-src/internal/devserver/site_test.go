@@ -242,4 +242,3 @@ func assets(doc *html.Node) []string {
 	})
 	return out
 }
-

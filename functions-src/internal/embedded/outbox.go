@@ -28,7 +28,7 @@ import (
 // reader never sees half a message.
 type Outbox struct {
 	Dir  string
-	From string // the From header, e.g. "CV access <cv@example.com>"
+	From string           // the From header, e.g. "CV access <cv@example.com>"
 	Now  func() time.Time // for the Date header
 }
 
