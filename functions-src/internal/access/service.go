@@ -55,7 +55,7 @@ type Deps struct {
 
 // Service is the whole visitor flow: ask, prove, download.
 type Service struct {
-	Deps
+	d      Deps
 	policy Policy
 	sender Sender
 }
@@ -68,7 +68,7 @@ func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
 		return nil, errors.New("access: incomplete policy")
 	}
-	return &Service{Deps: d, policy: p, sender: s}, nil
+	return &Service{d: d, policy: p, sender: s}, nil
 }
 
 // Policy returns the service's policy.
@@ -88,13 +88,13 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	if err != nil {
 		return Issued{}, err
 	}
-	now := s.Now().UTC().Truncate(time.Second)
-	id, err := uuid.NewRandomFromReader(s.Rand)
+	now := s.d.Now().UTC().Truncate(time.Second)
+	id, err := uuid.NewRandomFromReader(s.d.Rand)
 	if err != nil {
 		return Issued{}, internal(fmt.Errorf("request id: %w", err))
 	}
 	reqID := id.String()
-	code, err := s.Codes.New()
+	code, err := s.d.Codes.New()
 	if err != nil {
 		return Issued{}, internal(err)
 	}
@@ -108,13 +108,13 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	}
 	c := Code{
 		RequestID: reqID,
-		Hash:      s.Codes.Hash(reqID, code),
+		Hash:      s.d.Codes.Hash(reqID, code),
 		ExpiresAt: now.Add(s.policy.CodeTTL),
 		SentAt:    now,
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
 	}
 	log := logctx.From(ctx).With("access_request", reqID)
-	if err := s.Store.CreateRequest(ctx, req, c); err != nil {
+	if err := s.d.Store.CreateRequest(ctx, req, c); err != nil {
 		return Issued{}, internal(fmt.Errorf("store request: %w", err))
 	}
 	if err := s.deliver(logctx.With(ctx, log), v.Email, v.Phone, code); err != nil {
@@ -132,13 +132,13 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 	if err != nil {
 		return Issued{}, invalid(map[string]string{"requestId": "This request id is not valid. Please start again."})
 	}
-	now := s.Now().UTC().Truncate(time.Second)
-	code, err := s.Codes.New()
+	now := s.d.Now().UTC().Truncate(time.Second)
+	code, err := s.d.Codes.New()
 	if err != nil {
 		return Issued{}, internal(err)
 	}
 	rot := Rotation{
-		Hash:      s.Codes.Hash(id, code),
+		Hash:      s.d.Codes.Hash(id, code),
 		SentAt:    now,
 		ExpiresAt: now.Add(s.policy.CodeTTL),
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
@@ -149,7 +149,7 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 		},
 	}
 	log := logctx.From(ctx).With("access_request", id)
-	req, old, err := s.Store.RotateCode(ctx, id, rot)
+	req, old, err := s.d.Store.RotateCode(ctx, id, rot)
 	switch {
 	case errors.Is(err, ErrResendTooSoon):
 		wait := old.SentAt.Add(s.policy.ResendCooldown).Sub(now)
@@ -182,14 +182,14 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) error 
 		return internal(fmt.Errorf("compose email: %w", err))
 	}
 	var wg sync.WaitGroup
-	if phone != "" && s.SMS != nil {
+	if phone != "" && s.d.SMS != nil {
 		wg.Go(func() {
-			if err := s.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
+			if err := s.d.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
 				log.Warn("sms not sent", "error", err.Error())
 			}
 		})
 	}
-	mailErr := s.Mailer.SendEmail(ctx, msg)
+	mailErr := s.d.Mailer.SendEmail(ctx, msg)
 	wg.Wait()
 	if mailErr != nil {
 		log.Error("email not sent", "error", mailErr.Error())
@@ -214,19 +214,19 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, err
 	}
 	log := logctx.From(ctx).With("access_request", in.RequestID)
-	now := s.Now().UTC()
+	now := s.d.Now().UTC()
 
-	c, err := s.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
+	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
 	if err != nil {
 		log.Info("verify refused", "reason", err.Error())
 		if errors.Is(err, ErrCodeExpired) {
-			if err := s.Store.MarkExpired(ctx, in.RequestID); err != nil {
+			if err := s.d.Store.MarkExpired(ctx, in.RequestID); err != nil {
 				log.Warn("status not updated", "error", err.Error())
 			}
 		}
 		return Grant{}, codeStateError(err)
 	}
-	if !s.Codes.Match(in.RequestID, in.OTP, c.Hash) {
+	if !s.d.Codes.Match(in.RequestID, in.OTP, c.Hash) {
 		left := max(s.policy.MaxAttempts-c.Attempts, 0)
 		log.Info("verify refused", "reason", "incorrect", "attempts_left", left)
 		msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
@@ -240,11 +240,11 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	}
 	// Sign before marking used: signing is local, and if it failed the
 	// visitor would otherwise have spent their code for nothing.
-	url, err := s.Links.PresignCV(ctx, s.policy.LinkTTL)
+	url, err := s.d.Links.PresignCV(ctx, s.policy.LinkTTL)
 	if err != nil {
 		return Grant{}, internal(fmt.Errorf("presign: %w", err))
 	}
-	if err := s.Store.MarkVerified(ctx, in.RequestID, now); err != nil {
+	if err := s.d.Store.MarkVerified(ctx, in.RequestID, now); err != nil {
 		log.Info("verify refused", "reason", err.Error())
 		return Grant{}, codeStateError(err)
 	}
