@@ -1,0 +1,279 @@
+package awsbackend_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/storetest"
+)
+
+var stack *emulators.Stack
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s, err := emulators.Start(ctx, emulators.Options{})
+	cancel()
+	switch {
+	case err == nil:
+		stack = s
+	case os.Getenv("CV_REQUIRE_EMULATORS") != "":
+		fmt.Fprintln(os.Stderr, "emulators are required (CV_REQUIRE_EMULATORS) but did not start:", err)
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "skipping AWS backend tests: emulators did not start:", err)
+	}
+	code := m.Run()
+	if stack != nil {
+		stack.Stop()
+	}
+	os.Exit(code)
+}
+
+// callCounter counts HTTP round trips to AWS per service and operation,
+// retries included: it sits after the retry middleware.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) middleware(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("countCalls",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			c.calls[awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}
+
+func (c *callCounter) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// fixture is a backend on the emulators with its own tables and bucket.
+type fixture struct {
+	cfg     awsbackend.Config
+	backend *awsbackend.Backend
+	counter *callCounter
+	clock   *clock
+}
+
+var (
+	setupOnce sync.Once
+	shared    *fixture
+	setupErr  error
+)
+
+func backend(t *testing.T) *fixture {
+	t.Helper()
+	if stack == nil {
+		t.Skip("the emulator stack is not running (see TestMain output); `make test` starts it")
+	}
+	setupOnce.Do(func() {
+		for k, v := range stack.Env() {
+			os.Setenv(k, v) // the SDK reads AWS_ENDPOINT_URL_* from the environment
+		}
+		f := &fixture{counter: &callCounter{calls: map[string]int{}}, clock: &clock{t: time.Now()}}
+		f.cfg = awsbackend.Config{
+			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
+			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test"},
+			Bucket:   "cv-private-test",
+			Key:      "cv/alex-sample.pdf",
+			MailFrom: "CV <cv@example.com>", S3PathStyle: true,
+			APIOptions: []func(*middleware.Stack) error{f.counter.middleware},
+		}
+		f.backend, setupErr = awsbackend.New(context.Background(), f.cfg, f.clock.Now)
+		if setupErr != nil {
+			return
+		}
+		setupErr = awsbackend.Setup(context.Background(), f.backend, f.cfg, embedded.SampleCV, func(string) {})
+		shared = f
+	})
+	require.NoError(t, setupErr)
+	shared.clock.Set(time.Now())
+	return shared
+}
+
+func TestDynamoDBStoreContract(t *testing.T) {
+	f := backend(t)
+	storetest.Run(t, func(t *testing.T) access.Store { return f.backend.Store })
+}
+
+func TestSetupIsIdempotent(t *testing.T) {
+	f := backend(t)
+	var said []string
+	require.NoError(t, awsbackend.Setup(context.Background(), f.backend, f.cfg, nil, func(s string) { said = append(said, s) }))
+	joined := strings.Join(said, "\n")
+	assert.Contains(t, joined, "table cv-requests-test exists")
+	assert.Contains(t, joined, "table otps-test exists")
+	assert.Contains(t, joined, "bucket cv-private-test exists")
+	assert.NotContains(t, joined, "created")
+}
+
+// service wires the domain over the AWS adapters, as production does.
+func service(t *testing.T, f *fixture) *access.Service {
+	t.Helper()
+	codes, err := access.NewCodes(rand.Reader, []byte(strings.Repeat("k", 32)))
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{
+		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
+		Codes: codes, Rand: rand.Reader, Now: f.clock.Now,
+	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
+	require.NoError(t, err)
+	return svc
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
+	f := backend(t)
+	svc := service(t, f)
+	ctx := context.Background()
+	email := fmt.Sprintf("visitor-%d@example.com", time.Now().UnixNano())
+	f.counter.reset()
+
+	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Phone: "+447700900123", Consent: true})
+	require.NoError(t, err)
+	calls := f.counter.reset()
+	assert.Equal(t, map[string]int{"DynamoDB.TransactWriteItems": 1, "SESv2.SendEmail": 1, "SNS.Publish": 1}, calls,
+		"request-access: one DynamoDB round trip, one email, one SMS")
+
+	mails, err := stack.EmailsTo(ctx, email)
+	require.NoError(t, err)
+	require.Len(t, mails, 1)
+	code := sixDigits.FindString(mails[0].Body.Text)
+	require.NotEmpty(t, code)
+	assert.Contains(t, mails[0].Subject, code)
+	assert.Contains(t, mails[0].Body.HTML, code)
+	assert.Equal(t, "CV <cv@example.com>", mails[0].From)
+
+	var sms *emulators.SentSMS
+	for _, m := range stack.SNSFake.Messages() {
+		if strings.Contains(m.Message, code) {
+			sms = &m
+		}
+	}
+	require.NotNil(t, sms, "the SMS carries the same code")
+	assert.Equal(t, "+447700900123", sms.PhoneNumber)
+	assert.Equal(t, "Transactional", sms.Attributes["AWS.SNS.SMS.SMSType"])
+
+	g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: out.RequestID, OTP: code})
+	require.NoError(t, err)
+	calls = f.counter.reset()
+	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 1, "DynamoDB.TransactWriteItems": 1}, calls,
+		"verify-access: two DynamoDB round trips, and presigning calls nothing")
+
+	resp, body := download(t, g.URL)
+	assert.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Equal(t, embedded.SampleCV, body, "the presigned link downloads the exact bytes")
+	assert.Equal(t, `attachment; filename="alex-sample.pdf"`, resp.Header.Get("Content-Disposition"))
+
+	req, err := f.backend.Store.GetRequest(ctx, out.RequestID, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, access.StatusVerified, req.Status)
+	assert.Equal(t, email, req.Email)
+}
+
+func TestPresignedLinks(t *testing.T) {
+	f := backend(t)
+	ctx := context.Background()
+	link, err := f.backend.Links.PresignCV(ctx, 120*time.Second)
+	require.NoError(t, err)
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	q := u.Query()
+	assert.Equal(t, "120", q.Get("X-Amz-Expires"))
+	assert.Equal(t, `attachment; filename="alex-sample.pdf"`, q.Get("response-content-disposition"))
+	assert.Contains(t, q.Get("X-Amz-Credential"), emulators.AccessKeyID+"/")
+
+	resp, body := download(t, link)
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Equal(t, embedded.SampleCV, body)
+
+	with := func(change func(url.Values)) string {
+		v := u.Query()
+		change(v)
+		c := *u
+		c.RawQuery = v.Encode()
+		return c.String()
+	}
+	sig := q.Get("X-Amz-Signature")
+	flipped := "0"
+	if sig[0] == '0' {
+		flipped = "1"
+	}
+	refused := map[string]string{
+		"tampered signature":   with(func(v url.Values) { v.Set("X-Amz-Signature", flipped+sig[1:]) }),
+		"longer expiry":        with(func(v url.Values) { v.Set("X-Amz-Expires", "604800") }),
+		"other disposition":    with(func(v url.Values) { v.Set("response-content-disposition", "inline") }),
+		"anonymous (unsigned)": u.Scheme + "://" + u.Host + u.Path,
+	}
+	f.clock.Set(time.Now().Add(-121 * time.Second))
+	refused["expired"], err = f.backend.Links.PresignCV(ctx, 120*time.Second)
+	require.NoError(t, err)
+	for name, link := range refused {
+		t.Run(name, func(t *testing.T) {
+			resp, body := download(t, link)
+			assert.Equal(t, 403, resp.StatusCode, string(body))
+			assert.NotEqual(t, embedded.SampleCV, body)
+		})
+	}
+}
+
+func TestMessagingErrorsCarryNoMessageText(t *testing.T) {
+	f := backend(t)
+	stack.SNSFake.FailNext("InvalidParameter")
+	err := f.backend.SMS.SendSMS(context.Background(), access.SMS{To: "+447700900123", Text: "123456 is your code"})
+	require.Error(t, err)
+	assert.Equal(t, "sns publish: InvalidParameter", err.Error())
+
+	// aws-ses-v2-local refuses a message without a subject, as SES does.
+	err = f.backend.Mailer.SendEmail(context.Background(), access.Email{To: "ada@example.com", Text: "x"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "ada@example.com")
+}
+
+func download(t *testing.T, link string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(link)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, body
+}

@@ -1,0 +1,101 @@
+package awsbackend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Config is what the AWS backend needs. Endpoints for emulators come from
+// the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
+type Config struct {
+	// Region and static keys (CV_AWS_*: Netlify reserves the AWS_* names).
+	// With no keys the SDK's default credential chain is used.
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+
+	Tables Tables
+	Bucket string
+	Key    string // the CV object
+
+	MailFrom            string
+	SESConfigurationSet string
+	SMSSenderID         string
+
+	// S3PathStyle addresses the bucket in the path, as emulators need.
+	S3PathStyle bool
+	// CallTimeout bounds each HTTP attempt to AWS.
+	CallTimeout time.Duration
+	// APIOptions are extra SDK middleware, e.g. a call counter in tests.
+	APIOptions []func(*middleware.Stack) error
+}
+
+// Backend is the wired set of AWS adapters.
+type Backend struct {
+	Store    *Store
+	Mailer   *Mailer
+	SMS      *SMSSender
+	Links    *Presigner
+	DynamoDB *dynamodb.Client
+	S3       *s3.Client
+}
+
+// LoadAWSConfig resolves region and credentials without any network call.
+func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
+	timeout := c.CallTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)),
+		config.WithRetryMaxAttempts(3),
+	}
+	if c.Region != "" {
+		opts = append(opts, config.WithRegion(c.Region))
+	}
+	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return aws.Config{}, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither")
+		}
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("CV_AWS_REGION is not set (and no AWS region was found): the region of your tables, bucket and SES identity")
+	}
+	cfg.APIOptions = append(cfg.APIOptions, c.APIOptions...)
+	return cfg, nil
+}
+
+// New builds the clients and adapters. It makes no network call.
+func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) {
+	cfg, err := LoadAWSConfig(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.S3PathStyle })
+	return &Backend{
+		Store:    NewStore(db, c.Tables),
+		Mailer:   NewMailer(sesv2.NewFromConfig(cfg), c.MailFrom, c.SESConfigurationSet),
+		SMS:      NewSMSSender(sns.NewFromConfig(cfg), c.SMSSenderID),
+		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
+		DynamoDB: db,
+		S3:       s3c,
+	}, nil
+}

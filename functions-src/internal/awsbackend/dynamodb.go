@@ -1,0 +1,348 @@
+// Package awsbackend holds the adapters for production: DynamoDB for
+// requests and codes, SES v2 for email, SNS for SMS, and S3 presigned links
+// to the private CV. None of them calls AWS while being built, so a Lambda
+// container starts without a network round trip.
+package awsbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+)
+
+// DynamoDBAPI is the part of the DynamoDB client the store uses.
+type DynamoDBAPI interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Tables names the two tables.
+type Tables struct {
+	Requests string // cv-requests: one item per request, keyed by request_id
+	OTPs     string // otps: the request's live code, keyed by request_id
+}
+
+// Store keeps requests and codes in DynamoDB. Each rule of access.Code is
+// written as a condition expression so DynamoDB enforces it atomically; when
+// a condition fails, the old item comes back with the error and the same Go
+// rule names the reason, so both backends refuse for the same causes.
+//
+// Round trips: CreateRequest 1 (TransactWriteItems), CountAttempt 1,
+// MarkVerified 1 (TransactWriteItems), RotateCode 2, GetRequest 1.
+type Store struct {
+	db     DynamoDBAPI
+	tables Tables
+}
+
+var _ access.Store = (*Store)(nil)
+
+// NewStore returns a store over db. It makes no call.
+func NewStore(db DynamoDBAPI, t Tables) *Store { return &Store{db: db, tables: t} }
+
+// requestItem is a cv-requests item. Times are Unix seconds; ttl is the
+// DynamoDB TTL attribute (the end of the retention period).
+type requestItem struct {
+	RequestID     string `dynamodbav:"request_id"`
+	Name          string `dynamodbav:"name"`
+	Email         string `dynamodbav:"email"`
+	Phone         string `dynamodbav:"phone,omitempty"`
+	Company       string `dynamodbav:"company,omitempty"`
+	Location      string `dynamodbav:"location,omitempty"`
+	PolicyVersion string `dynamodbav:"consent_policy_version"`
+	ConsentAt     int64  `dynamodbav:"consent_at"`
+	Status        string `dynamodbav:"otp_status"`
+	Timestamp     int64  `dynamodbav:"timestamp"`
+	VerifiedAt    int64  `dynamodbav:"verified_at,omitempty"`
+	TTL           int64  `dynamodbav:"ttl"`
+}
+
+// codeItem is an otps item: the keyed hash of the live code and its state.
+type codeItem struct {
+	RequestID string `dynamodbav:"request_id"`
+	OTPHash   []byte `dynamodbav:"otp_hash"`
+	Expires   int64  `dynamodbav:"expires"`
+	Attempts  int    `dynamodbav:"attempts"`
+	Used      bool   `dynamodbav:"used"`
+	SentAt    int64  `dynamodbav:"sent_at"`
+	Resends   int    `dynamodbav:"resends"`
+	TTL       int64  `dynamodbav:"ttl"`
+}
+
+func fromRequest(r access.Request) requestItem {
+	it := requestItem{
+		RequestID: r.ID, Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
+		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
+		Status: string(r.Status), Timestamp: r.CreatedAt.Unix(), TTL: r.DeleteAt.Unix(),
+	}
+	if !r.VerifiedAt.IsZero() {
+		it.VerifiedAt = r.VerifiedAt.Unix()
+	}
+	return it
+}
+
+func (it requestItem) request() access.Request {
+	r := access.Request{
+		ID: it.RequestID, Name: it.Name, Email: it.Email, Phone: it.Phone, Company: it.Company, Location: it.Location,
+		Consent:   access.Consent{PolicyVersion: it.PolicyVersion, At: unix(it.ConsentAt)},
+		Status:    access.Status(it.Status),
+		CreatedAt: unix(it.Timestamp),
+		DeleteAt:  unix(it.TTL),
+	}
+	if it.VerifiedAt != 0 {
+		r.VerifiedAt = unix(it.VerifiedAt)
+	}
+	return r
+}
+
+func fromCode(c access.Code) codeItem {
+	return codeItem{
+		RequestID: c.RequestID, OTPHash: c.Hash, Expires: c.ExpiresAt.Unix(), Attempts: c.Attempts, Used: c.Used,
+		SentAt: c.SentAt.Unix(), Resends: c.Resends, TTL: c.DeleteAt.Unix(),
+	}
+}
+
+func (it codeItem) code() access.Code {
+	return access.Code{
+		RequestID: it.RequestID, Hash: it.OTPHash, ExpiresAt: unix(it.Expires), Attempts: it.Attempts, Used: it.Used,
+		SentAt: unix(it.SentAt), Resends: it.Resends, DeleteAt: unix(it.TTL),
+	}
+}
+
+func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+func key(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"request_id": &types.AttributeValueMemberS{Value: id}}
+}
+
+func num(n int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+
+// CreateRequest implements access.Store: both items in one transaction.
+func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Code) error {
+	reqItem, err := attributevalue.MarshalMap(fromRequest(r))
+	if err != nil {
+		return fmt.Errorf("marshal request: %w", err)
+	}
+	codeAV, err := attributevalue.MarshalMap(fromCode(c))
+	if err != nil {
+		return fmt.Errorf("marshal code: %w", err)
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.tables.Requests, Item: reqItem,
+				ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
+			{Put: &types.Put{TableName: &s.tables.OTPs, Item: codeAV,
+				ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
+		},
+	})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && anyConditionFailed(tce) {
+		return access.ErrDuplicateID
+	}
+	return wrap("create request", err)
+}
+
+// CountAttempt implements access.Store: one conditional increment.
+func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int) (access.Code, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.tables.OTPs,
+		Key:                 key(requestID),
+		UpdateExpression:    aws.String("SET attempts = attempts + :one"),
+		ConditionExpression: aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND attempts < :max"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": num(1), ":now": num(now.Unix()), ":max": num(int64(maxAttempts)),
+			":false": &types.AttributeValueMemberBOOL{Value: false},
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return access.Code{}, refusal(ccf.Item, now, func(c access.Code) error { return c.CheckAttempt(now, maxAttempts) })
+		}
+		return access.Code{}, wrap("count attempt", err)
+	}
+	var it codeItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return access.Code{}, fmt.Errorf("unmarshal code: %w", err)
+	}
+	return it.code(), nil
+}
+
+// MarkVerified implements access.Store: the code's used flip and the
+// request's status in one transaction, the flip under a condition.
+func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Time) error {
+	ts := now.Unix()
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName:                &s.tables.OTPs,
+				Key:                      key(requestID),
+				UpdateExpression:         aws.String("SET used = :true"),
+				ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now"),
+				ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":now": num(ts), ":true": &types.AttributeValueMemberBOOL{Value: true},
+					":false": &types.AttributeValueMemberBOOL{Value: false},
+				},
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+			{Update: &types.Update{
+				TableName:                &s.tables.Requests,
+				Key:                      key(requestID),
+				UpdateExpression:         aws.String("SET otp_status = :verified, verified_at = :now"),
+				ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
+				ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":now": num(ts), ":verified": &types.AttributeValueMemberS{Value: string(access.StatusVerified)},
+				},
+			}},
+		},
+	})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		reasons := tce.CancellationReasons
+		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
+			return refusal(reasons[0].Item, now, func(c access.Code) error { return c.CheckUse(now) })
+		}
+		if len(reasons) > 1 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
+			return access.ErrNotFound
+		}
+	}
+	return wrap("mark verified", err)
+}
+
+// GetRequest implements access.Store.
+func (s *Store) GetRequest(ctx context.Context, requestID string, now time.Time) (access.Request, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.tables.Requests, Key: key(requestID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return access.Request{}, wrap("get request", err)
+	}
+	if out.Item == nil {
+		return access.Request{}, access.ErrNotFound
+	}
+	var it requestItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return access.Request{}, fmt.Errorf("unmarshal request: %w", err)
+	}
+	// TTL deletes up to ~48 h late: past its time the item is gone to us.
+	if !now.Before(unix(it.TTL)) {
+		return access.Request{}, access.ErrNotFound
+	}
+	return it.request(), nil
+}
+
+// MarkExpired implements access.Store.
+func (s *Store) MarkExpired(ctx context.Context, requestID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.tables.Requests,
+		Key:                 key(requestID),
+		UpdateExpression:    aws.String("SET otp_status = :expired"),
+		ConditionExpression: aws.String("otp_status = :pending"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":expired": &types.AttributeValueMemberS{Value: string(access.StatusExpired)},
+			":pending": &types.AttributeValueMemberS{Value: string(access.StatusPending)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // missing or no longer pending: nothing to do
+	}
+	return wrap("mark expired", err)
+}
+
+// RotateCode implements access.Store: a conditional replace of the code,
+// then a read of the request for its contact details.
+func (s *Store) RotateCode(ctx context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
+	now := rot.SentAt.Unix()
+	p := rot.Policy
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.tables.OTPs,
+		Key:       key(requestID),
+		UpdateExpression: aws.String("SET otp_hash = :hash, sent_at = :now, expires = :expires, #ttl = :ttl, " +
+			"resends = resends + :one"),
+		ConditionExpression: aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false " +
+			"AND attempts < :max AND resends < :maxResends AND sent_at <= :cooledAt"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":hash":       &types.AttributeValueMemberB{Value: rot.Hash},
+			":now":        num(now),
+			":expires":    num(rot.ExpiresAt.Unix()),
+			":ttl":        num(rot.DeleteAt.Unix()),
+			":one":        num(1),
+			":false":      &types.AttributeValueMemberBOOL{Value: false},
+			":max":        num(int64(p.MaxAttempts)),
+			":maxResends": num(int64(p.MaxResends)),
+			":cooledAt":   num(rot.SentAt.Add(-p.Cooldown).Unix()),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			var old access.Code
+			if ccf.Item != nil {
+				var it codeItem
+				if attributevalue.UnmarshalMap(ccf.Item, &it) == nil {
+					old = it.code()
+				}
+			}
+			return access.Request{}, old, refusal(ccf.Item, rot.SentAt, func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
+		}
+		return access.Request{}, access.Code{}, wrap("rotate code", err)
+	}
+	var it codeItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return access.Request{}, access.Code{}, fmt.Errorf("unmarshal code: %w", err)
+	}
+	req, err := s.GetRequest(ctx, requestID, rot.SentAt)
+	if err != nil {
+		return access.Request{}, it.code(), err
+	}
+	return req, it.code(), nil
+}
+
+// refusal names why a condition failed, from the item as it was: missing or
+// past its TTL is ErrNotFound, else the domain rule's own answer.
+func refusal(old map[string]types.AttributeValue, now time.Time, rule func(access.Code) error) error {
+	if old == nil {
+		return access.ErrNotFound
+	}
+	var it codeItem
+	if err := attributevalue.UnmarshalMap(old, &it); err != nil {
+		return fmt.Errorf("unmarshal code: %w", err)
+	}
+	c := it.code()
+	if !now.Before(c.DeleteAt) {
+		return access.ErrNotFound
+	}
+	if err := rule(c); err != nil {
+		return err
+	}
+	// The item passes the Go rule but failed the condition: the two have
+	// drifted apart. Say so rather than guess.
+	return errors.New("dynamodb: condition failed but the code passes its rule")
+}
+
+func anyConditionFailed(tce *types.TransactionCanceledException) bool {
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			return true
+		}
+	}
+	return false
+}

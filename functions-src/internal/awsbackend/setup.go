@@ -1,0 +1,176 @@
+package awsbackend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"path"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// EmailIndex is the GSI on cv-requests that finds a person's requests by
+// email address (for the owner's list and erase), newest last.
+const EmailIndex = "email-index"
+
+// TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
+const TTLAttribute = "ttl"
+
+// Setup creates, if missing, both tables (with the GSI and TTL) and the
+// private bucket, and uploads the CV when cv is not nil. Running it again
+// changes nothing that is already right, so it is safe on every deploy.
+func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
+	if err := ensureTable(ctx, b.DynamoDB, requestsTable(c.Tables.Requests), say); err != nil {
+		return err
+	}
+	if err := ensureTable(ctx, b.DynamoDB, otpsTable(c.Tables.OTPs), say); err != nil {
+		return err
+	}
+	if err := ensureBucket(ctx, b.S3, c.Bucket, say); err != nil {
+		return err
+	}
+	if cv == nil {
+		return nil
+	}
+	ctype := mime.TypeByExtension(path.Ext(c.Key))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	_, err := b.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(c.Bucket), Key: aws.String(c.Key), Body: bytes.NewReader(cv),
+		ContentType: aws.String(ctype), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
+	})
+	if err != nil {
+		return fmt.Errorf("upload s3://%s/%s: %w", c.Bucket, c.Key, err)
+	}
+	say(fmt.Sprintf("uploaded the CV to s3://%s/%s (%d bytes)", c.Bucket, c.Key, len(cv)))
+	return nil
+}
+
+func requestsTable(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("request_id"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("email"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("timestamp"), AttributeType: types.ScalarAttributeTypeN},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("request_id"), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(EmailIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String("email"), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String("timestamp"), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		}},
+		SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
+	}
+}
+
+func otpsTable(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("request_id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("request_id"), KeyType: types.KeyTypeHash}},
+		SSESpecification:     &types.SSESpecification{Enabled: aws.Bool(true)},
+	}
+}
+
+func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput, say func(string)) error {
+	name := aws.ToString(in.TableName)
+	_, err := db.CreateTable(ctx, in)
+	var inUse *types.ResourceInUseException
+	switch {
+	case errors.As(err, &inUse):
+		say("table " + name + " exists")
+	case err != nil:
+		return fmt.Errorf("create table %s: %w", name, err)
+	default:
+		say("table " + name + " created")
+	}
+	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 2*time.Minute); err != nil {
+		return fmt.Errorf("table %s not active: %w", name, err)
+	}
+	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != "request_id" {
+		return fmt.Errorf("table %s exists with another key schema; want request_id as its only key", name)
+	}
+	for _, want := range in.GlobalSecondaryIndexes {
+		found := false
+		for _, g := range desc.Table.GlobalSecondaryIndexes {
+			found = found || aws.ToString(g.IndexName) == aws.ToString(want.IndexName)
+		}
+		if !found {
+			return fmt.Errorf("table %s exists without the index %s; add it or let setup create the table", name, aws.ToString(want.IndexName))
+		}
+	}
+
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: in.TableName})
+	if err != nil {
+		return fmt.Errorf("describe TTL of %s: %w", name, err)
+	}
+	if d := ttl.TimeToLiveDescription; d != nil && aws.ToString(d.AttributeName) == TTLAttribute &&
+		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		return nil
+	}
+	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               in.TableName,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(TTLAttribute), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("enable TTL on %s: %w", name, err)
+	}
+	say("TTL on " + name + "." + TTLAttribute + " enabled")
+	return nil
+}
+
+func ensureBucket(ctx context.Context, s3c *s3.Client, bucket string, say func(string)) error {
+	_, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	var nf *s3types.NotFound
+	switch {
+	case err == nil:
+		say("bucket " + bucket + " exists")
+	case errors.As(err, &nf):
+		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+		if r := s3c.Options().Region; r != "us-east-1" {
+			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(r)}
+		}
+		if _, err := s3c.CreateBucket(ctx, in); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucket, err)
+		}
+		say("bucket " + bucket + " created")
+	default:
+		return fmt.Errorf("head bucket %s: %w", bucket, err)
+	}
+	_, err = s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: aws.String(bucket),
+		PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+		},
+	})
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
+		say("bucket " + bucket + ": this endpoint does not implement public access blocks (an emulator); skipped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("block public access on %s: %w", bucket, err)
+	}
+	say("bucket " + bucket + ": public access blocked")
+	return nil
+}
