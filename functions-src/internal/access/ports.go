@@ -35,11 +35,23 @@ type Store interface {
 	MarkExpired(ctx context.Context, requestID string) error
 
 	// RotateCode replaces the code's hash and lifetime if Code.CheckResend
-	// allows it at rot.SentAt, keeping the attempt count, and returns the
-	// request (for its contact details) and the code as it now stands.
-	// On refusal it returns the code as it was with ErrNotFound,
-	// ErrCodeUsed, ErrCodeLocked, ErrResendsSpent or ErrResendTooSoon.
+	// allows it at rot.SentAt, keeping the attempt count, and sets a request
+	// marked EXPIRED back to PENDING. It returns the request (for its
+	// contact details) and the code as it was before, so a failed delivery
+	// can put it back with RestoreCode. On refusal it returns the code as it
+	// stands with ErrNotFound, ErrCodeUsed, ErrCodeLocked, ErrResendsSpent
+	// or ErrResendTooSoon.
 	RotateCode(ctx context.Context, requestID string, rot Rotation) (Request, Code, error)
+
+	// RestoreCode undoes a rotation whose code could not be delivered: if
+	// the code's hash is still ifHash, its hash, lifetime, send time and
+	// resend count go back to prev's (never its attempt count). Otherwise
+	// nothing changes and it returns nil: a later rotation has won.
+	RestoreCode(ctx context.Context, prev Code, ifHash []byte) error
+
+	// DeleteRequest removes a request and its code, both or neither. A
+	// missing request is not an error.
+	DeleteRequest(ctx context.Context, requestID string) error
 }
 
 // Email is one outgoing message with a plain-text and an HTML body.

@@ -109,7 +109,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	c := Code{
 		RequestID: reqID,
 		Hash:      s.d.Codes.Hash(reqID, code),
-		ExpiresAt: now.Add(s.policy.CodeTTL),
+		ExpiresAt: s.expiry(),
 		SentAt:    now,
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
 	}
@@ -118,6 +118,11 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		return Issued{}, internal(fmt.Errorf("store request: %w", err))
 	}
 	if err := s.deliver(logctx.With(ctx, log), v.Email, v.Phone, code); err != nil {
+		// Nobody got the code, and the visitor got no request id: keep
+		// nothing of theirs. They can simply send the form again.
+		if derr := s.d.Store.DeleteRequest(ctx, reqID); derr != nil {
+			log.Error("undelivered request not deleted", "error", derr.Error())
+		}
 		return Issued{}, err
 	}
 	log.Info("access requested", "sms", v.Phone != "")
@@ -140,7 +145,7 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 	rot := Rotation{
 		Hash:      s.d.Codes.Hash(id, code),
 		SentAt:    now,
-		ExpiresAt: now.Add(s.policy.CodeTTL),
+		ExpiresAt: s.expiry(),
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
 		Policy: ResendPolicy{
 			Cooldown:    s.policy.ResendCooldown,
@@ -166,6 +171,11 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 		return Issued{}, codeStateError(err)
 	}
 	if err := s.deliver(logctx.With(ctx, log), req.Email, req.Phone, code); err != nil {
+		// The new code never arrived: put the previous one back, with its
+		// resend, so a failed send costs the visitor nothing.
+		if rerr := s.d.Store.RestoreCode(ctx, old, rot.Hash); rerr != nil {
+			log.Error("previous code not restored", "error", rerr.Error())
+		}
 		return Issued{}, err
 	}
 	log.Info("code resent", "sms", req.Phone != "")
@@ -184,6 +194,13 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) error 
 	var wg sync.WaitGroup
 	if phone != "" && s.d.SMS != nil {
 		wg.Go(func() {
+			// This goroutine is outside the edge's recover: a panic in an
+			// SMS adapter must cost the SMS, not the process.
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("sms sender panicked")
+				}
+			}()
 			if err := s.d.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
 				log.Warn("sms not sent", "error", err.Error())
 			}
@@ -214,21 +231,23 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, err
 	}
 	log := logctx.From(ctx).With("access_request", in.RequestID)
-	now := s.d.Now().UTC()
+	// Whole seconds, as stored: a code lives its full stated lifetime.
+	now := s.d.Now().UTC().Truncate(time.Second)
 
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
 	if err != nil {
 		log.Info("verify refused", "reason", err.Error())
-		if errors.Is(err, ErrCodeExpired) {
-			if err := s.d.Store.MarkExpired(ctx, in.RequestID); err != nil {
-				log.Warn("status not updated", "error", err.Error())
-			}
+		if errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrCodeLocked) {
+			s.markExpired(ctx, in.RequestID)
 		}
 		return Grant{}, codeStateError(err)
 	}
 	if !s.d.Codes.Match(in.RequestID, in.OTP, c.Hash) {
 		left := max(s.policy.MaxAttempts-c.Attempts, 0)
 		log.Info("verify refused", "reason", "incorrect", "attempts_left", left)
+		if left == 0 {
+			s.markExpired(ctx, in.RequestID)
+		}
 		msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
 		switch left {
 		case 1:
@@ -244,12 +263,28 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	if err != nil {
 		return Grant{}, internal(fmt.Errorf("presign: %w", err))
 	}
-	if err := s.d.Store.MarkVerified(ctx, in.RequestID, now); err != nil {
+	// Read the clock again: expiry may have passed since the attempt was
+	// counted, and the store's condition checks it once more.
+	if err := s.d.Store.MarkVerified(ctx, in.RequestID, s.d.Now().UTC().Truncate(time.Second)); err != nil {
 		log.Info("verify refused", "reason", err.Error())
 		return Grant{}, codeStateError(err)
 	}
 	log.Info("access granted", "attempts", c.Attempts)
 	return Grant{URL: url, ExpiresIn: s.policy.LinkTTL}, nil
+}
+
+// expiry is when a code issued now stops working, rounded up to the whole
+// second the stores keep, so no code lives less than its stated lifetime.
+func (s *Service) expiry() time.Time {
+	return s.d.Now().UTC().Add(s.policy.CodeTTL + time.Second - 1).Truncate(time.Second)
+}
+
+// markExpired records for the owner that a request's code can no longer be
+// used. It is bookkeeping: a failure is logged, never shown to the visitor.
+func (s *Service) markExpired(ctx context.Context, requestID string) {
+	if err := s.d.Store.MarkExpired(ctx, requestID); err != nil {
+		logctx.From(ctx).Warn("status not updated", "error", err.Error())
+	}
 }
 
 func ceilSeconds(d time.Duration) int {

@@ -440,3 +440,126 @@ func TestDeliveryFailures(t *testing.T) {
 		assert.Len(t, h.mail.emails, 1)
 	})
 }
+
+// recordingStore remembers the ids of requests created through it.
+type recordingStore struct {
+	access.Store
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *recordingStore) CreateRequest(ctx context.Context, req access.Request, c access.Code) error {
+	r.mu.Lock()
+	r.ids = append(r.ids, req.ID)
+	r.mu.Unlock()
+	return r.Store.CreateRequest(ctx, req, c)
+}
+
+func TestUndeliveredRequestKeepsNothing(t *testing.T) {
+	h := newHarness(t)
+	rec := &recordingStore{Store: h.store}
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: rec, Mailer: h.mail, SMS: h.sms, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+	require.NoError(t, err)
+
+	h.mail.fail = errors.New("ses down")
+	_, err = svc.RequestAccess(context.Background(), ada)
+	assert.Equal(t, "delivery_failed", errCode(t, err))
+	require.Len(t, rec.ids, 1)
+	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
+	assert.ErrorIs(t, err, access.ErrNotFound, "the visitor's details are not kept when no code went out")
+
+	h.mail.fail = nil
+	_, err = svc.RequestAccess(context.Background(), ada)
+	assert.NoError(t, err, "sending the form again works")
+}
+
+func TestFailedResendKeepsThePreviousCode(t *testing.T) {
+	h := newHarness(t)
+	id, first := h.request(t)
+	h.clock.Advance(time.Minute)
+	h.mail.fail = errors.New("ses throttled")
+	_, err := h.svc.Resend(context.Background(), id)
+	assert.Equal(t, "delivery_failed", errCode(t, err))
+
+	h.mail.fail = nil
+	for range 3 { // the failed resend was given back: all three remain
+		_, err = h.svc.Resend(context.Background(), id)
+		require.NoError(t, err)
+		h.clock.Advance(time.Minute)
+	}
+	_, err = h.verify(id, first)
+	assert.Equal(t, "otp_incorrect", errCode(t, err), "a successful resend does replace the code")
+
+	h2 := newHarness(t)
+	id2, first2 := h2.request(t)
+	h2.clock.Advance(time.Minute)
+	h2.mail.fail = errors.New("ses throttled")
+	_, err = h2.svc.Resend(context.Background(), id2)
+	require.Error(t, err)
+	_, err = h2.verify(id2, first2)
+	assert.NoError(t, err, "the code the visitor already has still works after a failed resend")
+}
+
+func TestLockedRequestIsMarkedExpired(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t)
+	for range 5 {
+		_, _ = h.verify(id, wrong(code))
+	}
+	req, err := h.store.GetRequest(context.Background(), id, h.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, access.StatusExpired, req.Status)
+}
+
+func TestCodeLivesItsWholeLifetime(t *testing.T) {
+	h := newHarness(t)
+	h.clock.Advance(900 * time.Millisecond) // a request late in its second
+	id, code := h.request(t)
+	h.clock.Advance(599*time.Second + 600*time.Millisecond)
+	_, err := h.verify(id, code)
+	assert.NoError(t, err, "599.6 s after the request the 600 s code still works")
+}
+
+// slowStore lets time pass between counting the attempt and marking used.
+type slowStore struct {
+	access.Store
+	during func()
+}
+
+func (s slowStore) CountAttempt(ctx context.Context, id string, now time.Time, max int) (access.Code, error) {
+	c, err := s.Store.CountAttempt(ctx, id, now, max)
+	s.during()
+	return c, err
+}
+
+func TestExpiryIsCheckedAgainWhenMarkingUsed(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t)
+	h.clock.Advance(10*time.Minute - time.Second)
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: slowStore{Store: h.store, during: func() { h.clock.Advance(2 * time.Second) }},
+		Mailer: h.mail, SMS: h.sms, Links: h.links, Codes: codes, Rand: rand.Reader, Now: h.clock.Now},
+		access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+	require.NoError(t, err)
+	_, err = svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
+	assert.Equal(t, "otp_expired", errCode(t, err))
+}
+
+type panickySMS struct{}
+
+func (panickySMS) SendSMS(context.Context, access.SMS) error { panic("sms adapter bug") }
+
+func TestPanickingSMSDoesNotCrash(t *testing.T) {
+	h := newHarness(t)
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, SMS: panickySMS{}, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+	require.NoError(t, err)
+	_, err = svc.RequestAccess(context.Background(), ada)
+	assert.NoError(t, err, "the email went out; the SMS panic is contained")
+}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -165,12 +166,12 @@ func readBody(ev events.APIGatewayProxyRequest) ([]byte, error) {
 		return nil, &access.Error{Kind: kindMethod, Code: "method_not_allowed",
 			Message: "Use POST with a JSON body."}
 	}
-	if ct := header(ev, "content-type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return nil, &access.Error{Kind: kindMediaType, Code: "unsupported_media_type",
-				Message: "Send the body as application/json."}
-		}
+	// JSON only, and said so: a cross-site page can POST text/plain or a
+	// form without asking the browser first, but not application/json.
+	mt, _, err := mime.ParseMediaType(header(ev, "content-type"))
+	if err != nil || mt != "application/json" {
+		return nil, &access.Error{Kind: kindMediaType, Code: "unsupported_media_type",
+			Message: "Send the body as application/json."}
 	}
 	raw := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -195,8 +196,14 @@ func readBody(ev events.APIGatewayProxyRequest) ([]byte, error) {
 	return raw, nil
 }
 
-// decode parses exactly one JSON object with only known fields.
+// decode parses exactly one JSON object with only known fields, each named
+// exactly and at most once. encoding/json alone would match "EMAIL" to
+// "email" and let a repeated key win silently; other parsers in front of us
+// could read such a body differently.
 func decode(body []byte, v any) error {
+	if err := checkKeys(body, jsonNames(v)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -217,6 +224,48 @@ func decode(body []byte, v any) error {
 		return badJSON("The request body must hold a single JSON object.")
 	}
 	return nil
+}
+
+// checkKeys walks the top-level object's keys.
+func checkKeys(body []byte, allowed map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return badJSON("The request body must be a JSON object.")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badJSON("The request body is not valid JSON.")
+		}
+		key, _ := tok.(string)
+		switch {
+		case !allowed[key]:
+			return badJSON("The request has a field this endpoint does not accept.")
+		case seen[key]:
+			return badJSON("The request names a field more than once.")
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badJSON("The request body is not valid JSON.")
+		}
+	}
+	return nil
+}
+
+// jsonNames lists a struct's JSON field names, from its tags.
+func jsonNames(v any) map[string]bool {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
 }
 
 // Edge-only kinds, beyond the domain's.

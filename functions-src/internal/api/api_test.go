@@ -60,6 +60,8 @@ func (f *fakeService) VerifyAccess(_ context.Context, in access.VerifyInput) (ac
 	return access.Grant{URL: "https://files.example/cv.pdf?sig=x", ExpiresIn: 2 * time.Minute}, nil
 }
 
+var jsonHeader = map[string]string{"Content-Type": "application/json; charset=utf-8"}
+
 func post(body string) events.APIGatewayProxyRequest {
 	return events.APIGatewayProxyRequest{
 		HTTPMethod: "POST",
@@ -146,14 +148,19 @@ func TestRequestShapeRefusals(t *testing.T) {
 	}{
 		{"GET", events.APIGatewayProxyRequest{HTTPMethod: "GET"}, 405, "method_not_allowed"},
 		{"OPTIONS", events.APIGatewayProxyRequest{HTTPMethod: "OPTIONS"}, 405, "method_not_allowed"},
+		{"no content type", events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: validForm}, 415, "unsupported_media_type"},
+		{"text/plain (a cross-site simple request)", events.APIGatewayProxyRequest{HTTPMethod: "POST",
+			Headers: map[string]string{"Content-Type": "text/plain"}, Body: validForm}, 415, "unsupported_media_type"},
+		{"case-variant key", post(`{"NAME":"Ada","email":"ada@example.com","consent":true}`), 400, "invalid_json"},
+		{"duplicate key", post(`{"name":"Ada","email":"ada@example.com","consent":true,"consent":false}`), 400, "invalid_json"},
 		{"form encoded", events.APIGatewayProxyRequest{HTTPMethod: "POST",
 			Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, Body: "name=a"}, 415, "unsupported_media_type"},
 		{"garbage content type", events.APIGatewayProxyRequest{HTTPMethod: "POST",
 			Headers: map[string]string{"content-type": ";;;"}, Body: validForm}, 415, "unsupported_media_type"},
 		{"oversized", post(`{"name":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`), 413, "body_too_large"},
-		{"oversized base64", events.APIGatewayProxyRequest{HTTPMethod: "POST", IsBase64Encoded: true,
+		{"oversized base64", events.APIGatewayProxyRequest{HTTPMethod: "POST", IsBase64Encoded: true, Headers: jsonHeader,
 			Body: b64(strings.Repeat(" ", api.MaxBodyBytes+10))}, 413, "body_too_large"},
-		{"bad base64", events.APIGatewayProxyRequest{HTTPMethod: "POST", IsBase64Encoded: true, Body: "!!!"}, 400, "invalid_json"},
+		{"bad base64", events.APIGatewayProxyRequest{HTTPMethod: "POST", IsBase64Encoded: true, Headers: jsonHeader, Body: "!!!"}, 400, "invalid_json"},
 		{"empty", post(""), 400, "invalid_json"},
 		{"blank", post(" \n "), 400, "invalid_json"},
 		{"not json", post("name=ada"), 400, "invalid_json"},
@@ -198,7 +205,7 @@ func TestWrongTypeNamesTheField(t *testing.T) {
 func TestBase64BodyIsDecoded(t *testing.T) {
 	svc := &fakeService{}
 	resp, _ := api.RequestAccess(svc, nil)(context.Background(), events.APIGatewayProxyRequest{
-		HTTPMethod: "POST", IsBase64Encoded: true, Body: base64.StdEncoding.EncodeToString([]byte(validForm)),
+		HTTPMethod: "POST", IsBase64Encoded: true, Headers: jsonHeader, Body: base64.StdEncoding.EncodeToString([]byte(validForm)),
 	})
 	assert.Equal(t, 200, resp.StatusCode, resp.Body)
 	assert.Equal(t, "Ada Lovelace", svc.gotAccess.Name)

@@ -38,7 +38,8 @@ type Tables struct {
 // rule names the reason, so both backends refuse for the same causes.
 //
 // Round trips: CreateRequest 1 (TransactWriteItems), CountAttempt 1,
-// MarkVerified 1 (TransactWriteItems), RotateCode 2, GetRequest 1.
+// MarkVerified 1 (TransactWriteItems), RotateCode 2, RestoreCode 1,
+// DeleteRequest 1, GetRequest 1.
 type Store struct {
 	db     DynamoDBAPI
 	tables Tables
@@ -124,7 +125,9 @@ func key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"request_id": &types.AttributeValueMemberS{Value: id}}
 }
 
-func num(n int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
 
 // CreateRequest implements access.Store: both items in one transaction.
 func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Code) error {
@@ -154,10 +157,10 @@ func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Co
 // CountAttempt implements access.Store: one conditional increment.
 func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int) (access.Code, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.tables.OTPs,
-		Key:                 key(requestID),
-		UpdateExpression:    aws.String("SET attempts = attempts + :one"),
-		ConditionExpression: aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND attempts < :max"),
+		TableName:                &s.tables.OTPs,
+		Key:                      key(requestID),
+		UpdateExpression:         aws.String("SET attempts = attempts + :one"),
+		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND attempts < :max"),
 		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": num(1), ":now": num(now.Unix()), ":max": num(int64(maxAttempts)),
@@ -264,8 +267,9 @@ func (s *Store) MarkExpired(ctx context.Context, requestID string) error {
 	return wrap("mark expired", err)
 }
 
-// RotateCode implements access.Store: a conditional replace of the code,
-// then a read of the request for its contact details.
+// RotateCode implements access.Store: a conditional replace of the code
+// (returning the code as it was), then the request set back to PENDING,
+// which returns its contact details: two round trips.
 func (s *Store) RotateCode(ctx context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
 	now := rot.SentAt.Unix()
 	p := rot.Policy
@@ -288,7 +292,7 @@ func (s *Store) RotateCode(ctx context.Context, requestID string, rot access.Rot
 			":maxResends": num(int64(p.MaxResends)),
 			":cooledAt":   num(rot.SentAt.Add(-p.Cooldown).Unix()),
 		},
-		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
@@ -305,15 +309,68 @@ func (s *Store) RotateCode(ctx context.Context, requestID string, rot access.Rot
 		}
 		return access.Request{}, access.Code{}, wrap("rotate code", err)
 	}
-	var it codeItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+	var prev codeItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &prev); err != nil {
 		return access.Request{}, access.Code{}, fmt.Errorf("unmarshal code: %w", err)
 	}
-	req, err := s.GetRequest(ctx, requestID, rot.SentAt)
-	if err != nil {
-		return access.Request{}, it.code(), err
+	reqOut, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.tables.Requests,
+		Key:                      key(requestID),
+		UpdateExpression:         aws.String("SET otp_status = :pending"),
+		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": num(now), ":pending": &types.AttributeValueMemberS{Value: string(access.StatusPending)},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return access.Request{}, prev.code(), access.ErrNotFound
 	}
-	return req, it.code(), nil
+	if err != nil {
+		return access.Request{}, prev.code(), wrap("rotate code: request", err)
+	}
+	var it requestItem
+	if err := attributevalue.UnmarshalMap(reqOut.Attributes, &it); err != nil {
+		return access.Request{}, prev.code(), fmt.Errorf("unmarshal request: %w", err)
+	}
+	return it.request(), prev.code(), nil
+}
+
+// RestoreCode implements access.Store.
+func (s *Store) RestoreCode(ctx context.Context, prev access.Code, ifHash []byte) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.tables.OTPs,
+		Key:                      key(prev.RequestID),
+		UpdateExpression:         aws.String("SET otp_hash = :hash, sent_at = :sent, expires = :expires, #ttl = :ttl, resends = :resends"),
+		ConditionExpression:      aws.String("otp_hash = :if"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":hash":    &types.AttributeValueMemberB{Value: prev.Hash},
+			":sent":    num(prev.SentAt.Unix()),
+			":expires": num(prev.ExpiresAt.Unix()),
+			":ttl":     num(prev.DeleteAt.Unix()),
+			":resends": num(int64(prev.Resends)),
+			":if":      &types.AttributeValueMemberB{Value: ifHash},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // a later rotation replaced it, or it is gone
+	}
+	return wrap("restore code", err)
+}
+
+// DeleteRequest implements access.Store: both items in one transaction.
+func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: &s.tables.Requests, Key: key(requestID)}},
+			{Delete: &types.Delete{TableName: &s.tables.OTPs, Key: key(requestID)}},
+		},
+	})
+	return wrap("delete request", err)
 }
 
 // refusal names why a condition failed, from the item as it was: missing or

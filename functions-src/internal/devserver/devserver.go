@@ -67,7 +67,26 @@ func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 		serveOutboxFile(w, r, outbox, r.PathValue("file"))
 	})
 	mux.Handle("/", site(siteDir))
-	return mux
+	return loopbackOnly(mux)
+}
+
+// loopbackOnly refuses requests whose Host is not a loopback name. The
+// server listens on 127.0.0.1, but a web page can rebind its own domain's
+// DNS to 127.0.0.1 and then read /_dev/outbox (codes, addresses) from a
+// visitor's browser; such requests carry the attacker's host name.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		switch strings.Trim(host, "[]") {
+		case "127.0.0.1", "localhost", "::1":
+			next.ServeHTTP(w, r)
+		default:
+			http.Error(w, "cv-dev answers only to 127.0.0.1 and localhost", http.StatusMisdirectedRequest)
+		}
+	})
 }
 
 // serveLambda calls a function handler with the event Netlify would build.

@@ -226,7 +226,7 @@ func TestFlowRefusals(t *testing.T) {
 func TestFlowExpiredCode(t *testing.T) {
 	d := startDev(t, t.TempDir())
 	id, code := d.requestAccess(t, ada)
-	d.Clock.Advance(10 * time.Minute)
+	d.Clock.Advance(10*time.Minute + time.Second) // past the 600 s, rounded up to a whole second
 	a := d.verify(t, id, code)
 	assert.Equal(t, 410, a.Status)
 	assert.Equal(t, "otp_expired", a.Body["error"])
@@ -329,4 +329,22 @@ func flip(code string) string {
 		return "000001"
 	}
 	return "000000"
+}
+
+func TestDevServerRefusesForeignHostNames(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	for host, want := range map[string]int{
+		"evil.example":    421, // a DNS-rebinding page
+		"evil.example:80": 421,
+		"localhost":       200,
+		"127.0.0.1":       200,
+	} {
+		req, err := http.NewRequest(http.MethodGet, d.URL+"/_dev/outbox", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, host)
+	}
 }

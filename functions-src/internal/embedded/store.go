@@ -4,6 +4,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,6 +52,7 @@ func OpenStore(path string) (*Store, error) {
 				return err
 			}
 		}
+		purgeExpired(tx, time.Now())
 		return nil
 	})
 	if err != nil {
@@ -186,15 +188,15 @@ func (s *Store) MarkExpired(_ context.Context, requestID string) error {
 // RotateCode implements access.Store.
 func (s *Store) RotateCode(_ context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
 	var (
-		req access.Request
-		out access.Code
+		req  access.Request
+		prev access.Code
 	)
 	err := s.update(func(tx *bolt.Tx) error {
 		c, err := getCode(tx, requestID, rot.SentAt)
 		if err != nil {
 			return err
 		}
-		out = c
+		prev = c
 		if err := c.CheckResend(rot.SentAt, rot.Policy); err != nil {
 			return err
 		}
@@ -203,13 +205,39 @@ func (s *Store) RotateCode(_ context.Context, requestID string, rot access.Rotat
 		}
 		c.Hash, c.SentAt, c.ExpiresAt, c.DeleteAt = rot.Hash, rot.SentAt, rot.ExpiresAt, rot.DeleteAt
 		c.Resends++
-		out = c
-		return putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c))
+		if err := putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c)); err != nil {
+			return err
+		}
+		req.Status = access.StatusPending
+		return putJSON(tx.Bucket(bucketRequests), requestID, toRequestRecord(req))
 	})
 	if err != nil {
-		return access.Request{}, out, err
+		return access.Request{}, prev, err
 	}
-	return req, out, nil
+	return req, prev, nil
+}
+
+// RestoreCode implements access.Store.
+func (s *Store) RestoreCode(_ context.Context, prev access.Code, ifHash []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		var rec codeRecord
+		if !getJSON(tx.Bucket(bucketCodes), prev.RequestID, &rec) || !bytes.Equal(rec.Hash, ifHash) {
+			return nil
+		}
+		rec.Hash, rec.ExpiresAt, rec.SentAt, rec.Resends, rec.DeleteAt =
+			prev.Hash, prev.ExpiresAt.Unix(), prev.SentAt.Unix(), prev.Resends, prev.DeleteAt.Unix()
+		return putJSON(tx.Bucket(bucketCodes), prev.RequestID, rec)
+	})
+}
+
+// DeleteRequest implements access.Store.
+func (s *Store) DeleteRequest(_ context.Context, requestID string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketRequests).Delete([]byte(requestID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCodes).Delete([]byte(requestID))
+	})
 }
 
 // getCode reads a code, treating one past its deletion time as gone, just

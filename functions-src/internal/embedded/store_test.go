@@ -28,14 +28,30 @@ func TestStoreContract(t *testing.T) {
 }
 
 // netlify dev runs each invocation in its own process, so the store must
-// hold its rules across processes, not only across goroutines. This test
-// starts 10 copies of the test binary, each counting attempts against one
-// file from 5 goroutines: 50 racers for a budget of 5.
+// hold its rules across processes, not only across goroutines. These tests
+// start 10 copies of the test binary, each racing from 5 goroutines on one
+// file: 50 racers.
 func TestStoreAcrossProcesses(t *testing.T) {
-	if os.Getenv("CV_STORE_CHILD") != "" {
-		childCountAttempts()
+	if op := os.Getenv("CV_STORE_CHILD"); op != "" {
+		childRace(op)
 		return
 	}
+	for _, tc := range []struct {
+		op          string
+		wins, loses int
+	}{
+		{"count", 5, 45},  // the attempt budget
+		{"verify", 1, 49}, // single use
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			wins, loses := raceProcesses(t, tc.op)
+			assert.Equal(t, tc.wins, wins)
+			assert.Equal(t, tc.loses, loses)
+		})
+	}
+}
+
+func raceProcesses(t *testing.T, op string) (wins, loses int) {
 	path := filepath.Join(t.TempDir(), "cv.db")
 	s, err := embedded.OpenStore(path)
 	require.NoError(t, err)
@@ -51,51 +67,54 @@ func TestStoreAcrossProcesses(t *testing.T) {
 	outs := make([]*strings.Builder, procs)
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestStoreAcrossProcesses$")
-		cmd.Env = append(os.Environ(), "CV_STORE_CHILD=1", "CV_STORE_PATH="+path, "CV_STORE_ID="+r.ID)
+		cmd.Env = append(os.Environ(), "CV_STORE_CHILD="+op, "CV_STORE_PATH="+path, "CV_STORE_ID="+r.ID)
 		outs[i] = &strings.Builder{}
 		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
 		require.NoError(t, cmd.Start())
 		cmds[i] = cmd
 	}
-	allowed, locked := 0, 0
 	for i, cmd := range cmds {
 		require.NoError(t, cmd.Wait(), outs[i].String())
-		var a, l int
-		_, err := fmt.Sscanf(lastLine(outs[i].String(), "RESULT"), "RESULT allowed=%d locked=%d", &a, &l)
+		var w, l int
+		_, err := fmt.Sscanf(lastLine(outs[i].String(), "RESULT"), "RESULT wins=%d loses=%d", &w, &l)
 		require.NoError(t, err, outs[i].String())
-		allowed += a
-		locked += l
+		wins += w
+		loses += l
 	}
-	assert.Equal(t, 5, allowed, "exactly the budget must be evaluated across processes")
-	assert.Equal(t, procs*5-5, locked)
+	return wins, loses
 }
 
-func childCountAttempts() {
+func childRace(op string) {
 	s, err := embedded.OpenStore(os.Getenv("CV_STORE_PATH"))
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
 	}
+	id := os.Getenv("CV_STORE_ID")
 	results := make(chan error, 5)
 	for range 5 {
 		go func() {
-			_, err := s.CountAttempt(context.Background(), os.Getenv("CV_STORE_ID"), time.Now(), 5)
+			if op == "verify" {
+				results <- s.MarkVerified(context.Background(), id, time.Now())
+				return
+			}
+			_, err := s.CountAttempt(context.Background(), id, time.Now(), 5)
 			results <- err
 		}()
 	}
-	allowed, locked := 0, 0
+	wins, loses := 0, 0
 	for range 5 {
 		switch err := <-results; {
 		case err == nil:
-			allowed++
-		case errors.Is(err, access.ErrCodeLocked):
-			locked++
+			wins++
+		case errors.Is(err, access.ErrCodeLocked), errors.Is(err, access.ErrCodeUsed):
+			loses++
 		default:
 			fmt.Println("unexpected:", err)
 			os.Exit(1)
 		}
 	}
-	fmt.Printf("RESULT allowed=%d locked=%d\n", allowed, locked)
+	fmt.Printf("RESULT wins=%d loses=%d\n", wins, loses)
 }
 
 func lastLine(out, prefix string) string {

@@ -7,7 +7,10 @@
   var steps = { request: $("step-request"), verify: $("step-verify"), download: $("step-download") };
   if (!steps.request) return;
 
-  var state = { requestId: "", timers: [] };
+  // gen counts "Start again"s: an answer to an older attempt is ignored.
+  var state = { requestId: "", timers: [], gen: 0 };
+  // Answers after which this request can do nothing more.
+  var FINAL = ["otp_locked", "otp_used", "request_not_found", "resend_limit_reached"];
   var status = $("status");
   var FIELDS = ["name", "email", "phone", "company", "location", "consent"];
 
@@ -43,6 +46,7 @@
   }
 
   function call(name, body) {
+    var gen = state.gen;
     return fetch("/api/" + name, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -55,6 +59,9 @@
       });
     }, function () {
       return { ok: false, status: 0, data: { message: "The connection failed. Check your network and try again." } };
+    }).then(function (res) {
+      // Never settle an answer that arrived after "Start again".
+      return gen === state.gen ? res : new Promise(function () {});
     });
   }
 
@@ -160,14 +167,15 @@
         showDownload(res.data.redirectUrl, res.data.expiresIn);
         return;
       }
-      var msg = (res.data && res.data.message) || "Something went wrong. Please try again.";
+      var fields = res.data.fields || {};
+      var msg = fields.otp || fields.requestId || res.data.message || "Something went wrong. Please try again.";
       fieldError("otp", msg);
       say(msg);
       otp.select();
       otp.focus();
-      if (["otp_locked", "otp_used", "request_not_found", "resend_limit_reached"].indexOf(res.data.error) >= 0) {
+      if (FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0) {
         verifyForm.querySelector("button[type=submit]").disabled = true;
-        $("resend").disabled = true;
+        resend.disabled = true;
       }
     });
   });
@@ -195,6 +203,7 @@
       fieldError("otp", msg);
       say(msg);
       if (res.status === 429 && res.retryAfter) startResendCooldown(res.retryAfter);
+      else if (FINAL.indexOf(res.data.error) < 0) resend.disabled = false;
     });
   });
 
@@ -211,8 +220,10 @@
         ? "The link expires in " + m + ":" + (s < 10 ? "0" : "") + s + "."
         : "The link has expired. Start again to get a new one.";
       if (left === 0) {
+        var hadFocus = document.activeElement === link;
         link.removeAttribute("href");
         link.hidden = true;
+        if (hadFocus) $("download-expiry").focus();
       }
     });
     link.focus();
@@ -221,7 +232,11 @@
   Array.prototype.forEach.call(document.querySelectorAll(".restart"), function (b) {
     b.addEventListener("click", function () {
       clearTimers();
+      state.gen++;
       state.requestId = "";
+      resend.disabled = true;
+      busy(requestForm, false);
+      busy(verifyForm, false);
       otp.value = "";
       fieldError("otp", "");
       verifyForm.querySelector("button[type=submit]").disabled = false;
