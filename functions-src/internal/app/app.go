@@ -1,10 +1,10 @@
 package app
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
 
@@ -22,7 +23,7 @@ type Options struct {
 }
 
 // App is a wired service and, in local mode, the download-link server the
-// dev server mounts.
+// dev server mounts. On AWS, links are S3 presigned URLs and Links is nil.
 type App struct {
 	Config  Config
 	Service *access.Service
@@ -51,9 +52,22 @@ func New(cfg Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Backend != BackendLocal {
-		return nil, fmt.Errorf("backend %q is not available in this build", cfg.Backend)
+	sender := access.Sender{OwnerName: cfg.OwnerName, SiteURL: cfg.SiteURL}
+	if cfg.Backend == BackendAWS {
+		b, err := awsbackend.New(context.Background(), cfg.AWS, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		svc, err := access.NewService(access.Deps{
+			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links,
+			Codes: codes, Rand: o.Rand, Now: o.Now,
+		}, cfg.Policy, sender)
+		if err != nil {
+			return nil, err
+		}
+		return &App{Config: cfg, Service: svc}, nil
 	}
+
 	store, err := embedded.OpenStore(cfg.StorePath())
 	if err != nil {
 		return nil, err
@@ -72,7 +86,7 @@ func New(cfg Config, o Options) (*App, error) {
 	svc, err := access.NewService(access.Deps{
 		Store: store, Mailer: outbox, SMS: outbox, Links: links,
 		Codes: codes, Rand: o.Rand, Now: o.Now,
-	}, cfg.Policy, access.Sender{OwnerName: cfg.OwnerName, SiteURL: cfg.SiteURL})
+	}, cfg.Policy, sender)
 	if err != nil {
 		return nil, err
 	}

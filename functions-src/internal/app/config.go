@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 )
 
 // Backends.
@@ -37,6 +38,9 @@ type Config struct {
 	DataDir   string
 	OutboxDir string
 	CVFile    string
+
+	// AWS backend.
+	AWS awsbackend.Config
 }
 
 // StorePath is the embedded store's file.
@@ -112,19 +116,52 @@ func LoadConfig(env Getenv) (Config, error) {
 		}
 	}
 
+	var err error
 	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.OTPSecrets = secrets
 
-	if c.Backend == BackendAWS && len(errs) == 0 {
-		errs = append(errs, errors.New("CV_BACKEND=aws: the AWS backend is not part of this build yet; use CV_BACKEND=local"))
+	if !local {
+		c.AWS, err = loadAWS(env, c.MailFrom)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// loadAWS reads the AWS backend's settings. Credentials come from CV_AWS_*
+// because Netlify reserves the AWS_* names; emulator endpoints come from
+// the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
+func loadAWS(env Getenv, mailFrom string) (awsbackend.Config, error) {
+	c := awsbackend.Config{
+		Region:          strings.TrimSpace(env("CV_AWS_REGION")),
+		AccessKeyID:     strings.TrimSpace(env("CV_AWS_ACCESS_KEY_ID")),
+		SecretAccessKey: strings.TrimSpace(env("CV_AWS_SECRET_ACCESS_KEY")),
+		Tables: awsbackend.Tables{
+			Requests: orDefault(env("CV_TABLE_REQUESTS"), "cv-requests"),
+			OTPs:     orDefault(env("CV_TABLE_OTPS"), "otps"),
+		},
+		Bucket:              strings.TrimSpace(env("CV_S3_BUCKET")),
+		Key:                 orDefault(env("CV_S3_KEY"), "cv.pdf"),
+		MailFrom:            mailFrom,
+		SESConfigurationSet: strings.TrimSpace(env("CV_SES_CONFIGURATION_SET")),
+		SMSSenderID:         strings.TrimSpace(env("CV_SMS_SENDER_ID")),
+		Emulated:            env("AWS_ENDPOINT_URL_S3") != "" || env("AWS_ENDPOINT_URL_DYNAMODB") != "",
+	}
+	var errs []error
+	if c.Bucket == "" {
+		errs = append(errs, errors.New("CV_S3_BUCKET is not set: the private bucket holding the CV"))
+	}
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		errs = append(errs, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither"))
+	}
+	return c, errors.Join(errs...)
 }
 
 // loadSecrets parses CV_OTP_SECRET: one or more secrets separated by

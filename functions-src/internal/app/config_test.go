@@ -71,7 +71,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad retention", map[string]string{"CV_RETENTION_DAYS": "forever"}, []string{"CV_RETENTION_DAYS"}},
 		{"site URL with a path", map[string]string{"CV_SITE_URL": "https://x.example/cv"}, []string{"CV_SITE_URL"}},
 		{"aws lists every missing setting", map[string]string{"CV_BACKEND": "aws"},
-			[]string{"CV_SITE_URL is not set", "CV_OWNER_NAME is not set", "CV_MAIL_FROM is not set", "CV_OTP_SECRET is not set"}},
+			[]string{"CV_SITE_URL is not set", "CV_OWNER_NAME is not set", "CV_MAIL_FROM is not set", "CV_OTP_SECRET is not set", "CV_S3_BUCKET is not set"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,15 +87,37 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
-func TestAWSDoesNotFallBackToLocal(t *testing.T) {
+func TestAWSConfig(t *testing.T) {
 	dir := t.TempDir()
-	_, err := app.LoadConfig(envOf(map[string]string{
+	env := map[string]string{
 		"CV_BACKEND": "aws", "CV_DATA_DIR": dir, "CV_SITE_URL": "https://cv.example.com",
 		"CV_OWNER_NAME": "Ada", "CV_MAIL_FROM": "cv@example.com", "CV_OTP_SECRET": strongSecret,
-	}))
-	require.Error(t, err, "the AWS backend is not in this build, and must say so rather than run locally")
+		"CV_AWS_REGION": "eu-west-2", "CV_AWS_ACCESS_KEY_ID": "AKID", "CV_AWS_SECRET_ACCESS_KEY": "secret",
+		"CV_S3_BUCKET": "my-cv", "AWS_LAMBDA_FUNCTION_NAME": "verify-access",
+	}
+	c, err := app.LoadConfig(envOf(env))
+	require.NoError(t, err)
+	assert.Equal(t, app.BackendAWS, c.Backend)
+	assert.Equal(t, "eu-west-2", c.AWS.Region)
+	assert.Equal(t, "cv-requests", c.AWS.Tables.Requests)
+	assert.Equal(t, "otps", c.AWS.Tables.OTPs)
+	assert.Equal(t, "cv.pdf", c.AWS.Key)
+	assert.False(t, c.AWS.Emulated)
 	_, statErr := os.Stat(filepath.Join(dir, "otp-secret"))
 	assert.True(t, os.IsNotExist(statErr), "no dev secret is made outside local mode")
+
+	a, err := app.New(c, app.Options{})
+	require.NoError(t, err, "wiring makes no network call, so it works offline")
+	assert.Nil(t, a.Links)
+	_, statErr = os.Stat(c.StorePath())
+	assert.True(t, os.IsNotExist(statErr), "the AWS backend never touches the embedded store")
+
+	delete(env, "CV_S3_BUCKET")
+	env["CV_AWS_SECRET_ACCESS_KEY"] = ""
+	_, err = app.LoadConfig(envOf(env))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CV_S3_BUCKET is not set")
+	assert.Contains(t, err.Error(), "CV_AWS_SECRET_ACCESS_KEY")
 }
 
 func TestNewWiresTheLocalBackend(t *testing.T) {

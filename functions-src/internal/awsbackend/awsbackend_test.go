@@ -114,7 +114,7 @@ func backend(t *testing.T) *fixture {
 			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test"},
 			Bucket:   "cv-private-test",
 			Key:      "cv/alex-sample.pdf",
-			MailFrom: "CV <cv@example.com>", S3PathStyle: true,
+			MailFrom: "CV <cv@example.com>", Emulated: true,
 			APIOptions: []func(*middleware.Stack) error{f.counter.middleware},
 		}
 		f.backend, setupErr = awsbackend.New(context.Background(), f.cfg, f.clock.Now)

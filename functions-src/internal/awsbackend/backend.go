@@ -33,8 +33,10 @@ type Config struct {
 	SESConfigurationSet string
 	SMSSenderID         string
 
-	// S3PathStyle addresses the bucket in the path, as emulators need.
-	S3PathStyle bool
+	// Emulated says the endpoints are local emulators: S3 is addressed in
+	// the path, and DynamoDB's response CRC32 is not checked (DynamoDB
+	// Local sends a wrong one on some error responses).
+	Emulated bool
 	// CallTimeout bounds each HTTP attempt to AWS.
 	CallTimeout time.Duration
 	// APIOptions are extra SDK middleware, e.g. a call counter in tests.
@@ -88,8 +90,8 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(cfg)
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.S3PathStyle })
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = c.Emulated })
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.Emulated })
 	return &Backend{
 		Store:    NewStore(db, c.Tables),
 		Mailer:   NewMailer(sesv2.NewFromConfig(cfg), c.MailFrom, c.SESConfigurationSet),
