@@ -1,9 +1,8 @@
 package access
 
 import (
-	"bytes"
 	"fmt"
-	"html/template"
+	"html"
 	"net/url"
 	"strings"
 	"time"
@@ -35,17 +34,22 @@ type messageData struct {
 	Retention int
 }
 
-var emailHTML = template.Must(template.New("email").Parse(`<!doctype html>
+// emailHTML is filled with fmt and html.EscapeString rather than
+// html/template: the template package looks methods up by name through
+// reflection, which stops the linker from dropping unused code and nearly
+// doubles the function binary. Every value is escaped; none is
+// visitor-supplied.
+const emailHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Your code</title></head>
 <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a">
-<p>Your one-time code to download {{.Owner}}'s CV is:</p>
-<p style="font-size:28px;font-weight:bold;letter-spacing:6px;font-family:monospace">{{.Code}}</p>
-<p>Enter it on <a href="{{.PageURL}}">{{.Host}}</a> within {{.Minutes}} minutes. It works once.</p>
-<p style="color:#555">Someone, hopefully you, asked for this code on {{.Host}} with this email address.
+<p>Your one-time code to download %[2]s&#39;s CV is:</p>
+<p style="font-size:28px;font-weight:bold;letter-spacing:6px;font-family:monospace">%[1]s</p>
+<p>Enter it on <a href="%[4]s">%[3]s</a> within %[5]d minutes. It works once.</p>
+<p style="color:#555">Someone, hopefully you, asked for this code on %[3]s with this email address.
 If it was not you, ignore this message: nothing is shared without the code, and the request
-is deleted after {{.Retention}} days.</p>
+is deleted after %[6]d days.</p>
 </body></html>
-`))
+`
 
 const emailText = `Your one-time code to download %[2]s's CV is:
 
@@ -71,15 +75,12 @@ func (s *Service) data(code string) messageData {
 
 func (s *Service) codeEmail(to, code string) (Email, error) {
 	d := s.data(code)
-	var html bytes.Buffer
-	if err := emailHTML.Execute(&html, d); err != nil {
-		return Email{}, err
-	}
+	esc := html.EscapeString
 	return Email{
 		To:      to,
 		Subject: fmt.Sprintf("%s is your code for %s's CV", code, d.Owner),
 		Text:    fmt.Sprintf(emailText, d.Code, d.Owner, d.Host, d.PageURL, d.Minutes, d.Retention),
-		HTML:    html.String(),
+		HTML:    fmt.Sprintf(emailHTML, esc(d.Code), esc(d.Owner), esc(d.Host), esc(d.PageURL), d.Minutes, d.Retention),
 	}, nil
 }
 

@@ -563,3 +563,19 @@ func TestPanickingSMSDoesNotCrash(t *testing.T) {
 	_, err = svc.RequestAccess(context.Background(), ada)
 	assert.NoError(t, err, "the email went out; the SMS panic is contained")
 }
+
+func TestEmailHTMLEscapesItsValues(t *testing.T) {
+	h := newHarness(t)
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(),
+		access.Sender{OwnerName: `Ada <b>"Lovelace"</b>`, SiteURL: "https://cv.example.com"})
+	require.NoError(t, err)
+	_, err = svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	html := h.mail.emails[0].HTML
+	assert.Contains(t, html, "Ada &lt;b&gt;&#34;Lovelace&#34;&lt;/b&gt;")
+	assert.NotContains(t, html, "<b>")
+	assert.Contains(t, html, `<a href="https://cv.example.com/cv/">cv.example.com</a>`)
+}

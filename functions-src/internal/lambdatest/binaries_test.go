@@ -1,0 +1,249 @@
+package lambdatest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/lambdatest"
+)
+
+var stack *emulators.Stack
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s, err := emulators.Start(ctx, emulators.Options{})
+	cancel()
+	switch {
+	case err == nil:
+		stack = s
+	case os.Getenv("CV_REQUIRE_EMULATORS") != "":
+		fmt.Fprintln(os.Stderr, "emulators are required (CV_REQUIRE_EMULATORS) but did not start:", err)
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "skipping compiled-function tests: emulators did not start:", err)
+	}
+	code := m.Run()
+	if stack != nil {
+		stack.Stop()
+	}
+	os.Exit(code)
+}
+
+// binary returns the path of a `make build` output, or skips when it is
+// not built and the run did not require it (`make test` builds them).
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	root, err := emulators.FindRoot()
+	require.NoError(t, err)
+	path := filepath.Join(root, "netlify", "functions", name)
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CV_REQUIRE_BUILD") != "" {
+			t.Fatalf("%s is not built (%v): run `make functions`", path, err)
+		}
+		t.Skipf("%s is not built; `make test` builds it", path)
+	}
+	return path
+}
+
+var setupOnce sync.Once
+
+// prodEnv is the configuration a Netlify deploy would carry, pointed at
+// the emulators, with tables and bucket made by the setup code.
+func prodEnv(t testing.TB) []string {
+	t.Helper()
+	if stack == nil {
+		t.Skip("the emulator stack is not running (see TestMain output)")
+	}
+	env := stack.Env()
+	env["CV_BACKEND"] = "aws"
+	env["CV_SITE_URL"] = "https://cv.example.com"
+	env["CV_OWNER_NAME"] = "Alex Sample"
+	env["CV_MAIL_FROM"] = "CV <cv@example.com>"
+	env["CV_OTP_SECRET"] = strings.Repeat("p", 64)
+	env["CV_S3_BUCKET"] = "cv-private-bin"
+	env["CV_S3_KEY"] = "cv.pdf"
+	env["CV_TABLE_REQUESTS"] = "cv-requests-bin"
+	env["CV_TABLE_OTPS"] = "otps-bin"
+	setupOnce.Do(func() {
+		cfg := awsbackend.Config{
+			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
+			Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"]},
+			Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
+		}
+		for k, v := range stack.Env() {
+			t.Setenv(k, v)
+		}
+		b, err := awsbackend.New(context.Background(), cfg, time.Now)
+		require.NoError(t, err)
+		require.NoError(t, awsbackend.Setup(context.Background(), b, cfg, embedded.SampleCV, func(string) {}))
+	})
+	out := []string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=cv-access", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024"}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// function is a compiled function running under the fake Runtime API.
+type function struct {
+	rt     *lambdatest.Runtime
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+}
+
+// lockedBuffer collects a child's stderr, which exec copies in a goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func start(t testing.TB, name string, env []string) *function {
+	t.Helper()
+	rt, err := lambdatest.Start()
+	require.NoError(t, err)
+	cmd := exec.Command(binary(t, name))
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
+	f := &function{rt: rt, cmd: cmd, stderr: &lockedBuffer{}}
+	cmd.Stderr = f.stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		rt.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return f
+}
+
+func (f *function) post(t testing.TB, body string) events.APIGatewayProxyResponse {
+	t.Helper()
+	ev, err := json.Marshal(events.APIGatewayProxyRequest{
+		HTTPMethod: "POST", Path: "/.netlify/functions/x",
+		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": "203.0.113.9"},
+		Body:    body,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := f.rt.Invoke(ctx, ev)
+	require.NoError(t, err, "function output: %s", f.stderr)
+	require.False(t, res.Error, "the handler returned an error to the runtime: %s", res.Payload)
+	var resp events.APIGatewayProxyResponse
+	require.NoError(t, json.Unmarshal(res.Payload, &resp))
+	return resp
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func TestProductionBinariesAnswerOnTheEmulators(t *testing.T) {
+	env := prodEnv(t)
+	for _, name := range []string{"request-access", "verify-access"} {
+		st, err := os.Stat(binary(t, name))
+		require.NoError(t, err)
+		t.Logf("%s: %.1f MB", name, float64(st.Size())/1e6)
+		assert.Less(t, st.Size(), int64(15<<20), "a stripped function binary stays under 15 MB")
+	}
+
+	email := fmt.Sprintf("bin-%d@example.com", time.Now().UnixNano())
+	ra := start(t, "request-access", env)
+	resp := ra.post(t, `{"name":"Ada Lovelace","email":"`+email+`","phone":"+447700900123","consent":true}`)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
+	var issued struct {
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+		ExpiresIn int    `json:"expiresIn"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &issued))
+	assert.Equal(t, "OTP sent", issued.Message)
+	assert.Equal(t, 600, issued.ExpiresIn)
+
+	mails, err := stack.EmailsTo(context.Background(), email)
+	require.NoError(t, err)
+	require.Len(t, mails, 1)
+	code := sixDigits.FindString(mails[0].Body.Text)
+	require.NotEmpty(t, code)
+	assert.Contains(t, mails[0].Body.Text, "https://cv.example.com/cv/")
+
+	va := start(t, "verify-access", env)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "000001"
+	}
+	resp = va.post(t, `{"requestId":"`+issued.RequestID+`","otp":"`+wrong+`"}`)
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Contains(t, resp.Body, `"attemptsLeft":4`)
+
+	resp = va.post(t, `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	var grant struct {
+		RedirectURL string `json:"redirectUrl"`
+		ExpiresIn   int    `json:"expiresIn"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &grant))
+	assert.Equal(t, 120, grant.ExpiresIn)
+	dl, err := http.Get(grant.RedirectURL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(dl.Body)
+	dl.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, 200, dl.StatusCode, string(body))
+	assert.Equal(t, embedded.SampleCV, body)
+
+	resp = va.post(t, `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+	assert.Equal(t, 409, resp.StatusCode, "the same warm container refuses the replay")
+
+	// The functions log JSON lines with the invocation id and no personal data.
+	logs := ra.stderr.String() + va.stderr.String()
+	assert.Contains(t, logs, `"fn":"request-access"`)
+	assert.Contains(t, logs, `"fn":"verify-access"`)
+	for _, secret := range []string{email, "Ada", "7700900123", code, "203.0.113.9", "X-Amz-Signature"} {
+		assert.NotContains(t, logs, secret)
+	}
+}
+
+func TestProductionBinaryRefusesToGuessItsBackend(t *testing.T) {
+	env := prodEnv(t)
+	var without []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "CV_BACKEND=") {
+			without = append(without, kv)
+		}
+	}
+	f := start(t, "verify-access", without)
+	done := make(chan error, 1)
+	go func() { done <- f.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the function started without CV_BACKEND on Lambda")
+	}
+	assert.Contains(t, f.stderr.String(), "CV_BACKEND is not set")
+}
