@@ -15,7 +15,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test lint vet fmt-check emulators aws-setup test-tools clean
+.PHONY: help dev site build functions test lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,10 +37,10 @@ functions: ## Compile the functions into netlify/functions/<name>
 	done
 
 test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), end to end, compiled functions, pages
-	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 go test -race -count=1 ./...
+	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 go test -race -count=1 ./...
 
-# The AWS-side tests run Amazon's DynamoDB Local (Java 17) and
-# aws-ses-v2-local (Node) from node_modules; `.ci/run` installs Java and Node
+# The AWS-side tests run Amazon's DynamoDB Local (Java 17), aws-ses-v2-local
+# and netlify-cli (Node) from node_modules; `.ci/run` installs Java and Node
 # on a fresh machine.
 test-tools: node_modules
 	@command -v java >/dev/null || { echo "make test needs Java 17 for DynamoDB Local: apt-get install openjdk-17-jre-headless"; exit 1; }
@@ -52,6 +52,11 @@ node_modules: package.json package-lock.json
 
 emulators: node_modules ## Run DynamoDB Local, SES, SNS and S3 stand-ins, set up like production; prints the env to use
 	go run ./functions-src/cmd/cv-emulators
+
+netlify-dev: site node_modules ## Run `netlify dev` (offline) on :8888; uses .local/emulators.env from `make emulators` if present
+	@if [ -f .local/emulators.env ]; then echo "using .local/emulators.env"; set -a; . .local/emulators.env; set +a; fi; \
+	export CV_SITE_URL=$${CV_SITE_URL:-http://localhost:8888} CV_OTP_SECRET=$${CV_OTP_SECRET:-$$(cat .local/otp-secret 2>/dev/null || openssl rand -hex 32)}; \
+	npx netlify dev --offline --internal-disable-edge-functions --port 8888
 
 aws-setup: ## Create the tables and private bucket (idempotent) where CV_* points; CV=path/to/cv.pdf uploads your CV
 	go run ./functions-src/cmd/cv-setup $(if $(CV),-cv "$(CV)")
