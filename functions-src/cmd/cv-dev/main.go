@@ -35,10 +35,6 @@ func run() error {
 	if cfg.Backend != app.BackendLocal {
 		return fmt.Errorf("cv-dev serves the embedded backend only; unset CV_BACKEND or set it to %q", app.BackendLocal)
 	}
-	a, err := app.New(cfg, app.Options{})
-	if err != nil {
-		return err
-	}
 	siteDir := os.Getenv("CV_SITE_DIR")
 	if siteDir == "" {
 		siteDir = filepath.Join("site", "public")
@@ -51,6 +47,14 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on 127.0.0.1:%s (set PORT to use another port): %w", port, err)
 	}
+	origin := "http://" + ln.Addr().String()
+	if os.Getenv("CV_SITE_URL") == "" {
+		cfg.SiteURL = origin // the port actually bound (PORT=0 picks one)
+	}
+	a, err := app.New(cfg, app.Options{})
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv := &http.Server{
 		Handler:           devserver.New(a, siteDir, log),
@@ -59,7 +63,6 @@ func run() error {
 		WriteTimeout:      30 * time.Second,
 	}
 
-	origin := "http://" + ln.Addr().String()
 	fmt.Printf("cv-access dev server: embedded backend, no AWS\n")
 	fmt.Printf("  open     %s/cv/\n", origin)
 	fmt.Printf("  outbox   %s/_dev/outbox   (mail and SMS land in %s)\n", origin, cfg.OutboxDir)

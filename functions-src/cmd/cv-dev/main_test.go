@@ -81,8 +81,12 @@ func TestDevCommand(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 
-	resp, err = http.Post(origin+"/api/request-access", "application/json",
+	req, err := http.NewRequest(http.MethodPost, origin+"/api/request-access",
 		strings.NewReader(`{"name":"Ada","email":"ada@example.com","consent":true}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", origin)
+	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -77,7 +77,7 @@ func run() error {
 	}
 	cfg := awsbackend.Config{
 		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-		Tables: awsbackend.Tables{Requests: "cv-requests", OTPs: "otps"},
+		Tables: awsbackend.Tables{Requests: "cv-requests", OTPs: "otps", Limits: "cv-rate-limits"},
 		Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], MailFrom: env["CV_MAIL_FROM"], Emulated: true,
 	}
 	b, err := awsbackend.New(ctx, cfg, time.Now)

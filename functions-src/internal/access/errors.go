@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -21,6 +22,7 @@ const (
 	KindRateLimited             // try again after RetryAfter
 	KindConflict                // the request cannot do this any more (e.g. resends used up)
 	KindUnavailable             // a delivery channel or dependency failed; retrying may help
+	KindBusy                    // a dependency was too slow or throttled us; retry in a moment
 )
 
 // Error is what the domain returns to its callers: a stable machine code,
@@ -57,6 +59,9 @@ var (
 	ErrResendTooSoon = errors.New("resend cooldown running")
 	ErrResendsSpent  = errors.New("resend limit reached")
 	ErrDuplicateID   = errors.New("request id already exists")
+	// ErrBusy marks a store failure that is worth retrying soon: the
+	// service throttled us or did not answer within the deadline.
+	ErrBusy = errors.New("store busy")
 
 	errInvalidRequestID = errors.New("invalid request id")
 )
@@ -95,6 +100,19 @@ func codeStateError(err error) *Error {
 		return &Error{Kind: KindLocked, Code: "otp_locked",
 			Message: "Too many wrong attempts. Please start again for a new code.", cause: err}
 	default:
-		return internal(err)
+		return storeError("", err)
 	}
+}
+
+// storeError is the public form of a store failure that is not a rule:
+// busy (throttled, or out of time) asks for a retry; anything else is ours.
+func storeError(op string, err error) *Error {
+	if op != "" {
+		err = fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, ErrBusy) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindBusy, Code: "busy",
+			Message: "We are busy right now. Please try again in a few seconds.", RetryAfter: 5 * time.Second, cause: err}
+	}
+	return internal(err)
 }

@@ -29,6 +29,12 @@ type AccessInput struct {
 	Company  string
 	Location string
 	Consent  bool
+
+	// Honeypot is a form field people never see; bots fill it in.
+	Honeypot string
+	// ClientIP is the caller's address as the platform saw it (never what
+	// the client claims); it is only ever stored as a keyed hash.
+	ClientIP string
 }
 
 // Visitor is a validated AccessInput.

@@ -10,9 +10,15 @@ import (
 // expiry) are checked inside the store's write, never read-then-write in Go.
 // The contract suite in internal/storetest holds every implementation to it.
 type Store interface {
-	// CreateRequest stores a new request with its first code, both or
-	// neither. ErrDuplicateID if the id is taken.
-	CreateRequest(ctx context.Context, r Request, c Code) error
+	// CreateRequest stores a new request with its first code and bumps each
+	// rate-limit counter, all or nothing, in one atomic step. It returns
+	// ErrDuplicateID if the id is taken, or a *LimitError naming a counter
+	// that is already at its Max.
+	CreateRequest(ctx context.Context, r Request, c Code, limits []Limit) error
+
+	// Consume bumps each counter if none is at its Max, all or nothing, and
+	// returns a *LimitError naming a full one otherwise.
+	Consume(ctx context.Context, limits []Limit) error
 
 	// CountAttempt adds one to the code's attempt count if Code.CheckAttempt
 	// allows it at now, and returns the code as it is after the increment.

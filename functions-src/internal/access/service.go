@@ -23,6 +23,7 @@ type Policy struct {
 	MaxResends     int
 	Retention      time.Duration // how long a request is kept
 	PolicyVersion  string        // privacy policy version the visitor accepts
+	Limits         Limits
 }
 
 // DefaultPolicy is the policy the product ships with.
@@ -35,6 +36,7 @@ func DefaultPolicy() Policy {
 		MaxResends:     3,
 		Retention:      180 * 24 * time.Hour,
 		PolicyVersion:  "2026-11-24",
+		Limits:         DefaultLimits(),
 	}
 }
 
@@ -51,24 +53,28 @@ type Deps struct {
 	Codes  *Codes
 	Rand   io.Reader        // for request ids
 	Now    func() time.Time // the clock
+	// LimitKey keys the hashes in rate-limit counters, so no IP, address
+	// or number is stored in them.
+	LimitKey []byte
 }
 
 // Service is the whole visitor flow: ask, prove, download.
 type Service struct {
-	d      Deps
-	policy Policy
-	sender Sender
+	d       Deps
+	policy  Policy
+	sender  Sender
+	limiter limiter
 }
 
 // NewService checks its dependencies and returns a ready service.
 func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 	switch {
-	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil:
+	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil, len(d.LimitKey) == 0:
 		return nil, errors.New("access: missing dependency")
 	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
 		return nil, errors.New("access: incomplete policy")
 	}
-	return &Service{d: d, policy: p, sender: s}, nil
+	return &Service{d: d, policy: p, sender: s, limiter: limiter{key: d.LimitKey, limits: p.Limits}}, nil
 }
 
 // Policy returns the service's policy.
@@ -84,9 +90,16 @@ type Issued struct {
 // keyed hash of a fresh code in one atomic write, and sends the code by
 // email (and SMS when a phone was given) concurrently.
 func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, error) {
+	if in.Honeypot != "" {
+		return s.decoy(ctx)
+	}
 	v, err := in.Validate()
 	if err != nil {
 		return Issued{}, err
+	}
+	if v.Phone != "" && !s.limiter.smsAllowed(v.Phone) {
+		return Issued{}, invalid(map[string]string{"phone": "Codes cannot be sent by SMS to numbers in this country. " +
+			"Leave the phone empty to get the code by email."})
 	}
 	now := s.d.Now().UTC().Truncate(time.Second)
 	id, err := uuid.NewRandomFromReader(s.d.Rand)
@@ -114,10 +127,24 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
 	}
 	log := logctx.From(ctx).With("access_request", reqID)
-	if err := s.d.Store.CreateRequest(ctx, req, c); err != nil {
-		return Issued{}, internal(fmt.Errorf("store request: %w", err))
+	limits := s.limiter.forSend(now, in.ClientIP, v.Email, v.Phone)
+	smsTo := v.Phone
+	err = s.d.Store.CreateRequest(ctx, req, c, limits)
+	var le *LimitError
+	if errors.As(err, &le) && le.Limit.Kind.soft() {
+		// The number or the day's SMS budget is spent: send by email only.
+		log.Warn("sms skipped", "limit", string(le.Limit.Kind))
+		smsTo = ""
+		err = s.d.Store.CreateRequest(ctx, req, c, withoutSoft(limits))
 	}
-	if err := s.deliver(logctx.With(ctx, log), v.Email, v.Phone, code); err != nil {
+	if errors.As(err, &le) {
+		log.Info("request refused", "limit", string(le.Limit.Kind))
+		return Issued{}, rateLimited(le.Limit, now, err)
+	}
+	if err != nil {
+		return Issued{}, storeError("store request", err)
+	}
+	if err := s.deliver(logctx.With(ctx, log), v.Email, smsTo, code); err != nil {
 		// Nobody got the code, and the visitor got no request id: keep
 		// nothing of theirs. They can simply send the form again.
 		if derr := s.d.Store.DeleteRequest(ctx, reqID); derr != nil {
@@ -125,14 +152,14 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		}
 		return Issued{}, err
 	}
-	log.Info("access requested", "sms", v.Phone != "")
+	log.Info("access requested", "sms", smsTo != "")
 	return Issued{RequestID: reqID, ExpiresIn: s.policy.CodeTTL}, nil
 }
 
 // Resend replaces the request's code with a new one and sends it again. The
 // attempt budget carries over, a cooldown spaces resends, and their number
 // is capped, so resending never buys an attacker more guesses.
-func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) {
+func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issued, error) {
 	id, err := parseRequestID(requestID)
 	if err != nil {
 		return Issued{}, invalid(map[string]string{"requestId": "This request id is not valid. Please start again."})
@@ -170,7 +197,28 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 		log.Info("resend refused", "reason", err.Error())
 		return Issued{}, codeStateError(err)
 	}
-	if err := s.deliver(logctx.With(ctx, log), req.Email, req.Phone, code); err != nil {
+	// A resend is a send: it counts against the same limits as a request,
+	// so resending cannot be used to bomb an address or pump SMS.
+	smsTo := req.Phone
+	limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
+	err = s.d.Store.Consume(ctx, limits)
+	var le *LimitError
+	if errors.As(err, &le) && le.Limit.Kind.soft() {
+		log.Warn("sms skipped", "limit", string(le.Limit.Kind))
+		smsTo = ""
+		err = s.d.Store.Consume(ctx, withoutSoft(limits))
+	}
+	if err != nil {
+		if rerr := s.d.Store.RestoreCode(ctx, old, rot.Hash); rerr != nil {
+			log.Error("previous code not restored", "error", rerr.Error())
+		}
+		if errors.As(err, &le) {
+			log.Info("resend refused", "limit", string(le.Limit.Kind))
+			return Issued{}, rateLimited(le.Limit, now, err)
+		}
+		return Issued{}, storeError("consume limits", err)
+	}
+	if err := s.deliver(logctx.With(ctx, log), req.Email, smsTo, code); err != nil {
 		// The new code never arrived: put the previous one back, with its
 		// resend, so a failed send costs the visitor nothing.
 		if rerr := s.d.Store.RestoreCode(ctx, old, rot.Hash); rerr != nil {
@@ -178,8 +226,19 @@ func (s *Service) Resend(ctx context.Context, requestID string) (Issued, error) 
 		}
 		return Issued{}, err
 	}
-	log.Info("code resent", "sms", req.Phone != "")
+	log.Info("code resent", "sms", smsTo != "")
 	return Issued{RequestID: id, ExpiresIn: s.policy.CodeTTL}, nil
+}
+
+// decoy answers a bot that filled in the hidden honeypot field exactly as a
+// success would, so it learns nothing, while nothing is stored or sent.
+func (s *Service) decoy(ctx context.Context) (Issued, error) {
+	id, err := uuid.NewRandomFromReader(s.d.Rand)
+	if err != nil {
+		return Issued{}, internal(err)
+	}
+	logctx.From(ctx).Info("honeypot: request dropped")
+	return Issued{RequestID: id.String(), ExpiresIn: s.policy.CodeTTL}, nil
 }
 
 // deliver sends the code by email and, if there is a phone, by SMS, at the

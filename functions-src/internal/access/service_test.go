@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -114,11 +115,13 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	h.svc, err = access.NewService(access.Deps{
 		Store: store, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey,
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return h
 }
+
+var limitKey = []byte("rate-limit-test-key")
 
 var ada = access.AccessInput{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+44 7700 900123",
 	Company: "Engines", Location: "London", Consent: true}
@@ -357,7 +360,7 @@ func TestResend(t *testing.T) {
 		require.Error(t, err)
 
 		h.clock.Advance(20 * time.Second)
-		_, err = h.svc.Resend(context.Background(), id)
+		_, err = h.svc.Resend(context.Background(), id, "")
 		var e *access.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, "resend_too_soon", e.Code)
@@ -366,7 +369,7 @@ func TestResend(t *testing.T) {
 		assert.Len(t, h.mail.emails, 1, "a refused resend sends nothing")
 
 		h.clock.Advance(40 * time.Second)
-		out, err := h.svc.Resend(context.Background(), id)
+		out, err := h.svc.Resend(context.Background(), id, "")
 		require.NoError(t, err)
 		assert.Equal(t, id, out.RequestID)
 		second := h.mail.lastCode(t)
@@ -386,18 +389,18 @@ func TestResend(t *testing.T) {
 		id, _ := h.request(t)
 		for range 3 {
 			h.clock.Advance(time.Minute)
-			_, err := h.svc.Resend(context.Background(), id)
+			_, err := h.svc.Resend(context.Background(), id, "")
 			require.NoError(t, err)
 		}
 		h.clock.Advance(time.Minute)
-		_, err := h.svc.Resend(context.Background(), id)
+		_, err := h.svc.Resend(context.Background(), id, "")
 		assert.Equal(t, "resend_limit_reached", errCode(t, err))
 	})
 	t.Run("an expired code can be resent", func(t *testing.T) {
 		h := newHarness(t)
 		id, _ := h.request(t)
 		h.clock.Advance(15 * time.Minute)
-		_, err := h.svc.Resend(context.Background(), id)
+		_, err := h.svc.Resend(context.Background(), id, "")
 		require.NoError(t, err)
 		_, err = h.verify(id, h.mail.lastCode(t))
 		assert.NoError(t, err)
@@ -409,14 +412,14 @@ func TestResend(t *testing.T) {
 			_, _ = h.verify(id, wrong(code))
 		}
 		h.clock.Advance(time.Minute)
-		_, err := h.svc.Resend(context.Background(), id)
+		_, err := h.svc.Resend(context.Background(), id, "")
 		assert.Equal(t, "otp_locked", errCode(t, err))
 	})
 	t.Run("bad id", func(t *testing.T) {
 		h := newHarness(t)
-		_, err := h.svc.Resend(context.Background(), "nope")
+		_, err := h.svc.Resend(context.Background(), "nope", "")
 		assert.Equal(t, "invalid_input", errCode(t, err))
-		_, err = h.svc.Resend(context.Background(), reqA)
+		_, err = h.svc.Resend(context.Background(), reqA, "")
 		assert.Equal(t, "request_not_found", errCode(t, err))
 	})
 }
@@ -448,11 +451,11 @@ type recordingStore struct {
 	ids []string
 }
 
-func (r *recordingStore) CreateRequest(ctx context.Context, req access.Request, c access.Code) error {
+func (r *recordingStore) CreateRequest(ctx context.Context, req access.Request, c access.Code, limits []access.Limit) error {
 	r.mu.Lock()
 	r.ids = append(r.ids, req.ID)
 	r.mu.Unlock()
-	return r.Store.CreateRequest(ctx, req, c)
+	return r.Store.CreateRequest(ctx, req, c, limits)
 }
 
 func TestUndeliveredRequestKeepsNothing(t *testing.T) {
@@ -461,7 +464,7 @@ func TestUndeliveredRequestKeepsNothing(t *testing.T) {
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{Store: rec, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
 	require.NoError(t, err)
 
 	h.mail.fail = errors.New("ses down")
@@ -481,12 +484,12 @@ func TestFailedResendKeepsThePreviousCode(t *testing.T) {
 	id, first := h.request(t)
 	h.clock.Advance(time.Minute)
 	h.mail.fail = errors.New("ses throttled")
-	_, err := h.svc.Resend(context.Background(), id)
+	_, err := h.svc.Resend(context.Background(), id, "")
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 
 	h.mail.fail = nil
 	for range 3 { // the failed resend was given back: all three remain
-		_, err = h.svc.Resend(context.Background(), id)
+		_, err = h.svc.Resend(context.Background(), id, "")
 		require.NoError(t, err)
 		h.clock.Advance(time.Minute)
 	}
@@ -497,7 +500,7 @@ func TestFailedResendKeepsThePreviousCode(t *testing.T) {
 	id2, first2 := h2.request(t)
 	h2.clock.Advance(time.Minute)
 	h2.mail.fail = errors.New("ses throttled")
-	_, err = h2.svc.Resend(context.Background(), id2)
+	_, err = h2.svc.Resend(context.Background(), id2, "")
 	require.Error(t, err)
 	_, err = h2.verify(id2, first2)
 	assert.NoError(t, err, "the code the visitor already has still works after a failed resend")
@@ -542,7 +545,7 @@ func TestExpiryIsCheckedAgainWhenMarkingUsed(t *testing.T) {
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{Store: slowStore{Store: h.store, during: func() { h.clock.Advance(2 * time.Second) }},
-		Mailer: h.mail, SMS: h.sms, Links: h.links, Codes: codes, Rand: rand.Reader, Now: h.clock.Now},
+		Mailer: h.mail, SMS: h.sms, Links: h.links, Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey},
 		access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
 	require.NoError(t, err)
 	_, err = svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
@@ -558,7 +561,7 @@ func TestPanickingSMSDoesNotCrash(t *testing.T) {
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, SMS: panickySMS{}, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
 	require.NoError(t, err)
 	_, err = svc.RequestAccess(context.Background(), ada)
 	assert.NoError(t, err, "the email went out; the SMS panic is contained")
@@ -569,7 +572,7 @@ func TestEmailHTMLEscapesItsValues(t *testing.T) {
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now}, access.DefaultPolicy(),
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
 		access.Sender{OwnerName: `Ada <b>"Lovelace"</b>`, SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	_, err = svc.RequestAccess(context.Background(), ada)
@@ -578,4 +581,127 @@ func TestEmailHTMLEscapesItsValues(t *testing.T) {
 	assert.Contains(t, html, "Ada &lt;b&gt;&#34;Lovelace&#34;&lt;/b&gt;")
 	assert.NotContains(t, html, "<b>")
 	assert.Contains(t, html, `<a href="https://cv.example.com/cv/">cv.example.com</a>`)
+}
+
+// serviceWith builds a service on h's store and fakes with another policy.
+func serviceWith(t *testing.T, h *harness, p access.Policy) *access.Service {
+	t.Helper()
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, p,
+		access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+	require.NoError(t, err)
+	return svc
+}
+
+func TestRateLimits(t *testing.T) {
+	ctx := context.Background()
+	t.Run("an address gets at most 5 codes a day, resends included", func(t *testing.T) {
+		h := newHarness(t)
+		id, _ := h.request(t)
+		for range 3 {
+			h.clock.Advance(time.Minute)
+			_, err := h.svc.Resend(ctx, id, "")
+			require.NoError(t, err)
+		}
+		_, err := h.svc.RequestAccess(ctx, ada)
+		require.NoError(t, err, "the 5th send")
+		_, err = h.svc.RequestAccess(ctx, ada)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "rate_limited_email", e.Code)
+		assert.Equal(t, access.KindRateLimited, e.Kind)
+		midnight := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+		assert.Equal(t, midnight.Sub(h.clock.Now()), e.RetryAfter, "retry when the day's window ends")
+		assert.Len(t, h.mail.emails, 5, "the refused request sent nothing")
+
+		other := ada
+		other.Email = "grace@example.com"
+		_, err = h.svc.RequestAccess(ctx, other)
+		assert.NoError(t, err, "other addresses are not affected")
+	})
+	t.Run("a client address gets at most 10 requests an hour", func(t *testing.T) {
+		h := newHarness(t)
+		in := ada
+		in.Phone, in.ClientIP = "", "198.51.100.7"
+		for i := range 10 {
+			in.Email = fmt.Sprintf("v%d@example.com", i)
+			_, err := h.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		in.Email = "v10@example.com"
+		_, err := h.svc.RequestAccess(ctx, in)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "rate_limited_ip", e.Code)
+		assert.Equal(t, 59*time.Minute+60*time.Second, e.RetryAfter)
+
+		in.ClientIP = "198.51.100.8"
+		_, err = h.svc.RequestAccess(ctx, in)
+		assert.NoError(t, err)
+		h.clock.Advance(time.Hour)
+		in.ClientIP, in.Email = "198.51.100.7", "v11@example.com"
+		_, err = h.svc.RequestAccess(ctx, in)
+		assert.NoError(t, err, "a new hour, a new window")
+	})
+	t.Run("the day's SMS budget spent: email only", func(t *testing.T) {
+		h := newHarness(t)
+		p := access.DefaultPolicy()
+		p.Limits.SMSPerDay = 2
+		svc := serviceWith(t, h, p)
+		for i := range 3 {
+			in := ada
+			in.Email, in.Phone = fmt.Sprintf("s%d@example.com", i), fmt.Sprintf("+4477009001%02d", i)
+			_, err := svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		assert.Len(t, h.mail.emails, 3)
+		assert.Len(t, h.sms.texts, 2, "the third visitor got email only")
+	})
+	t.Run("a number gets at most 3 texts a day", func(t *testing.T) {
+		h := newHarness(t)
+		for i := range 4 {
+			in := ada
+			in.Email = fmt.Sprintf("p%d@example.com", i)
+			_, err := h.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		assert.Len(t, h.sms.texts, 3)
+		assert.Len(t, h.mail.emails, 4)
+	})
+	t.Run("SMS country allowlist", func(t *testing.T) {
+		h := newHarness(t)
+		p := access.DefaultPolicy()
+		p.Limits.SMSCountries = []string{"+44", "+353"}
+		svc := serviceWith(t, h, p)
+		in := ada
+		in.Phone = "+88 0123 456789"
+		_, err := svc.RequestAccess(ctx, in)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "invalid_input", e.Code)
+		assert.Contains(t, e.Fields["phone"], "country")
+		assert.Empty(t, h.mail.emails)
+		_, err = svc.RequestAccess(ctx, ada)
+		assert.NoError(t, err)
+	})
+	t.Run("honeypot: answered like a success, nothing stored or sent", func(t *testing.T) {
+		h := newHarness(t)
+		rec := &recordingStore{Store: h.store}
+		codes, err := access.NewCodes(rand.Reader, secretA)
+		require.NoError(t, err)
+		svc, err := access.NewService(access.Deps{Store: rec, Mailer: h.mail, SMS: h.sms, Links: h.links,
+			Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
+			access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+		require.NoError(t, err)
+		in := ada
+		in.Honeypot = "https://spam.example"
+		out, err := svc.RequestAccess(ctx, in)
+		require.NoError(t, err)
+		assert.Regexp(t, `^[0-9a-f-]{36}$`, out.RequestID)
+		assert.Empty(t, rec.ids)
+		assert.Empty(t, h.mail.emails)
+		assert.Empty(t, h.sms.texts)
+	})
 }

@@ -39,7 +39,7 @@ type Handler func(context.Context, events.APIGatewayProxyRequest) (events.APIGat
 // Service is what the edge needs from the domain.
 type Service interface {
 	RequestAccess(context.Context, access.AccessInput) (access.Issued, error)
-	Resend(context.Context, string) (access.Issued, error)
+	Resend(ctx context.Context, requestID, clientIP string) (access.Issued, error)
 	VerifyAccess(context.Context, access.VerifyInput) (access.Grant, error)
 }
 
@@ -56,6 +56,8 @@ type requestAccessBody struct {
 	Consent   bool   `json:"consent"`
 	RequestID string `json:"requestId"`
 	Resend    bool   `json:"resend"`
+	// Website is the honeypot: hidden from people, filled in by bots.
+	Website string `json:"website"`
 }
 
 type verifyAccessBody struct {
@@ -74,9 +76,27 @@ type grantResponse struct {
 	ExpiresIn   int    `json:"expiresIn"`
 }
 
+// Config is what both handlers share.
+type Config struct {
+	Log *slog.Logger
+	// Origins are the sites allowed to call (scheme://host[:port]). A
+	// request whose Origin header is missing or not listed is refused.
+	Origins []string
+	// Timeout bounds each invocation, AWS calls included; the platform's
+	// own deadline, less a margin, wins when it is sooner.
+	Timeout time.Duration
+}
+
+// DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
+const DefaultTimeout = 8 * time.Second
+
+// LocalOrigins are the dev origins always allowed beside the site's own:
+// `make dev` and `netlify dev` on their default port.
+var LocalOrigins = []string{"http://127.0.0.1:8888", "http://localhost:8888"}
+
 // RequestAccess serves POST request-access.
-func RequestAccess(svc Service, log *slog.Logger) Handler {
-	return handle("request-access", log, func(ctx context.Context, body []byte) (any, error) {
+func RequestAccess(svc Service, cfg Config) Handler {
+	return handle("request-access", cfg, func(ctx context.Context, ev events.APIGatewayProxyRequest, body []byte) (any, error) {
 		var in requestAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
@@ -90,11 +110,12 @@ func RequestAccess(svc Service, log *slog.Logger) Handler {
 				return nil, &access.Error{Kind: access.KindInvalid, Code: "invalid_input",
 					Message: `A resend takes only "requestId" and "resend": true.`}
 			}
-			out, err = svc.Resend(ctx, in.RequestID)
+			out, err = svc.Resend(ctx, in.RequestID, clientIP(ev))
 		} else {
 			out, err = svc.RequestAccess(ctx, access.AccessInput{
 				Name: in.Name, Email: in.Email, Phone: in.Phone,
 				Company: in.Company, Location: in.Location, Consent: in.Consent,
+				Honeypot: in.Website, ClientIP: clientIP(ev),
 			})
 		}
 		if err != nil {
@@ -105,8 +126,8 @@ func RequestAccess(svc Service, log *slog.Logger) Handler {
 }
 
 // VerifyAccess serves POST verify-access.
-func VerifyAccess(svc Service, log *slog.Logger) Handler {
-	return handle("verify-access", log, func(ctx context.Context, body []byte) (any, error) {
+func VerifyAccess(svc Service, cfg Config) Handler {
+	return handle("verify-access", cfg, func(ctx context.Context, _ events.APIGatewayProxyRequest, body []byte) (any, error) {
 		var in verifyAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
@@ -122,14 +143,24 @@ func VerifyAccess(svc Service, log *slog.Logger) Handler {
 // handle wraps a JSON operation with everything every function does: one
 // log line per invocation with its id and outcome, method, media type and
 // size checks, base64 bodies, panic recovery, and the error mapping.
-func handle(name string, base *slog.Logger, op func(context.Context, []byte) (any, error)) Handler {
+func handle(name string, cfg Config, op func(context.Context, events.APIGatewayProxyRequest, []byte) (any, error)) Handler {
+	base := cfg.Log
 	if base == nil {
 		base = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	origins := map[string]bool{}
+	for _, o := range append(cfg.Origins, LocalOrigins...) {
+		origins[strings.TrimRight(o, "/")] = true
 	}
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
 		start := time.Now()
 		log := base.With("fn", name, "invocation", invocationID(ctx, ev))
 		ctx = logctx.With(ctx, log)
+		ctx, cancel := withDeadline(ctx, cfg.Timeout)
+		defer cancel()
 		var outcome string // the stable error code, empty on success
 		defer func() {
 			if p := recover(); p != nil {
@@ -141,9 +172,13 @@ func handle(name string, base *slog.Logger, op func(context.Context, []byte) (an
 		}()
 
 		body, err := readBody(ev)
+		if err == nil && !origins[header(ev, "origin")] {
+			err = &access.Error{Kind: kindOrigin, Code: "origin_not_allowed",
+				Message: "Requests are accepted from this site's own pages only."}
+		}
 		if err == nil {
 			var out any
-			if out, err = op(ctx, body); err == nil {
+			if out, err = op(ctx, ev, body); err == nil {
 				return jsonResponse(http.StatusOK, out), nil
 			}
 		}
@@ -274,7 +309,29 @@ const (
 	kindMediaType
 	kindTooLarge
 	kindBadJSON
+	kindOrigin
 )
+
+// withDeadline bounds the invocation by timeout, or by the platform's
+// deadline less a margin to write the answer, whichever is sooner.
+func withDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-500*time.Millisecond).Before(deadline) {
+		deadline = d.Add(-500 * time.Millisecond)
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
+// clientIP is the caller's address as Netlify saw the connection. Netlify
+// sets x-nf-client-connection-ip itself (and cv-dev does the same), so a
+// client cannot choose it; X-Forwarded-For could be, and is not read.
+func clientIP(ev events.APIGatewayProxyRequest) string {
+	ip := header(ev, "x-nf-client-connection-ip")
+	if len(ip) > 45 { // longer than any IPv6 text form
+		return ""
+	}
+	return ip
+}
 
 func tooLarge() error {
 	return &access.Error{Kind: kindTooLarge, Code: "body_too_large",
@@ -303,8 +360,12 @@ func status(k access.Kind) int {
 		return http.StatusTooManyRequests
 	case access.KindUnavailable:
 		return http.StatusBadGateway
+	case access.KindBusy:
+		return http.StatusServiceUnavailable
 	case kindMethod:
 		return http.StatusMethodNotAllowed
+	case kindOrigin:
+		return http.StatusForbidden
 	case kindMediaType:
 		return http.StatusUnsupportedMediaType
 	case kindTooLarge:
@@ -332,7 +393,7 @@ func errorResponse(err error) (events.APIGatewayProxyResponse, string) {
 	code := status(e.Kind)
 	resp := jsonResponse(code, errorBody{Error: e.Code, Message: e.Message, Fields: e.Fields, AttemptsLeft: e.AttemptsLeft})
 	switch {
-	case code == http.StatusTooManyRequests:
+	case code == http.StatusTooManyRequests, code == http.StatusServiceUnavailable:
 		resp.Headers["Retry-After"] = strconv.Itoa(max(1, int((e.RetryAfter+time.Second-1)/time.Second)))
 	case code == http.StatusMethodNotAllowed:
 		resp.Headers["Allow"] = "POST"

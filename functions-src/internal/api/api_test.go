@@ -42,7 +42,7 @@ func (f *fakeService) RequestAccess(_ context.Context, in access.AccessInput) (a
 	return access.Issued{RequestID: "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", ExpiresIn: 10 * time.Minute}, nil
 }
 
-func (f *fakeService) Resend(_ context.Context, id string) (access.Issued, error) {
+func (f *fakeService) Resend(_ context.Context, id, _ string) (access.Issued, error) {
 	f.calls++
 	f.gotResend = id
 	if f.err != nil {
@@ -60,12 +60,16 @@ func (f *fakeService) VerifyAccess(_ context.Context, in access.VerifyInput) (ac
 	return access.Grant{URL: "https://files.example/cv.pdf?sig=x", ExpiresIn: 2 * time.Minute}, nil
 }
 
-var jsonHeader = map[string]string{"Content-Type": "application/json; charset=utf-8"}
+const site = "https://cv.example.com"
+
+var jsonHeader = map[string]string{"Content-Type": "application/json; charset=utf-8", "Origin": site}
+
+func cfg(log *slog.Logger) api.Config { return api.Config{Log: log, Origins: []string{site}} }
 
 func post(body string) events.APIGatewayProxyRequest {
 	return events.APIGatewayProxyRequest{
 		HTTPMethod: "POST",
-		Headers:    map[string]string{"content-type": "application/json"},
+		Headers:    map[string]string{"content-type": "application/json", "origin": site},
 		Body:       body,
 	}
 }
@@ -98,7 +102,7 @@ const validForm = `{"name":"Ada Lovelace","email":"ada@example.com","consent":tr
 
 func TestRequestAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
-	resp, err := api.RequestAccess(svc, nil)(context.Background(), post(
+	resp, err := api.RequestAccess(svc, cfg(nil))(context.Background(), post(
 		`{"name":"Ada","email":"ada@example.com","phone":"+447700900123","company":"E","location":"L","consent":true}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -110,7 +114,7 @@ func TestRequestAccessSuccessShape(t *testing.T) {
 
 func TestResendShape(t *testing.T) {
 	svc := &fakeService{}
-	h := api.RequestAccess(svc, nil)
+	h := api.RequestAccess(svc, cfg(nil))
 	resp, _ := h(context.Background(), post(`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","resend":true}`))
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", svc.gotResend)
@@ -130,7 +134,7 @@ func TestResendShape(t *testing.T) {
 
 func TestVerifyAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
-	resp, err := api.VerifyAccess(svc, nil)(context.Background(), post(`{"requestId":"r","otp":"123456"}`))
+	resp, err := api.VerifyAccess(svc, cfg(nil))(context.Background(), post(`{"requestId":"r","otp":"123456"}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"redirectUrl":"https://files.example/cv.pdf?sig=x","expiresIn":120}`, resp.Body)
@@ -178,7 +182,7 @@ func TestRequestShapeRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &fakeService{}
-			resp, err := api.RequestAccess(svc, nil)(context.Background(), tt.ev)
+			resp, err := api.RequestAccess(svc, cfg(nil))(context.Background(), tt.ev)
 			require.NoError(t, err, "handlers never return an error to the runtime")
 			assert.Equal(t, tt.status, resp.StatusCode, resp.Body)
 			assertSecurityHeaders(t, resp)
@@ -197,14 +201,14 @@ func TestRequestShapeRefusals(t *testing.T) {
 }
 
 func TestWrongTypeNamesTheField(t *testing.T) {
-	resp, _ := api.RequestAccess(&fakeService{}, nil)(context.Background(),
+	resp, _ := api.RequestAccess(&fakeService{}, cfg(nil))(context.Background(),
 		post(`{"name":"Ada","email":"ada@example.com","consent":"yes"}`))
 	assert.Contains(t, decodeError(t, resp).Message, `"consent"`)
 }
 
 func TestBase64BodyIsDecoded(t *testing.T) {
 	svc := &fakeService{}
-	resp, _ := api.RequestAccess(svc, nil)(context.Background(), events.APIGatewayProxyRequest{
+	resp, _ := api.RequestAccess(svc, cfg(nil))(context.Background(), events.APIGatewayProxyRequest{
 		HTTPMethod: "POST", IsBase64Encoded: true, Headers: jsonHeader, Body: base64.StdEncoding.EncodeToString([]byte(validForm)),
 	})
 	assert.Equal(t, 200, resp.StatusCode, resp.Body)
@@ -233,7 +237,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			resp, _ := api.VerifyAccess(&fakeService{err: tt.err}, nil)(context.Background(), post(`{"requestId":"r","otp":"1"}`))
+			resp, _ := api.VerifyAccess(&fakeService{err: tt.err}, cfg(nil))(context.Background(), post(`{"requestId":"r","otp":"1"}`))
 			assert.Equal(t, tt.status, resp.StatusCode)
 			b := decodeError(t, resp)
 			assert.Equal(t, tt.code, b.Error)
@@ -255,7 +259,7 @@ func TestErrorMapping(t *testing.T) {
 func TestPanicBecomesInternalErrorWithoutLeaking(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	resp, err := api.RequestAccess(&fakeService{panic: true}, log)(context.Background(), post(validForm))
+	resp, err := api.RequestAccess(&fakeService{panic: true}, cfg(log))(context.Background(), post(validForm))
 	require.NoError(t, err)
 	assert.Equal(t, 500, resp.StatusCode)
 	assert.Equal(t, "internal", decodeError(t, resp).Error)
@@ -268,7 +272,7 @@ func TestLogLinesCarryTheInvocationAndOutcome(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "inv-123"})
-	_, _ = api.VerifyAccess(&fakeService{err: &access.Error{Kind: access.KindExpired, Code: "otp_expired", Message: "m"}}, log)(
+	_, _ = api.VerifyAccess(&fakeService{err: &access.Error{Kind: access.KindExpired, Code: "otp_expired", Message: "m"}}, cfg(log))(
 		ctx, post(`{"requestId":"r","otp":"654321"}`))
 	var line map[string]any
 	require.NoError(t, json.Unmarshal(logs.Bytes(), &line), logs.String())
@@ -284,6 +288,6 @@ func TestClientRequestIDHeaderCannotInjectText(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ev := post(`{"requestId":"r","otp":"1"}`)
 	ev.Headers["x-nf-request-id"] = "ada@example.com"
-	_, _ = api.VerifyAccess(&fakeService{}, log)(context.Background(), ev)
+	_, _ = api.VerifyAccess(&fakeService{}, cfg(log))(context.Background(), ev)
 	assert.NotContains(t, logs.String(), "ada@example.com")
 }

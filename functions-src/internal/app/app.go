@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
@@ -53,6 +54,7 @@ func New(cfg Config, o Options) (*App, error) {
 		return nil, err
 	}
 	sender := access.Sender{OwnerName: cfg.OwnerName, SiteURL: cfg.SiteURL}
+	limitKey := deriveKey(cfg.OTPSecrets[0], "cv-access/rate-limit/v1")
 	if cfg.Backend == BackendAWS {
 		b, err := awsbackend.New(context.Background(), cfg.AWS, o.Now)
 		if err != nil {
@@ -60,7 +62,7 @@ func New(cfg Config, o Options) (*App, error) {
 		}
 		svc, err := access.NewService(access.Deps{
 			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links,
-			Codes: codes, Rand: o.Rand, Now: o.Now,
+			Codes: codes, Rand: o.Rand, Now: o.Now, LimitKey: limitKey,
 		}, cfg.Policy, sender)
 		if err != nil {
 			return nil, err
@@ -85,12 +87,18 @@ func New(cfg Config, o Options) (*App, error) {
 	}
 	svc, err := access.NewService(access.Deps{
 		Store: store, Mailer: outbox, SMS: outbox, Links: links,
-		Codes: codes, Rand: o.Rand, Now: o.Now,
+		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKey: limitKey,
 	}, cfg.Policy, sender)
 	if err != nil {
 		return nil, err
 	}
 	return &App{Config: cfg, Service: svc, Links: links}, nil
+}
+
+// API is the edge configuration: the site's own origin is the one allowed
+// to call the functions (beside the local dev origins).
+func (a *App) API(log *slog.Logger) api.Config {
+	return api.Config{Log: log, Origins: []string{a.Config.SiteURL}}
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download

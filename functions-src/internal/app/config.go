@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,36 @@ func LoadConfig(env Getenv) (Config, error) {
 		}
 	}
 
+	lim := &c.Policy.Limits
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{
+		{"CV_RATE_IP_PER_HOUR", &lim.IPPerHour},
+		{"CV_RATE_EMAIL_PER_DAY", &lim.EmailPerDay},
+		{"CV_RATE_PHONE_PER_DAY", &lim.PhonePerDay},
+		{"CV_SMS_DAILY_LIMIT", &lim.SMSPerDay},
+	} {
+		if v := strings.TrimSpace(env(n.name)); v != "" {
+			k, err := strconv.Atoi(v)
+			if err != nil || k < 0 || k > 1_000_000 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number, 0 to turn the limit off", n.name, v))
+				continue
+			}
+			*n.dst = k
+		}
+	}
+	if v := strings.TrimSpace(env("CV_SMS_COUNTRIES")); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if !regexp.MustCompile(`^\+[1-9][0-9]{0,3}$`).MatchString(p) {
+				errs = append(errs, fmt.Errorf("CV_SMS_COUNTRIES: %q is not a country calling code like +44", p))
+				continue
+			}
+			lim.SMSCountries = append(lim.SMSCountries, p)
+		}
+	}
+
 	var err error
 	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
 	if err != nil {
@@ -146,6 +177,7 @@ func loadAWS(env Getenv, mailFrom string) (awsbackend.Config, error) {
 		Tables: awsbackend.Tables{
 			Requests: orDefault(env("CV_TABLE_REQUESTS"), "cv-requests"),
 			OTPs:     orDefault(env("CV_TABLE_OTPS"), "otps"),
+			Limits:   orDefault(env("CV_TABLE_LIMITS"), "cv-rate-limits"),
 		},
 		Bucket:              strings.TrimSpace(env("CV_S3_BUCKET")),
 		Key:                 orDefault(env("CV_S3_KEY"), "cv.pdf"),

@@ -111,7 +111,7 @@ func backend(t *testing.T) *fixture {
 		f := &fixture{counter: &callCounter{calls: map[string]int{}}, clock: &clock{t: time.Now()}}
 		f.cfg = awsbackend.Config{
 			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test"},
+			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test", Limits: "cv-rate-limits-test"},
 			Bucket:   "cv-private-test",
 			Key:      "cv/alex-sample.pdf",
 			MailFrom: "CV <cv@example.com>", Emulated: true,
@@ -152,7 +152,7 @@ func service(t *testing.T, f *fixture) *access.Service {
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
 		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
-		Codes: codes, Rand: rand.Reader, Now: f.clock.Now,
+		Codes: codes, Rand: rand.Reader, Now: f.clock.Now, LimitKey: []byte("limit-key"),
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return svc

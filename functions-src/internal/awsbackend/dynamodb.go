@@ -26,10 +26,11 @@ type DynamoDBAPI interface {
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// Tables names the two tables.
+// Tables names the tables.
 type Tables struct {
 	Requests string // cv-requests: one item per request, keyed by request_id
 	OTPs     string // otps: the request's live code, keyed by request_id
+	Limits   string // cv-rate-limits: fixed-window counters, keyed by limit_key
 }
 
 // Store keeps requests and codes in DynamoDB. Each rule of access.Code is
@@ -129,8 +130,9 @@ func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-// CreateRequest implements access.Store: both items in one transaction.
-func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Code) error {
+// CreateRequest implements access.Store: both items and the rate-limit
+// counters in one transaction, one round trip.
+func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Code, limits []access.Limit) error {
 	reqItem, err := attributevalue.MarshalMap(fromRequest(r))
 	if err != nil {
 		return fmt.Errorf("marshal request: %w", err)
@@ -139,19 +141,58 @@ func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Co
 	if err != nil {
 		return fmt.Errorf("marshal code: %w", err)
 	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.tables.Requests, Item: reqItem,
+			ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
+		{Put: &types.Put{TableName: &s.tables.OTPs, Item: codeAV,
+			ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: &s.tables.Requests, Item: reqItem,
-				ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
-			{Put: &types.Put{TableName: &s.tables.OTPs, Item: codeAV,
-				ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
-		},
+		TransactItems: append(items, s.counters(limits)...),
 	})
 	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) && anyConditionFailed(tce) {
-		return access.ErrDuplicateID
+	if errors.As(err, &tce) {
+		if i := failedCondition(tce); i >= 2 {
+			return &access.LimitError{Limit: limits[i-2]}
+		} else if i >= 0 {
+			return access.ErrDuplicateID
+		}
 	}
 	return wrap("create request", err)
+}
+
+// Consume implements access.Store: the counters in one transaction.
+func (s *Store) Consume(ctx context.Context, limits []access.Limit) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.counters(limits)})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		if i := failedCondition(tce); i >= 0 {
+			return &access.LimitError{Limit: limits[i]}
+		}
+	}
+	return wrap("consume limits", err)
+}
+
+// counters are conditional increments: each fails the whole transaction
+// if its window's count has reached Max. The TTL drops old windows.
+func (s *Store) counters(limits []access.Limit) []types.TransactWriteItem {
+	out := make([]types.TransactWriteItem, 0, len(limits))
+	for _, l := range limits {
+		out = append(out, types.TransactWriteItem{Update: &types.Update{
+			TableName:                &s.tables.Limits,
+			Key:                      map[string]types.AttributeValue{"limit_key": &types.AttributeValueMemberS{Value: l.Key}},
+			UpdateExpression:         aws.String("ADD #count :one SET #ttl = :ttl"),
+			ConditionExpression:      aws.String("attribute_not_exists(#count) OR #count < :max"),
+			ExpressionAttributeNames: map[string]string{"#count": "count", "#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": num(1), ":max": num(int64(l.Max)), ":ttl": num(l.Until.Unix()),
+			},
+		}})
+	}
+	return out
 }
 
 // CountAttempt implements access.Store: one conditional increment.
@@ -395,11 +436,13 @@ func refusal(old map[string]types.AttributeValue, now time.Time, rule func(acces
 	return errors.New("dynamodb: condition failed but the code passes its rule")
 }
 
-func anyConditionFailed(tce *types.TransactionCanceledException) bool {
-	for _, r := range tce.CancellationReasons {
+// failedCondition is the index of the first transaction item whose
+// condition failed, or -1.
+func failedCondition(tce *types.TransactionCanceledException) int {
+	for i, r := range tce.CancellationReasons {
 		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }

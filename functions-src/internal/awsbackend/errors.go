@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
 // awsError keeps an AWS failure's operation and error code for the logs and
@@ -19,6 +21,19 @@ type awsError struct {
 
 func (e *awsError) Error() string { return e.op + ": " + e.code }
 func (e *awsError) Unwrap() error { return e.err }
+
+// Is lets the domain see throttling as access.ErrBusy (worth a retry),
+// after the SDK's own bounded retries gave up.
+func (e *awsError) Is(target error) bool { return target == access.ErrBusy && throttled[e.code] }
+
+var throttled = map[string]bool{
+	"ThrottlingException":                    true,
+	"ProvisionedThroughputExceededException": true,
+	"RequestLimitExceeded":                   true,
+	"TooManyRequestsException":               true,
+	"Throttling":                             true,
+	"SlowDown":                               true,
+}
 
 func wrap(op string, err error) error {
 	if err == nil {

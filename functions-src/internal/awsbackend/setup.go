@@ -24,7 +24,7 @@ const EmailIndex = "email-index"
 // TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
 const TTLAttribute = "ttl"
 
-// Setup creates, if missing, both tables (with the GSI and TTL) and the
+// Setup creates, if missing, the tables (with the GSI and TTL) and the
 // private bucket, and uploads the CV when cv is not nil. Running it again
 // changes nothing that is already right, so it is safe on every deploy.
 func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
@@ -32,6 +32,9 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return err
 	}
 	if err := ensureTable(ctx, b.DynamoDB, otpsTable(c.Tables.OTPs), say); err != nil {
+		return err
+	}
+	if err := ensureTable(ctx, b.DynamoDB, limitsTable(c.Tables.Limits), say); err != nil {
 		return err
 	}
 	if err := ensureBucket(ctx, b.S3, c.Bucket, say); err != nil {
@@ -87,6 +90,16 @@ func otpsTable(name string) *dynamodb.CreateTableInput {
 	}
 }
 
+func limitsTable(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("limit_key"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("limit_key"), KeyType: types.KeyTypeHash}},
+		SSESpecification:     &types.SSESpecification{Enabled: aws.Bool(true)},
+	}
+}
+
 func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput, say func(string)) error {
 	name := aws.ToString(in.TableName)
 	_, err := db.CreateTable(ctx, in)
@@ -106,8 +119,9 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTa
 	if err != nil {
 		return fmt.Errorf("describe table %s: %w", name, err)
 	}
-	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != "request_id" {
-		return fmt.Errorf("table %s exists with another key schema; want request_id as its only key", name)
+	want := aws.ToString(in.KeySchema[0].AttributeName)
+	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != want {
+		return fmt.Errorf("table %s exists with another key schema; want %s as its only key", name, want)
 	}
 	for _, want := range in.GlobalSecondaryIndexes {
 		found := false

@@ -45,8 +45,8 @@ func PageHeaders() map[string]string {
 func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	fns := map[string]api.Handler{
-		"request-access": api.RequestAccess(a.Service, log),
-		"verify-access":  api.VerifyAccess(a.Service, log),
+		"request-access": api.RequestAccess(a.Service, a.API(log)),
+		"verify-access":  api.VerifyAccess(a.Service, a.API(log)),
 	}
 	fn := func(w http.ResponseWriter, r *http.Request) {
 		h, ok := fns[r.PathValue("name")]

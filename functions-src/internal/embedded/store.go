@@ -21,6 +21,7 @@ import (
 var (
 	bucketRequests = []byte("requests")
 	bucketCodes    = []byte("codes")
+	bucketLimits   = []byte("limits")
 )
 
 // Store keeps requests and codes in one bbolt file. Every method runs in a
@@ -47,7 +48,7 @@ func OpenStore(path string) (*Store, error) {
 	}
 	s := &Store{path: path, openTimeout: 10 * time.Second}
 	err := s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketCodes} {
+		for _, b := range [][]byte{bucketRequests, bucketCodes, bucketLimits} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -107,18 +108,53 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 }
 
 // CreateRequest implements access.Store.
-func (s *Store) CreateRequest(_ context.Context, r access.Request, c access.Code) error {
+func (s *Store) CreateRequest(_ context.Context, r access.Request, c access.Code, limits []access.Limit) error {
 	return s.update(func(tx *bolt.Tx) error {
 		reqs, codes := tx.Bucket(bucketRequests), tx.Bucket(bucketCodes)
 		if reqs.Get([]byte(r.ID)) != nil || codes.Get([]byte(c.RequestID)) != nil {
 			return access.ErrDuplicateID
 		}
 		purgeExpired(tx, r.CreatedAt)
+		if err := consume(tx, limits); err != nil {
+			return err
+		}
 		if err := putJSON(reqs, r.ID, toRequestRecord(r)); err != nil {
 			return err
 		}
 		return putJSON(codes, c.RequestID, toCodeRecord(c))
 	})
+}
+
+// Consume implements access.Store.
+func (s *Store) Consume(_ context.Context, limits []access.Limit) error {
+	return s.update(func(tx *bolt.Tx) error { return consume(tx, limits) })
+}
+
+type limitRecord struct {
+	Count    int   `json:"count"`
+	DeleteAt int64 `json:"delete_at"`
+}
+
+// consume checks every counter, then bumps them all: inside one bbolt
+// transaction, so it is all or nothing. Keys name their window, so an old
+// window's counter is never read again; purgeExpired drops it.
+func consume(tx *bolt.Tx, limits []access.Limit) error {
+	b := tx.Bucket(bucketLimits)
+	recs := make([]limitRecord, len(limits))
+	for i, l := range limits {
+		getJSON(b, l.Key, &recs[i])
+		if recs[i].Count >= l.Max {
+			return &access.LimitError{Limit: l}
+		}
+	}
+	for i, l := range limits {
+		recs[i].Count++
+		recs[i].DeleteAt = l.Until.Unix()
+		if err := putJSON(b, l.Key, recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CountAttempt implements access.Store.
@@ -261,7 +297,7 @@ func getRequest(tx *bolt.Tx, id string, now time.Time) (access.Request, error) {
 // purgeExpired deletes records past their deletion time: the embedded
 // counterpart of DynamoDB TTL, so nothing is kept longer than stated.
 func purgeExpired(tx *bolt.Tx, now time.Time) {
-	for _, name := range [][]byte{bucketRequests, bucketCodes} {
+	for _, name := range [][]byte{bucketRequests, bucketCodes, bucketLimits} {
 		b := tx.Bucket(name)
 		var stale [][]byte
 		_ = b.ForEach(func(k, v []byte) error {

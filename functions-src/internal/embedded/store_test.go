@@ -60,7 +60,7 @@ func raceProcesses(t *testing.T, op string) (wins, loses int) {
 		Status: access.StatusPending, CreatedAt: now, DeleteAt: now.Add(time.Hour)}
 	c := access.Code{RequestID: r.ID, Hash: []byte("h"), ExpiresAt: now.Add(10 * time.Minute),
 		SentAt: now, DeleteAt: now.Add(time.Hour)}
-	require.NoError(t, s.CreateRequest(context.Background(), r, c))
+	require.NoError(t, s.CreateRequest(context.Background(), r, c, nil))
 
 	const procs = 10
 	cmds := make([]*exec.Cmd, procs)

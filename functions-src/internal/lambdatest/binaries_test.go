@@ -82,10 +82,11 @@ func prodEnv(t testing.TB) []string {
 	env["CV_S3_KEY"] = "cv.pdf"
 	env["CV_TABLE_REQUESTS"] = "cv-requests-bin"
 	env["CV_TABLE_OTPS"] = "otps-bin"
+	env["CV_TABLE_LIMITS"] = "cv-rate-limits-bin"
 	setupOnce.Do(func() {
 		cfg := awsbackend.Config{
 			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-			Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"]},
+			Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"], Limits: env["CV_TABLE_LIMITS"]},
 			Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
 		}
 		for k, v := range stack.Env() {
@@ -143,8 +144,9 @@ func (f *function) post(t testing.TB, body string) events.APIGatewayProxyRespons
 	t.Helper()
 	ev, err := json.Marshal(events.APIGatewayProxyRequest{
 		HTTPMethod: "POST", Path: "/.netlify/functions/x",
-		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": "203.0.113.9"},
-		Body:    body,
+		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": "203.0.113.9",
+			"origin": "https://cv.example.com"},
+		Body: body,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

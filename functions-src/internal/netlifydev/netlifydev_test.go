@@ -74,12 +74,13 @@ func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
 	env["CV_S3_KEY"] = "cv.pdf"
 	env["CV_TABLE_REQUESTS"] = "cv-requests-netlify"
 	env["CV_TABLE_OTPS"] = "otps-netlify"
+	env["CV_TABLE_LIMITS"] = "cv-rate-limits-netlify"
 	for k, v := range stack.Env() {
 		t.Setenv(k, v)
 	}
 	cfg := awsbackend.Config{
 		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-		Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"]},
+		Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"], Limits: env["CV_TABLE_LIMITS"]},
 		Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
 	}
 	b, err := awsbackend.New(context.Background(), cfg, time.Now)
@@ -122,7 +123,7 @@ func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
 	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'self'", "netlify.toml headers apply to pages")
 
 	email := fmt.Sprintf("netlify-%d@example.com", time.Now().UnixNano())
-	status, body := postJSON(t, origin+"/api/request-access", `{"name":"Ada","email":"`+email+`","consent":true}`)
+	status, body := postJSON(t, origin, "/api/request-access", `{"name":"Ada","email":"`+email+`","consent":true}`)
 	require.Equal(t, 200, status, body)
 	var issued struct{ RequestID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &issued))
@@ -133,7 +134,7 @@ func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
 	code := regexp.MustCompile(`\b[0-9]{6}\b`).FindString(mails[0].Body.Text)
 	require.NotEmpty(t, code)
 
-	status, body = postJSON(t, origin+"/.netlify/functions/verify-access", `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+	status, body = postJSON(t, origin, "/.netlify/functions/verify-access", `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
 	require.Equal(t, 200, status, body)
 	var grant struct{ RedirectURL string }
 	require.NoError(t, json.Unmarshal([]byte(body), &grant))
@@ -143,13 +144,17 @@ func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, embedded.SampleCV, cv)
 
-	status, body = postJSON(t, origin+"/api/verify-access", `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+	status, body = postJSON(t, origin, "/api/verify-access", `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
 	assert.Equal(t, 409, status, body)
 }
 
-func postJSON(t *testing.T, url, body string) (int, string) {
+func postJSON(t *testing.T, origin, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, origin+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", origin)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

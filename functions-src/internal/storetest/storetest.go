@@ -33,7 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("create and read back", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		got, err := s.GetRequest(ctx, r.ID, t0)
 		require.NoError(t, err)
 		assert.Equal(t, r, got)
@@ -42,9 +42,9 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("duplicate id is refused", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		r.Name = "Someone Else"
-		require.ErrorIs(t, s.CreateRequest(ctx, r, c), access.ErrDuplicateID)
+		require.ErrorIs(t, s.CreateRequest(ctx, r, c, nil), access.ErrDuplicateID)
 		got, err := s.GetRequest(ctx, r.ID, t0)
 		require.NoError(t, err)
 		assert.Equal(t, "Ada Lovelace", got.Name, "the first record must survive")
@@ -66,7 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("attempts are counted and returned with the hash", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		for i := 1; i <= maxAttempts; i++ {
 			got, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts)
 			require.NoError(t, err)
@@ -80,7 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("an expired code that still exists is refused and not counted", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		_, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt, maxAttempts)
 		assert.ErrorIs(t, err, access.ErrCodeExpired)
 		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, c.ExpiresAt), access.ErrCodeExpired)
@@ -92,7 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("verify marks used once and the request verified", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := t0.Add(30 * time.Second)
 		require.NoError(t, s.MarkVerified(ctx, r.ID, at))
 		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, at), access.ErrCodeUsed)
@@ -107,14 +107,14 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("mark expired touches only pending requests", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		require.NoError(t, s.MarkExpired(ctx, r.ID))
 		got, err := s.GetRequest(ctx, r.ID, t0)
 		require.NoError(t, err)
 		assert.Equal(t, access.StatusExpired, got.Status)
 
 		r2, c2 := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r2, c2))
+		require.NoError(t, s.CreateRequest(ctx, r2, c2, nil))
 		require.NoError(t, s.MarkVerified(ctx, r2.ID, t0))
 		require.NoError(t, s.MarkExpired(ctx, r2.ID))
 		got, err = s.GetRequest(ctx, r2.ID, t0)
@@ -125,7 +125,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("a request past its retention is gone", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		_, err := s.GetRequest(ctx, r.ID, r.DeleteAt)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 		_, err = s.CountAttempt(ctx, r.ID, c.DeleteAt, maxAttempts)
@@ -135,7 +135,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("resend replaces the code and keeps the attempt budget", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		for range 3 {
 			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
 			require.NoError(t, err)
@@ -163,7 +163,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("resend sets an expired request back to pending", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		require.NoError(t, s.MarkExpired(ctx, r.ID))
 		at := c.ExpiresAt.Add(time.Minute)
 		req, _, err := s.RotateCode(ctx, r.ID, rotation(at, []byte("new")))
@@ -177,7 +177,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("restore undoes a rotation but never the attempts", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := t0.Add(time.Minute)
 		_, prev, err := s.RotateCode(ctx, r.ID, rotation(at, []byte("new")))
 		require.NoError(t, err)
@@ -205,20 +205,20 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("delete removes the request and its code", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		require.NoError(t, s.DeleteRequest(ctx, r.ID))
 		_, err := s.GetRequest(ctx, r.ID, t0)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 		_, err = s.CountAttempt(ctx, r.ID, t0, maxAttempts)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 		assert.NoError(t, s.DeleteRequest(ctx, r.ID), "deleting twice is fine")
-		require.NoError(t, s.CreateRequest(ctx, r, c), "the id is free again")
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil), "the id is free again")
 	})
 
 	t.Run("resend of an expired code is allowed", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := c.ExpiresAt.Add(time.Minute)
 		_, _, err := s.RotateCode(ctx, r.ID, rotation(at, []byte("new")))
 		require.NoError(t, err)
@@ -230,7 +230,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("resend limits", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := t0
 		for i := range 3 {
 			at = at.Add(time.Minute)
@@ -241,7 +241,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		assert.ErrorIs(t, err, access.ErrResendsSpent)
 
 		r2, c2 := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r2, c2))
+		require.NoError(t, s.CreateRequest(ctx, r2, c2, nil))
 		for range maxAttempts {
 			_, err := s.CountAttempt(ctx, r2.ID, t0, maxAttempts)
 			require.NoError(t, err)
@@ -250,16 +250,57 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		assert.ErrorIs(t, err, access.ErrCodeLocked, "a spent budget cannot be refreshed by a resend")
 
 		r3, c3 := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r3, c3))
+		require.NoError(t, s.CreateRequest(ctx, r3, c3, nil))
 		require.NoError(t, s.MarkVerified(ctx, r3.ID, t0))
 		_, _, err = s.RotateCode(ctx, r3.ID, rotation(t0.Add(time.Minute), []byte("x")))
 		assert.ErrorIs(t, err, access.ErrCodeUsed)
 	})
 
+	t.Run("rate-limit counters are all or nothing", func(t *testing.T) {
+		s := open(t)
+		a := limit(access.LimitEmail, 2)
+		b := limit(access.LimitIP, 1)
+		r1, c1 := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r1, c1, []access.Limit{a, b}))
+
+		r2, c2 := fixture(t0)
+		err := s.CreateRequest(ctx, r2, c2, []access.Limit{a, b})
+		var le *access.LimitError
+		require.ErrorAs(t, err, &le)
+		assert.Equal(t, b, le.Limit, "the full counter is named")
+		assert.ErrorIs(t, err, access.ErrRateLimited)
+		_, err = s.GetRequest(ctx, r2.ID, t0)
+		assert.ErrorIs(t, err, access.ErrNotFound, "a refused request is not stored")
+
+		require.NoError(t, s.Consume(ctx, []access.Limit{a}), "a's count was not bumped by the refused write")
+		err = s.Consume(ctx, []access.Limit{a})
+		require.ErrorAs(t, err, &le)
+		assert.Equal(t, a, le.Limit)
+		assert.NoError(t, s.Consume(ctx, nil))
+	})
+
+	t.Run("concurrent requests: a counter admits exactly its max", func(t *testing.T) {
+		s := open(t)
+		l := limit(access.LimitEmail, 5)
+		var ok, limited atomic.Int32
+		race(func() {
+			r, c := fixture(t0)
+			err := s.CreateRequest(ctx, r, c, []access.Limit{l})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case assert.ErrorIs(t, err, access.ErrRateLimited):
+				limited.Add(1)
+			}
+		})
+		assert.EqualValues(t, 5, ok.Load())
+		assert.EqualValues(t, Concurrency-5, limited.Load())
+	})
+
 	t.Run("concurrent wrong guesses: at most the budget is evaluated", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		var allowed, locked atomic.Int32
 		race(func() {
 			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
@@ -277,7 +318,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("concurrent correct verifications: exactly one wins", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
-		require.NoError(t, s.CreateRequest(ctx, r, c))
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		var won, lost atomic.Int32
 		race(func() {
 			err := s.MarkVerified(ctx, r.ID, t0)
@@ -327,6 +368,11 @@ func fixture(now time.Time) (access.Request, access.Code) {
 		DeleteAt:  now.Add(p.CodeTTL + 24*time.Hour),
 	}
 	return r, c
+}
+
+// limit is a fresh counter (a unique key) for the current hour.
+func limit(kind access.LimitKind, max int) access.Limit {
+	return access.Limit{Key: string(kind) + ":" + uuid.NewString(), Kind: kind, Max: max, Until: t0.Add(time.Hour)}
 }
 
 func rotation(at time.Time, hash []byte) access.Rotation {

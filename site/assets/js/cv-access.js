@@ -92,7 +92,8 @@
     ev.preventDefault();
     var v = {
       name: $("name").value.trim(), email: $("email").value.trim(), phone: $("phone").value.trim(),
-      company: $("company").value.trim(), location: $("location").value.trim(), consent: $("consent").checked
+      company: $("company").value.trim(), location: $("location").value.trim(), consent: $("consent").checked,
+      website: $("website").value
     };
     var errors = {};
     if (!v.name) errors.name = "Enter your name.";
