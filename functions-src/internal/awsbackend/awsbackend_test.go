@@ -6,20 +6,26 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
@@ -276,4 +282,91 @@ func download(t *testing.T, link string) (*http.Response, []byte) {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp, body
+}
+
+// misbehaving serves a DynamoDB endpoint that throttles every call, or
+// hangs until the caller gives up, and counts the attempts it saw.
+func misbehaving(t *testing.T, hang bool) (string, *atomic.Int32) {
+	t.Helper()
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		// Read the body first: only then does the server watch the
+		// connection and cancel r.Context() when the client hangs up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		if hang {
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &attempts
+}
+
+// serviceOn wires the service with a DynamoDB client built from the
+// production configuration (retries, timeouts) but pointed at endpoint.
+func serviceOn(t *testing.T, f *fixture, endpoint string) *access.Service {
+	t.Helper()
+	cfg, err := awsbackend.LoadAWSConfig(context.Background(), f.cfg)
+	require.NoError(t, err)
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.DisableValidateResponseChecksum = true // the fakes send no CRC32
+	})
+	codes, err := access.NewCodes(rand.Reader, []byte(strings.Repeat("k", 32)))
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{
+		Store: awsbackend.NewStore(db, f.cfg.Tables), Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
+		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKey: []byte("limit-key"),
+	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
+	require.NoError(t, err)
+	return svc
+}
+
+func post(body string) events.APIGatewayProxyRequest {
+	return events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: body,
+		Headers: map[string]string{"content-type": "application/json", "origin": "https://cv.example.com"}}
+}
+
+func TestThrottlingIsRetriedBrieflyThenBusy(t *testing.T) {
+	f := backend(t)
+	endpoint, attempts := misbehaving(t, false)
+	h := api.RequestAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}})
+	start := time.Now()
+	resp, err := h(context.Background(), post(`{"name":"Ada","email":"throttle@example.com","consent":true}`))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode, resp.Body)
+	assert.Contains(t, resp.Body, `"error":"busy"`)
+	assert.Equal(t, "5", resp.Headers["Retry-After"])
+	assert.EqualValues(t, awsbackend.RetryMaxAttempts, attempts.Load(), "throttling is retried, a bounded number of times")
+	t.Logf("throttled request answered after %d attempts in %s", attempts.Load(), time.Since(start).Round(time.Millisecond))
+	emails, err := stack.EmailsTo(context.Background(), "throttle@example.com")
+	require.NoError(t, err)
+	assert.Empty(t, emails, "no code goes out when it could not be stored")
+}
+
+func TestAHangingDependencyEndsTheRequestAtTheDeadline(t *testing.T) {
+	f := backend(t)
+	endpoint, _ := misbehaving(t, true)
+	h := api.VerifyAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}, Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	resp, err := h(context.Background(), post(`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","otp":"123456"}`))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode, resp.Body)
+	assert.Contains(t, resp.Body, `"error":"busy"`)
+	// Not a speed test: without the deadline this call would hang for the
+	// SDK's 3 attempts of 5 s each.
+	assert.Less(t, time.Since(start), 3*time.Second, "the invocation's deadline ended the hanging call")
+}
+
+func TestSetupWarnsWhenTheCVIsMissing(t *testing.T) {
+	f := backend(t)
+	cfg := f.cfg
+	cfg.Key = "no/such/cv.pdf"
+	var said []string
+	require.NoError(t, awsbackend.Setup(context.Background(), f.backend, cfg, nil, func(s string) { said = append(said, s) }))
+	assert.Contains(t, strings.Join(said, "\n"), "WARNING: there is no CV at s3://cv-private-test/no/such/cv.pdf")
 }

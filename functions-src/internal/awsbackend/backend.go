@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -43,6 +44,9 @@ type Config struct {
 	APIOptions []func(*middleware.Stack) error
 }
 
+// RetryMaxAttempts bounds the SDK's attempts per call, first try included.
+const RetryMaxAttempts = 3
+
 // Backend is the wired set of AWS adapters.
 type Backend struct {
 	Store    *Store
@@ -61,7 +65,15 @@ func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)),
-		config.WithRetryMaxAttempts(3),
+		// Throttling is retried, but briefly: 3 attempts with at most 1 s
+		// between them, so a busy table answers "busy" well inside the
+		// function's deadline instead of the SDK's 20 s default backoff.
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = RetryMaxAttempts
+				o.MaxBackoff = time.Second
+			})
+		}),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))

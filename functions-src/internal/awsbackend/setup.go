@@ -41,6 +41,19 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return err
 	}
 	if cv == nil {
+		// Verify presigns without asking S3 (that keeps it at two round
+		// trips), so a missing CV would only show as a failed download.
+		// Say so here, where the owner is looking.
+		_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(c.Key)})
+		var nf *s3types.NotFound
+		switch {
+		case errors.As(err, &nf):
+			say(fmt.Sprintf("WARNING: there is no CV at s3://%s/%s yet: visitors' links would fail. Upload one with -cv", c.Bucket, c.Key))
+		case err != nil:
+			return fmt.Errorf("check s3://%s/%s: %w", c.Bucket, c.Key, err)
+		default:
+			say(fmt.Sprintf("CV present at s3://%s/%s", c.Bucket, c.Key))
+		}
 		return nil
 	}
 	ctype := mime.TypeByExtension(path.Ext(c.Key))
