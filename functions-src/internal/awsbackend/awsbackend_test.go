@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 	"github.com/cv-access/cv-access/functions-src/internal/storetest"
 )
 
@@ -369,4 +371,33 @@ func TestSetupWarnsWhenTheCVIsMissing(t *testing.T) {
 	var said []string
 	require.NoError(t, awsbackend.Setup(context.Background(), f.backend, cfg, nil, func(s string) { said = append(said, s) }))
 	assert.Contains(t, strings.Join(said, "\n"), "WARNING: there is no CV at s3://cv-private-test/no/such/cv.pdf")
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// The embedded backend runs the same check in internal/app.
+func TestLogHygieneOnTheAWSBackend(t *testing.T) {
+	f := backend(t)
+	svc := service(t, f)
+	logs := &lockedBuffer{}
+	cfg := api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}
+	flowtest.LogHygiene(t, flowtest.Env{
+		RequestAccess: api.RequestAccess(svc, cfg),
+		VerifyAccess:  api.VerifyAccess(svc, cfg),
+		Origin:        "https://cv.example.com",
+		Code: func(t *testing.T, email string) string {
+			mails, err := stack.EmailsTo(context.Background(), email)
+			require.NoError(t, err)
+			require.NotEmpty(t, mails)
+			return sixDigits.FindString(mails[len(mails)-1].Body.Text)
+		},
+		Advance: func(d time.Duration) { f.clock.Set(f.clock.Now().Add(d)) },
+		Logs:    logs.String,
+	})
 }
