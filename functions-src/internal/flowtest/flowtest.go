@@ -20,10 +20,10 @@ import (
 // Env is one backend's handlers and the ways to observe it.
 type Env struct {
 	RequestAccess, VerifyAccess api.Handler
-	Origin                      string                                // an allowed Origin
+	Origin                      string                                  // an allowed Origin
 	Code                        func(t *testing.T, email string) string // the newest code sent to email
-	Advance                     func(time.Duration)                   // moves the service's clock
-	Logs                        func() string                         // everything logged so far
+	Advance                     func(time.Duration)                     // moves the service's clock
+	Logs                        func() string                           // everything logged so far
 }
 
 // Person is personal data no log line may hold.
