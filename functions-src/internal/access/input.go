@@ -1,6 +1,7 @@
 package access
 
 import (
+	"errors"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -107,6 +108,16 @@ func (in AccessInput) Validate() (Visitor, error) {
 	return v, nil
 }
 
+// NormalizeEmail returns an address in the form requests store it (lower
+// case), or an error if it is not a valid address.
+func NormalizeEmail(raw string) (string, error) {
+	email, msg := validateEmail(raw)
+	if msg != "" {
+		return "", errors.New(msg)
+	}
+	return email, nil
+}
+
 func validateEmail(raw string) (string, string) {
 	s := strings.TrimSpace(raw)
 	const bad = "Enter an email address like name@example.com."
@@ -130,8 +141,10 @@ func validateEmail(raw string) (string, string) {
 		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", bad
 	}
-	// The domain part is case-insensitive; keep the local part as typed.
-	return local + "@" + strings.ToLower(domain), ""
+	// Stored in lower case: mail providers treat local parts case-blind in
+	// practice, and one person must not become two for the rate limits or
+	// escape an erasure by a capital letter.
+	return strings.ToLower(s), ""
 }
 
 // cleanText trims and folds runs of whitespace to one space, so "  Ada \t

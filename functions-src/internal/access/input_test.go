@@ -28,7 +28,7 @@ func TestAccessInputValidate(t *testing.T) {
 		{name: "all fields cleaned", in: access.AccessInput{
 			Name: "  Ada \t Lovelace ", Email: " Ada.L+cv@Example.COM ", Phone: "+44 (7700) 900-123",
 			Company: " Analytical  Engines ", Location: "London", Consent: true,
-		}, want: access.Visitor{Name: "Ada Lovelace", Email: "Ada.L+cv@example.com", Phone: "+447700900123",
+		}, want: access.Visitor{Name: "Ada Lovelace", Email: "ada.l+cv@example.com", Phone: "+447700900123",
 			Company: "Analytical Engines", Location: "London"}},
 		{name: "00 international prefix", in: with(func(in *access.AccessInput) { in.Phone = "0044 7700 900123" }),
 			want: access.Visitor{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+447700900123"}},

@@ -60,6 +60,18 @@ type Store interface {
 	DeleteRequest(ctx context.Context, requestID string) error
 }
 
+// OwnerStore is what the owner's tools need beyond the visitor flow: to see
+// every request held, and to erase everything about one person. The
+// functions never use it, and their IAM policy does not allow it.
+type OwnerStore interface {
+	// ListRequests returns every request still within its retention at
+	// now, oldest first.
+	ListRequests(ctx context.Context, now time.Time) ([]Request, error)
+	// EraseEmail deletes every request (and its code) made with the
+	// address, and reports how many there were.
+	EraseEmail(ctx context.Context, email string) (int, error)
+}
+
 // Email is one outgoing message with a plain-text and an HTML body.
 type Email struct {
 	To      string

@@ -405,3 +405,8 @@ func TestLogHygieneOnTheAWSBackend(t *testing.T) {
 		Logs:    logs.String,
 	})
 }
+
+func TestDynamoDBOwnerStoreContract(t *testing.T) {
+	f := backend(t)
+	storetest.RunOwner(t, func(t *testing.T) access.OwnerStore { return f.backend.Owner })
+}

@@ -50,6 +50,7 @@ const RetryMaxAttempts = 3
 // Backend is the wired set of AWS adapters.
 type Backend struct {
 	Store    *Store
+	Owner    *OwnerStore // for the owner's command only
 	Mailer   *Mailer
 	SMS      *SMSSender
 	Links    *Presigner
@@ -106,6 +107,7 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.Emulated })
 	return &Backend{
 		Store:    NewStore(db, c.Tables),
+		Owner:    NewOwnerStore(db, c.Tables),
 		Mailer:   NewMailer(sesv2.NewFromConfig(cfg), c.MailFrom, c.SESConfigurationSet),
 		SMS:      NewSMSSender(sns.NewFromConfig(cfg), c.SMSSenderID),
 		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -412,6 +413,80 @@ func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
 		},
 	})
 	return wrap("delete request", err)
+}
+
+// DynamoDBOwnerAPI is the part of the client the owner's tools add.
+type DynamoDBOwnerAPI interface {
+	DynamoDBAPI
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// OwnerStore adds listing and erasure to Store, for the owner's command.
+// It needs dynamodb:Scan and dynamodb:Query, which the functions' policy
+// does not grant.
+type OwnerStore struct {
+	*Store
+	db DynamoDBOwnerAPI
+}
+
+var _ access.OwnerStore = (*OwnerStore)(nil)
+
+// NewOwnerStore returns the owner's view of the tables.
+func NewOwnerStore(db DynamoDBOwnerAPI, t Tables) *OwnerStore {
+	return &OwnerStore{Store: NewStore(db, t), db: db}
+}
+
+// ListRequests implements access.OwnerStore with a consistent scan.
+func (s *OwnerStore) ListRequests(ctx context.Context, now time.Time) ([]access.Request, error) {
+	var out []access.Request
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{TableName: &s.tables.Requests, ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, wrap("scan requests", err)
+		}
+		for _, item := range page.Items {
+			var it requestItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("unmarshal request: %w", err)
+			}
+			if now.Before(unix(it.TTL)) {
+				out = append(out, it.request())
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// EraseEmail implements access.OwnerStore: the email index finds the
+// requests, and each goes with its code in one transaction.
+func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) {
+	var ids []string
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                 &s.tables.Requests,
+		IndexName:                 aws.String(EmailIndex),
+		KeyConditionExpression:    aws.String("email = :e"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: email}},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, wrap("query email index", err)
+		}
+		for _, item := range page.Items {
+			if v, ok := item["request_id"].(*types.AttributeValueMemberS); ok {
+				ids = append(ids, v.Value)
+			}
+		}
+	}
+	for i, id := range ids {
+		if err := s.DeleteRequest(ctx, id); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
 }
 
 // refusal names why a condition failed, from the item as it was: missing or

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -274,6 +275,57 @@ func (s *Store) DeleteRequest(_ context.Context, requestID string) error {
 		}
 		return tx.Bucket(bucketCodes).Delete([]byte(requestID))
 	})
+}
+
+var _ access.OwnerStore = (*Store)(nil)
+
+// ListRequests implements access.OwnerStore.
+func (s *Store) ListRequests(_ context.Context, now time.Time) ([]access.Request, error) {
+	var out []access.Request
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+			var rec requestRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("request %s: %w", k, err)
+			}
+			if now.Before(unix(rec.DeleteAt)) {
+				out = append(out, rec.request(string(k)))
+			}
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// EraseEmail implements access.OwnerStore.
+func (s *Store) EraseEmail(_ context.Context, email string) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		reqs, codes := tx.Bucket(bucketRequests), tx.Bucket(bucketCodes)
+		var ids [][]byte
+		err := reqs.ForEach(func(k, v []byte) error {
+			var rec requestRecord
+			if json.Unmarshal(v, &rec) == nil && rec.Email == email {
+				ids = append(ids, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := reqs.Delete(id); err != nil {
+				return err
+			}
+			if err := codes.Delete(id); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
 }
 
 // getCode reads a code, treating one past its deletion time as gone, just

@@ -126,3 +126,11 @@ func lastLine(out, prefix string) string {
 	}
 	return ""
 }
+
+func TestOwnerStoreContract(t *testing.T) {
+	storetest.RunOwner(t, func(t *testing.T) access.OwnerStore {
+		s, err := embedded.OpenStore(filepath.Join(t.TempDir(), "cv.db"))
+		require.NoError(t, err)
+		return s
+	})
+}

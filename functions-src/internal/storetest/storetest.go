@@ -334,6 +334,65 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	})
 }
 
+// RunOwner runs the owner's contract: listing and erasure.
+func RunOwner(t *testing.T, open func(t *testing.T) access.OwnerStore) {
+	ctx := context.Background()
+	t.Run("erase removes every request of one address, and only those", func(t *testing.T) {
+		s := open(t)
+		victim := "erase-" + uuid.NewString() + "@example.com"
+		var mine []string
+		for range 3 {
+			r, c := fixture(t0)
+			r.Email = victim
+			require.NoError(t, s.(access.Store).CreateRequest(ctx, r, c, nil))
+			mine = append(mine, r.ID)
+		}
+		other, oc := fixture(t0)
+		require.NoError(t, s.(access.Store).CreateRequest(ctx, other, oc, nil))
+
+		n, err := s.EraseEmail(ctx, victim)
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+		for _, id := range mine {
+			_, err := s.(access.Store).GetRequest(ctx, id, t0)
+			assert.ErrorIs(t, err, access.ErrNotFound)
+			_, err = s.(access.Store).CountAttempt(ctx, id, t0, maxAttempts)
+			assert.ErrorIs(t, err, access.ErrNotFound, "the code goes too")
+		}
+		_, err = s.(access.Store).GetRequest(ctx, other.ID, t0)
+		assert.NoError(t, err)
+		n, err = s.EraseEmail(ctx, victim)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("list holds what is kept, oldest first, and nothing past retention", func(t *testing.T) {
+		s := open(t)
+		marker := "list-" + uuid.NewString() + "@example.com"
+		newer, nc := fixture(t0.Add(time.Hour))
+		older, oc := fixture(t0)
+		newer.Email, older.Email = marker, marker
+		require.NoError(t, s.(access.Store).CreateRequest(ctx, newer, nc, nil))
+		require.NoError(t, s.(access.Store).CreateRequest(ctx, older, oc, nil))
+		all, err := s.ListRequests(ctx, t0.Add(2*time.Hour))
+		require.NoError(t, err)
+		var got []access.Request
+		for _, r := range all {
+			if r.Email == marker {
+				got = append(got, r)
+			}
+		}
+		require.Len(t, got, 2)
+		assert.Equal(t, older, got[0])
+		assert.Equal(t, newer, got[1])
+
+		later, err := s.ListRequests(ctx, older.DeleteAt)
+		require.NoError(t, err)
+		for _, r := range later {
+			assert.NotEqual(t, older.ID, r.ID, "past its retention")
+		}
+	})
+}
+
 // race runs fn Concurrency times at once, released together.
 func race(fn func()) {
 	var wg sync.WaitGroup

@@ -1,0 +1,160 @@
+// Command cv-owner is the CV owner's privacy tool, on either backend:
+//
+//	cv-owner list [-format json|csv]   every request held, oldest first
+//	cv-owner erase -email ADDRESS      delete everything held about an address
+//
+// It reads the same CV_ variables as the functions. On AWS it needs
+// dynamodb:Scan, dynamodb:Query and dynamodb:DeleteItem, which the
+// functions' own policy deliberately lacks: run it with the owner's keys.
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+)
+
+const usage = `usage:
+  cv-owner list [-format json|csv]
+  cv-owner erase -email ADDRESS`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "cv-owner:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("cv-owner "+args[0], flag.ContinueOnError)
+	format := fs.String("format", "json", "list output: json or csv")
+	email := fs.String("email", "", "erase: the address whose requests go")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "list":
+		reqs, err := store.ListRequests(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		switch *format {
+		case "json":
+			return writeJSON(out, reqs)
+		case "csv":
+			return writeCSV(out, reqs)
+		}
+		return fmt.Errorf("-format %q: use json or csv", *format)
+	case "erase":
+		addr, err := access.NormalizeEmail(*email)
+		if err != nil {
+			return fmt.Errorf("-email: %v", err)
+		}
+		n, err := store.EraseEmail(ctx, addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "erased %d request(s) made with that address\n", n)
+		return nil
+	}
+	return errors.New(usage)
+}
+
+func openStore(ctx context.Context) (access.OwnerStore, error) {
+	cfg, err := app.LoadConfig(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend == app.BackendAWS {
+		b, err := awsbackend.New(ctx, cfg.AWS, time.Now)
+		if err != nil {
+			return nil, err
+		}
+		return b.Owner, nil
+	}
+	return embedded.OpenStore(cfg.StorePath())
+}
+
+// record is the exported shape of a request; times are RFC 3339 UTC.
+type record struct {
+	RequestID     string `json:"requestId"`
+	CreatedAt     string `json:"createdAt"`
+	Status        string `json:"status"`
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	Phone         string `json:"phone,omitempty"`
+	Company       string `json:"company,omitempty"`
+	Location      string `json:"location,omitempty"`
+	PolicyVersion string `json:"consentPolicyVersion"`
+	ConsentAt     string `json:"consentAt"`
+	VerifiedAt    string `json:"verifiedAt,omitempty"`
+	DeleteAt      string `json:"deleteAt"`
+}
+
+func toRecord(r access.Request) record {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	return record{
+		RequestID: r.ID, CreatedAt: ts(r.CreatedAt), Status: string(r.Status),
+		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
+		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: ts(r.Consent.At),
+		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt),
+	}
+}
+
+func writeJSON(out io.Writer, reqs []access.Request) error {
+	recs := make([]record, 0, len(reqs))
+	for _, r := range reqs {
+		recs = append(recs, toRecord(r))
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(recs)
+}
+
+func writeCSV(out io.Writer, reqs []access.Request) error {
+	w := csv.NewWriter(out)
+	_ = w.Write([]string{"request_id", "created_at", "status", "name", "email", "phone", "company", "location",
+		"consent_policy_version", "consent_at", "verified_at", "delete_at"})
+	for _, r := range reqs {
+		c := toRecord(r)
+		_ = w.Write([]string{c.RequestID, c.CreatedAt, c.Status, cell(c.Name), c.Email, cell(c.Phone),
+			cell(c.Company), cell(c.Location), c.PolicyVersion, c.ConsentAt, c.VerifiedAt, c.DeleteAt})
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// cell defuses visitor text that a spreadsheet would run as a formula
+// ("=HYPERLINK(...)"): such a value is prefixed with an apostrophe.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
