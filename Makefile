@@ -15,7 +15,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
+.PHONY: help dev site build functions test fuzz lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,14 @@ functions: ## Compile the functions into netlify/functions/<name>
 	    -o netlify/functions/$$fn ./functions-src/$$fn; \
 	done
 
-test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), end to end, compiled functions, pages
+test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), end to end, compiled functions, pages, fuzzing
 	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 go test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 10s
+fuzz: ## Fuzz request parsing and validation, and verify input (FUZZTIME each, default 10s)
+	go test -run='^$$' -fuzz='^FuzzRequestAccess$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/api
+	go test -run='^$$' -fuzz='^FuzzVerifyAccess$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/api
 
 # The AWS-side tests run Amazon's DynamoDB Local (Java 17), aws-ses-v2-local
 # and netlify-cli (Node) from node_modules; `.ci/run` installs Java and Node
