@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
 )
 
@@ -182,6 +183,10 @@ func TestPrivacyPolicyMatchesTheCode(t *testing.T) {
 	assert.Contains(t, page, fmt.Sprintf("%d minutes", int(p.CodeTTL.Minutes())))
 	assert.Contains(t, page, fmt.Sprintf("at most %d times", p.MaxAttempts))
 	assert.Contains(t, page, fmt.Sprintf("link lives %d minutes", int(p.LinkTTL.Minutes())))
+	assert.Contains(t, page, fmt.Sprintf("at most %d codes a day", p.Limits.EmailPerDay))
+	assert.Contains(t, page, fmt.Sprintf("at most %d texts", p.Limits.PhonePerDay))
+	assert.Contains(t, page, fmt.Sprintf("at most %d requests an hour", p.Limits.IPPerHour))
+	assert.Contains(t, page, "IP address is not stored")
 }
 
 func parse(t *testing.T, raw []byte) *html.Node {
@@ -241,4 +246,28 @@ func assets(doc *html.Node) []string {
 		}
 	})
 	return out
+}
+
+// The policies themselves, for pages and for function answers: strict CSP
+// with no inline code, no framing, no sniffing, a referrer policy and HSTS.
+func TestSecurityHeaderPolicies(t *testing.T) {
+	for name, h := range map[string]map[string]string{"pages": devserver.PageHeaders(), "functions": api.SecurityHeaders()} {
+		t.Run(name, func(t *testing.T) {
+			csp := h["Content-Security-Policy"]
+			assert.NotContains(t, csp, "unsafe-inline")
+			assert.NotContains(t, csp, "unsafe-eval")
+			assert.NotContains(t, csp, "*")
+			assert.Contains(t, csp, "frame-ancestors 'none'")
+			assert.Contains(t, csp, "base-uri 'none'")
+			assert.Regexp(t, `default-src '(self|none)'`, csp)
+			assert.Equal(t, "nosniff", h["X-Content-Type-Options"])
+			assert.Equal(t, "DENY", h["X-Frame-Options"])
+			assert.NotEmpty(t, h["Referrer-Policy"])
+			assert.NotContains(t, h["Referrer-Policy"], "unsafe-url")
+			var maxAge int
+			_, err := fmt.Sscanf(h["Strict-Transport-Security"], "max-age=%d", &maxAge)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, maxAge, 31536000, "HSTS for at least a year")
+		})
+	}
 }

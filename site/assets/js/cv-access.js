@@ -65,6 +65,12 @@
     });
   }
 
+  function wait(seconds) {
+    if (seconds < 120) return seconds + " seconds";
+    if (seconds < 7200) return Math.ceil(seconds / 60) + " minutes";
+    return Math.ceil(seconds / 3600) + " hours";
+  }
+
   function fieldError(id, text) {
     var input = $(id), err = $(id + "-error");
     if (!input || !err) return;
@@ -139,7 +145,7 @@
 
   function fail(errorId, res) {
     var msg = (res.data && res.data.message) || "Something went wrong. Please try again.";
-    if (res.status === 429 && res.retryAfter) msg += " (You can try again in " + res.retryAfter + " seconds.)";
+    if (res.status === 429 && res.retryAfter) msg += " (You can try again in " + wait(res.retryAfter) + ".)";
     formError(errorId, msg);
     say(msg);
   }
