@@ -15,7 +15,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test fuzz lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
+.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,7 +37,7 @@ functions: ## Compile the functions into netlify/functions/<name>
 	done
 
 test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), end to end, compiled functions, pages, fuzzing
-	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 go test -race -count=1 ./...
+	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 CV_REQUIRE_BROWSER=1 go test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 10s
@@ -46,10 +46,15 @@ fuzz: ## Fuzz request parsing and validation, and verify input (FUZZTIME each, d
 	go test -run='^$$' -fuzz='^FuzzVerifyAccess$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/api
 
 # The AWS-side tests run Amazon's DynamoDB Local (Java 17), aws-ses-v2-local
-# and netlify-cli (Node) from node_modules; `.ci/run` installs Java and Node
-# on a fresh machine.
+# and netlify-cli (Node) from node_modules; the page tests drive Debian's
+# chromium with axe-core from node_modules. `.ci/run` installs Java, Node
+# and chromium on a fresh machine.
 test-tools: node_modules
 	@command -v java >/dev/null || { echo "make test needs Java 17 for DynamoDB Local: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@test -x /usr/bin/chromium || [ -n "$$CV_CHROMIUM" ] || { echo "make test needs Debian's chromium for the page tests: apt-get install chromium"; exit 1; }
+
+screenshots: site ## Save a screenshot of each step into docs/screenshots (for the README)
+	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited' ./functions-src/internal/browsertest
 
 node_modules: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "make test needs Node.js 20 and npm: apt-get install nodejs npm"; exit 1; }

@@ -1,79 +1,24 @@
 package devserver_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cv-access/cv-access/functions-src/internal/app"
-	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+	"github.com/cv-access/cv-access/functions-src/internal/devserver/devtest"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type devEnv struct{ *devtest.Env }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// devEnv is a running dev server on a real port with its own data folder.
-type devEnv struct {
-	URL    string
-	Config app.Config
-	Clock  *clock
-	Logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func startDev(t *testing.T, siteDir string) *devEnv {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	origin := "http://" + ln.Addr().String()
-	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	clk := &clock{t: time.Now().UTC()}
-	a, err := app.New(cfg, app.Options{Now: clk.Now})
-	require.NoError(t, err)
-	logs := &syncBuffer{}
-	srv := httptest.NewUnstartedServer(devserver.New(a, siteDir, slog.New(slog.NewJSONHandler(logs, nil))))
-	require.NoError(t, srv.Listener.Close())
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &devEnv{URL: origin, Config: cfg, Clock: clk, Logs: logs}
-}
+func startDev(t *testing.T, siteDir string) *devEnv { return &devEnv{devtest.Start(t, siteDir)} }
 
 type answer struct {
 	Status     int
@@ -107,23 +52,7 @@ func (d *devEnv) requestAccess(t *testing.T, form string) (string, string) {
 	return id, d.lastCode(t)
 }
 
-var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
-
-// lastCode reads the newest email in the outbox folder, as a person would.
-func (d *devEnv) lastCode(t *testing.T) string {
-	t.Helper()
-	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
-	require.NoError(t, err)
-	for _, m := range msgs {
-		if m.Kind == "email" {
-			code := sixDigits.FindString(m.Text)
-			require.NotEmpty(t, code, m.Text)
-			return code
-		}
-	}
-	t.Fatal("no email in the outbox")
-	return ""
-}
+func (d *devEnv) lastCode(t *testing.T) string { return d.LastCode(t) }
 
 func (d *devEnv) verify(t *testing.T, id, code string) answer {
 	t.Helper()

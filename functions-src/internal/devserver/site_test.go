@@ -271,3 +271,42 @@ func TestSecurityHeaderPolicies(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPageWeight prints what each page costs a visitor: the bytes of
+// its HTML, CSS and JS (the budget is 20 KB each, checked by
+// TestPagesHaveNoInlineCodeAndStaySmall). Run: go test -bench PageWeight.
+func BenchmarkPageWeight(b *testing.B) {
+	dir := filepath.Join(repoRoot, "site", "public")
+	for _, p := range pages {
+		b.Run(strings.Trim(p, "/")+"/", func(b *testing.B) {
+			raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "index.html"))
+			if err != nil {
+				b.Skip("site/public is not built: run `make site`")
+			}
+			var htmlB, cssB, jsB int
+			for range b.N {
+				doc, err := html.Parse(bytes.NewReader(raw))
+				if err != nil {
+					b.Fatal(err)
+				}
+				htmlB, cssB, jsB = len(raw), 0, 0
+				for _, asset := range assets(doc) {
+					st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(asset)))
+					if err != nil {
+						b.Fatal(err)
+					}
+					switch filepath.Ext(asset) {
+					case ".css":
+						cssB += int(st.Size())
+					case ".js":
+						jsB += int(st.Size())
+					}
+				}
+			}
+			b.ReportMetric(float64(htmlB), "html-bytes")
+			b.ReportMetric(float64(cssB), "css-bytes")
+			b.ReportMetric(float64(jsB), "js-bytes")
+			b.ReportMetric(float64(htmlB+cssB+jsB), "total-bytes")
+		})
+	}
+}

@@ -1,0 +1,90 @@
+// Package devtest runs the dev server in a test on a real port, with its
+// own data folder and a clock the test moves: for the HTTP and the
+// browser tests alike.
+package devtest
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+)
+
+// Clock is a settable clock for the server's service and links.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Advance moves the clock on.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// Buffer collects log output from several goroutines.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *Buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// Env is a running dev server.
+type Env struct {
+	URL    string
+	Config app.Config
+	Clock  *Clock
+	Logs   *Buffer
+}
+
+// Start runs the dev server over siteDir until the test ends.
+func Start(t testing.TB, siteDir string) *Env {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	origin := "http://" + ln.Addr().String()
+	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	clk := &Clock{t: time.Now().UTC()}
+	a, err := app.New(cfg, app.Options{Now: clk.Now})
+	require.NoError(t, err)
+	logs := &Buffer{}
+	srv := httptest.NewUnstartedServer(devserver.New(a, siteDir, slog.New(slog.NewJSONHandler(logs, nil))))
+	require.NoError(t, srv.Listener.Close())
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &Env{URL: origin, Config: cfg, Clock: clk, Logs: logs}
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+// LastCode reads the code in the newest email in the outbox, as a person
+// would read their mail.
+func (e *Env) LastCode(t testing.TB) string {
+	t.Helper()
+	msgs, err := embedded.ReadOutbox(e.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		if m.Kind == "email" {
+			code := sixDigits.FindString(m.Text)
+			require.NotEmpty(t, code, m.Text)
+			return code
+		}
+	}
+	t.Fatal("no email in the outbox")
+	return ""
+}
