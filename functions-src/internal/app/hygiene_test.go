@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -17,18 +16,6 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // The AWS backend runs the same check in internal/awsbackend.
 func TestLogHygieneOnTheEmbeddedBackend(t *testing.T) {
 	c, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": "https://cv.example.com"}))
@@ -38,7 +25,7 @@ func TestLogHygieneOnTheEmbeddedBackend(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	a, err := app.New(c, app.Options{Now: clock})
 	require.NoError(t, err)
-	logs := &lockedBuffer{}
+	logs := &flowtest.Buffer{}
 	cfg := a.API(slog.New(slog.NewJSONHandler(logs, nil)))
 	code := regexp.MustCompile(`\b[0-9]{6}\b`)
 

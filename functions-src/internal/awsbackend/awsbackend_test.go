@@ -36,25 +36,7 @@ import (
 
 var stack *emulators.Stack
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := emulators.Start(ctx, emulators.Options{})
-	cancel()
-	switch {
-	case err == nil:
-		stack = s
-	case os.Getenv("CV_REQUIRE_EMULATORS") != "":
-		fmt.Fprintln(os.Stderr, "emulators are required (CV_REQUIRE_EMULATORS) but did not start:", err)
-		os.Exit(1)
-	default:
-		fmt.Fprintln(os.Stderr, "skipping AWS backend tests: emulators did not start:", err)
-	}
-	code := m.Run()
-	if stack != nil {
-		stack.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { stack = s }) }
 
 // callCounter counts HTTP round trips to AWS per service and operation,
 // retries included: it sits after the retry middleware.
@@ -373,23 +355,11 @@ func TestSetupWarnsWhenTheCVIsMissing(t *testing.T) {
 	assert.Contains(t, strings.Join(said, "\n"), "WARNING: there is no CV at s3://cv-private-test/no/such/cv.pdf")
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // The embedded backend runs the same check in internal/app.
 func TestLogHygieneOnTheAWSBackend(t *testing.T) {
 	f := backend(t)
 	svc := service(t, f)
-	logs := &lockedBuffer{}
+	logs := &flowtest.Buffer{}
 	cfg := api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}
 	flowtest.LogHygiene(t, flowtest.Env{
 		RequestAccess: api.RequestAccess(svc, cfg),

@@ -22,30 +22,13 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 	"github.com/cv-access/cv-access/functions-src/internal/lambdatest"
 )
 
 var stack *emulators.Stack
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := emulators.Start(ctx, emulators.Options{})
-	cancel()
-	switch {
-	case err == nil:
-		stack = s
-	case os.Getenv("CV_REQUIRE_EMULATORS") != "":
-		fmt.Fprintln(os.Stderr, "emulators are required (CV_REQUIRE_EMULATORS) but did not start:", err)
-		os.Exit(1)
-	default:
-		fmt.Fprintln(os.Stderr, "skipping compiled-function tests: emulators did not start:", err)
-	}
-	code := m.Run()
-	if stack != nil {
-		stack.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { stack = s }) }
 
 // binary returns the path of a `make build` output, or skips when it is
 // not built and the run did not require it (`make test` builds them).
@@ -107,21 +90,8 @@ func prodEnv(t testing.TB) []string {
 type function struct {
 	rt     *lambdatest.Runtime
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *flowtest.Buffer
 }
-
-// lockedBuffer collects a child's stderr, which exec copies in a goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func start(t testing.TB, name string, env []string) *function {
 	t.Helper()
@@ -129,7 +99,7 @@ func start(t testing.TB, name string, env []string) *function {
 	require.NoError(t, err)
 	cmd := exec.Command(binary(t, name))
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
-	f := &function{rt: rt, cmd: cmd, stderr: &lockedBuffer{}}
+	f := &function{rt: rt, cmd: cmd, stderr: &flowtest.Buffer{}}
 	cmd.Stderr = f.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -4,7 +4,6 @@
 package devtest
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 )
 
 // Clock is a settable clock for the server's service and links.
@@ -32,21 +32,12 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 // Advance moves the clock on.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
-// Buffer collects log output from several goroutines.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *Buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *Buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // Env is a running dev server.
 type Env struct {
 	URL    string
 	Config app.Config
 	Clock  *Clock
-	Logs   *Buffer
+	Logs   *flowtest.Buffer
 }
 
 // Start runs the dev server over siteDir until the test ends.
@@ -61,7 +52,7 @@ func Start(t testing.TB, siteDir string) *Env {
 	clk := &Clock{t: time.Now().UTC()}
 	a, err := app.New(cfg, app.Options{Now: clk.Now})
 	require.NoError(t, err)
-	logs := &Buffer{}
+	logs := &flowtest.Buffer{}
 	srv := httptest.NewUnstartedServer(devserver.New(a, siteDir, slog.New(slog.NewJSONHandler(logs, nil))))
 	require.NoError(t, srv.Listener.Close())
 	srv.Listener = ln
