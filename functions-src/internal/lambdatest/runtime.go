@@ -27,6 +27,7 @@ type Runtime struct {
 	mu      sync.Mutex
 	waiting map[string]chan Result
 	closed  chan struct{}
+	once    sync.Once
 }
 
 type invocation struct {
@@ -69,10 +70,12 @@ func Start() (*Runtime, error) {
 }
 
 // Close stops the Runtime API; a function waiting for work then fails
-// its next poll and exits.
+// its next poll and exits. Calling it again does nothing.
 func (r *Runtime) Close() {
-	close(r.closed)
-	_ = r.srv.Close()
+	r.once.Do(func() {
+		close(r.closed)
+		_ = r.srv.Close()
+	})
 }
 
 // Invoke queues one event and waits for the function's answer.
