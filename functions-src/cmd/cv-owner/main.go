@@ -143,7 +143,7 @@ func writeCSV(out io.Writer, reqs []access.Request) error {
 		"consent_policy_version", "consent_at", "verified_at", "delete_at"})
 	for _, r := range reqs {
 		c := toRecord(r)
-		_ = w.Write([]string{c.RequestID, c.CreatedAt, c.Status, cell(c.Name), c.Email, cell(c.Phone),
+		_ = w.Write([]string{c.RequestID, c.CreatedAt, c.Status, cell(c.Name), cell(c.Email), cell(c.Phone),
 			cell(c.Company), cell(c.Location), c.PolicyVersion, c.ConsentAt, c.VerifiedAt, c.DeleteAt})
 	}
 	w.Flush()

@@ -30,12 +30,13 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 	}
 	add("6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", "=HYPERLINK(\"http://evil.example\",\"x\")", "ada@example.com")
 	add("0b7e2d1f-5a4c-4e3b-8f2a-9c8d7e6f5a4b", "Grace Hopper", "grace@example.com")
+	add("9d3c1b2a-1111-4a2b-8c3d-4e5f6a7b8c9d", "Mallory", "=cmd|'/c calc'!a0@example.com")
 
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"list"}, &out))
 	var recs []record
 	require.NoError(t, json.Unmarshal(out.Bytes(), &recs))
-	require.Len(t, recs, 2)
+	require.Len(t, recs, 3)
 	assert.Equal(t, "2026-11-24", recs[0].PolicyVersion)
 	assert.Equal(t, now.Format(time.RFC3339), recs[0].ConsentAt)
 
@@ -43,9 +44,12 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 	require.NoError(t, run([]string{"list", "-format", "csv"}, &out))
 	rows, err := csv.NewReader(&out).ReadAll()
 	require.NoError(t, err)
-	require.Len(t, rows, 3)
+	require.Len(t, rows, 4)
 	assert.Equal(t, "name", rows[0][3])
-	names := []string{rows[1][3], rows[2][3]}
+	names := []string{rows[1][3], rows[2][3], rows[3][3]}
+	for _, row := range rows[1:] {
+		assert.NotRegexp(t, `^[=+\-@]`, row[4], "the email column is defused too")
+	}
 	assert.Contains(t, names, `'=HYPERLINK("http://evil.example","x")`, "a formula is defused")
 	assert.Contains(t, names, "Grace Hopper")
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -95,14 +96,51 @@ func (l limiter) forSend(now time.Time, ip, email, phone string) []Limit {
 		out = append(out, Limit{Key: key, Kind: kind, Max: max, Until: end})
 	}
 	if ip != "" {
-		add(LimitIP, ip, l.limits.IPPerHour, time.Hour)
+		add(LimitIP, network(ip), l.limits.IPPerHour, time.Hour)
 	}
-	add(LimitEmail, email, l.limits.EmailPerDay, 24*time.Hour)
+	add(LimitEmail, mailbox(email), l.limits.EmailPerDay, 24*time.Hour)
 	if phone != "" {
 		add(LimitPhone, phone, l.limits.PhonePerDay, 24*time.Hour)
 		add(LimitSMSDaily, "", l.limits.SMSPerDay, 24*time.Hour)
 	}
 	return out
+}
+
+// mailbox names the inbox an address delivers to, so that "+tags" (and
+// Gmail's ignored dots) do not make one inbox many for the limits.
+func mailbox(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return email
+	}
+	local, domain := strings.ToLower(email[:at]), strings.ToLower(email[at+1:])
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
+	}
+	return local + "@" + domain
+}
+
+// network names the client for the per-address limit: an IPv4 address, or
+// an IPv6 /64, which is what one household or server is handed and could
+// otherwise rotate through freely. Text that is no address counts under
+// one shared name rather than escaping the limit.
+func network(ip string) string {
+	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return "invalid"
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return "invalid"
+	}
+	return p.String()
 }
 
 // smsAllowed reports whether texts may go to this E.164 number's country.

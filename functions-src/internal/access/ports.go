@@ -20,6 +20,10 @@ type Store interface {
 	// returns a *LimitError naming a full one otherwise.
 	Consume(ctx context.Context, limits []Limit) error
 
+	// Refund takes one back from each counter (never below zero), for a
+	// send that did not happen.
+	Refund(ctx context.Context, limits []Limit) error
+
 	// CountAttempt adds one to the code's attempt count if Code.CheckAttempt
 	// allows it at now, and returns the code as it is after the increment.
 	// Otherwise it changes nothing and returns ErrNotFound, ErrCodeUsed,

@@ -146,10 +146,14 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	}
 	if err := s.deliver(logctx.With(ctx, log), v.Email, smsTo, code); err != nil {
 		// Nobody got the code, and the visitor got no request id: keep
-		// nothing of theirs. They can simply send the form again.
-		if derr := s.d.Store.DeleteRequest(ctx, reqID); derr != nil {
+		// nothing of theirs, and give back what the send counted against
+		// them. They can simply send the form again.
+		cctx, cancel := cleanup(ctx)
+		defer cancel()
+		if derr := s.d.Store.DeleteRequest(cctx, reqID); derr != nil {
 			log.Error("undelivered request not deleted", "error", derr.Error())
 		}
+		s.refund(cctx, sent(limits, smsTo))
 		return Issued{}, err
 	}
 	log.Info("access requested", "sms", smsTo != "")
@@ -195,6 +199,13 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 			Message: "No more codes can be sent for this request. Please start again.", cause: err}
 	case err != nil:
 		log.Info("resend refused", "reason", err.Error())
+		if old.Hash != nil {
+			// A rotation that failed half-way may have replaced the code.
+			// Put it back: a no-op unless the new hash is in place.
+			cctx, cancel := cleanup(ctx)
+			defer cancel()
+			s.restore(cctx, old, rot.Hash)
+		}
 		return Issued{}, codeStateError(err)
 	}
 	// A resend is a send: it counts against the same limits as a request,
@@ -209,9 +220,9 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		err = s.d.Store.Consume(ctx, withoutSoft(limits))
 	}
 	if err != nil {
-		if rerr := s.d.Store.RestoreCode(ctx, old, rot.Hash); rerr != nil {
-			log.Error("previous code not restored", "error", rerr.Error())
-		}
+		cctx, cancel := cleanup(ctx)
+		defer cancel()
+		s.restore(cctx, old, rot.Hash)
 		if errors.As(err, &le) {
 			log.Info("resend refused", "limit", string(le.Limit.Kind))
 			return Issued{}, rateLimited(le.Limit, now, err)
@@ -220,10 +231,11 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	}
 	if err := s.deliver(logctx.With(ctx, log), req.Email, smsTo, code); err != nil {
 		// The new code never arrived: put the previous one back, with its
-		// resend, so a failed send costs the visitor nothing.
-		if rerr := s.d.Store.RestoreCode(ctx, old, rot.Hash); rerr != nil {
-			log.Error("previous code not restored", "error", rerr.Error())
-		}
+		// resend and its counts, so a failed send costs the visitor nothing.
+		cctx, cancel := cleanup(ctx)
+		defer cancel()
+		s.restore(cctx, old, rot.Hash)
+		s.refund(cctx, sent(limits, smsTo))
 		return Issued{}, err
 	}
 	log.Info("code resent", "sms", smsTo != "")
@@ -246,6 +258,12 @@ func (s *Service) decoy(ctx context.Context) (Issued, error) {
 // and the visitor still has the email.
 func (s *Service) deliver(ctx context.Context, email, phone, code string) error {
 	log := logctx.From(ctx)
+	// Stop sending in time to undo the request if the send fails.
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-cleanupTime))
+		defer cancel()
+	}
 	msg, err := s.codeEmail(email, code)
 	if err != nil {
 		return internal(fmt.Errorf("compose email: %w", err))
@@ -330,6 +348,37 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	}
 	log.Info("access granted", "attempts", c.Attempts)
 	return Grant{URL: url, ExpiresIn: s.policy.LinkTTL}, nil
+}
+
+// cleanupTime is kept back from a send's deadline for the undo steps.
+const cleanupTime = 1500 * time.Millisecond
+
+// cleanup gives undo steps their own short deadline: they must run even
+// when the invocation's context is done, which is exactly when a send has
+// timed out.
+func cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTime)
+}
+
+func (s *Service) restore(ctx context.Context, old Code, newHash []byte) {
+	if err := s.d.Store.RestoreCode(ctx, old, newHash); err != nil {
+		logctx.From(ctx).Error("previous code not restored", "error", err.Error())
+	}
+}
+
+func (s *Service) refund(ctx context.Context, limits []Limit) {
+	if err := s.d.Store.Refund(ctx, limits); err != nil {
+		logctx.From(ctx).Warn("rate-limit counters not refunded", "error", err.Error())
+	}
+}
+
+// sent is the counters a send actually bumped: without the SMS ones when
+// it went by email only.
+func sent(limits []Limit, smsTo string) []Limit {
+	if smsTo == "" {
+		return withoutSoft(limits)
+	}
+	return limits
 }
 
 // expiry is when a code issued now stops working, rounded up to the whole

@@ -670,6 +670,44 @@ func TestRateLimits(t *testing.T) {
 		assert.Len(t, h.sms.texts, 3)
 		assert.Len(t, h.mail.emails, 4)
 	})
+	t.Run("tags, dots and IPv6 neighbours do not escape the limits", func(t *testing.T) {
+		h := newHarness(t)
+		in := ada
+		in.Phone = ""
+		for i := range 5 {
+			in.Email = fmt.Sprintf("victim+%d@example.com", i)
+			in.ClientIP = fmt.Sprintf("2001:db8:1:2::%x", i+1)
+			_, err := h.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		in.Email, in.ClientIP = "Victim+six@Example.com", "198.51.100.1"
+		_, err := h.svc.RequestAccess(ctx, in)
+		assert.Equal(t, "rate_limited_email", errCode(t, err), "one inbox, however tagged")
+
+		g := newHarness(t)
+		in.Email = "first.last@gmail.com"
+		for range 5 {
+			_, err := g.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		in.Email = "FirstLast+cv@googlemail.com"
+		_, err = g.svc.RequestAccess(ctx, in)
+		assert.Equal(t, "rate_limited_email", errCode(t, err), "Gmail ignores dots")
+
+		n := newHarness(t)
+		for i := range 10 {
+			in.Email = fmt.Sprintf("n%d@example.com", i)
+			in.ClientIP = fmt.Sprintf("2001:db8:aa:bb:%x::1", i) // one /64, many addresses
+			_, err := n.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		in.Email, in.ClientIP = "n10@example.com", "2001:db8:aa:bb:ffff::9"
+		_, err = n.svc.RequestAccess(ctx, in)
+		assert.Equal(t, "rate_limited_ip", errCode(t, err), "an IPv6 /64 is one network")
+		in.ClientIP = "::ffff:198.51.100.200"
+		_, err = n.svc.RequestAccess(ctx, in)
+		assert.NoError(t, err, "an IPv4-mapped address counts as its IPv4 address")
+	})
 	t.Run("SMS country allowlist", func(t *testing.T) {
 		h := newHarness(t)
 		p := access.DefaultPolicy()
@@ -704,4 +742,87 @@ func TestRateLimits(t *testing.T) {
 		assert.Empty(t, h.mail.emails)
 		assert.Empty(t, h.sms.texts)
 	})
+}
+
+// blockingMailer never answers before its context ends, like a hung SES.
+type blockingMailer struct{}
+
+func (blockingMailer) SendEmail(ctx context.Context, _ access.Email) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// halfRotatingStore rotates the code, then fails the rest of the step, as
+// a DynamoDB RotateCode whose second write fails would.
+type halfRotatingStore struct{ access.Store }
+
+func (s halfRotatingStore) RotateCode(ctx context.Context, id string, rot access.Rotation) (access.Request, access.Code, error) {
+	_, prev, err := s.Store.RotateCode(ctx, id, rot)
+	if err != nil {
+		return access.Request{}, prev, err
+	}
+	return access.Request{}, prev, errors.New("request update failed")
+}
+
+func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
+	h := newHarness(t)
+	rec := &recordingStore{Store: h.store}
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	mk := func(m access.Mailer, st access.Store) *access.Service {
+		svc, err := access.NewService(access.Deps{Store: st, Mailer: m, SMS: h.sms, Links: h.links,
+			Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
+			access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+		require.NoError(t, err)
+		return svc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = mk(blockingMailer{}, rec).RequestAccess(ctx, ada)
+	assert.Equal(t, "delivery_failed", errCode(t, err))
+	require.Len(t, rec.ids, 1)
+	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
+	assert.ErrorIs(t, err, access.ErrNotFound, "deleted although the invocation's time had run out")
+
+	id, code := h.request(t)
+	h.clock.Advance(time.Minute)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	_, err = mk(blockingMailer{}, h.store).Resend(ctx2, id, "")
+	require.Error(t, err)
+	_, err = h.verify(id, code)
+	assert.NoError(t, err, "the code the visitor holds still works after a resend timed out")
+}
+
+func TestHalfDoneRotationIsUndone(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t)
+	h.clock.Advance(time.Minute)
+	_, err := mk(t, h, halfRotatingStore{h.store}).Resend(context.Background(), id, "")
+	require.Error(t, err)
+	_, err = h.verify(id, code)
+	assert.NoError(t, err, "the delivered code was put back")
+}
+
+func TestFailedDeliveriesDoNotSpendTheLimits(t *testing.T) {
+	h := newHarness(t)
+	h.mail.fail = errors.New("ses down")
+	for range 6 {
+		_, err := h.svc.RequestAccess(context.Background(), ada)
+		require.Equal(t, "delivery_failed", errCode(t, err))
+	}
+	h.mail.fail = nil
+	_, err := h.svc.RequestAccess(context.Background(), ada)
+	assert.NoError(t, err, "six failed sends counted nothing against the address")
+}
+
+func mk(t *testing.T, h *harness, st access.Store) *access.Service {
+	t.Helper()
+	codes, err := access.NewCodes(rand.Reader, secretA)
+	require.NoError(t, err)
+	svc, err := access.NewService(access.Deps{Store: st, Mailer: h.mail, SMS: h.sms, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
+		access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
+	require.NoError(t, err)
+	return svc
 }

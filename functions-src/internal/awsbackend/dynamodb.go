@@ -177,6 +177,28 @@ func (s *Store) Consume(ctx context.Context, limits []access.Limit) error {
 	return wrap("consume limits", err)
 }
 
+// Refund implements access.Store: the counters go down by one each, in
+// one transaction. A refund follows its consume within seconds, so the
+// counter exists; the condition keeps a stray refund from going below zero.
+func (s *Store) Refund(ctx context.Context, limits []access.Limit) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	items := make([]types.TransactWriteItem, 0, len(limits))
+	for _, l := range limits {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                 &s.tables.Limits,
+			Key:                       map[string]types.AttributeValue{"limit_key": &types.AttributeValueMemberS{Value: l.Key}},
+			UpdateExpression:          aws.String("ADD #count :minus"),
+			ConditionExpression:       aws.String("#count > :zero"),
+			ExpressionAttributeNames:  map[string]string{"#count": "count"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
+		}})
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return wrap("refund limits", err)
+}
+
 // counters are conditional increments: each fails the whole transaction
 // if its window's count has reached Max. The TTL drops old windows.
 func (s *Store) counters(limits []access.Limit) []types.TransactWriteItem {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
@@ -33,11 +35,24 @@ var throttled = map[string]bool{
 	"TooManyRequestsException":               true,
 	"Throttling":                             true,
 	"SlowDown":                               true,
+	// Another transaction held an item we wrote (the site-wide SMS counter
+	// is one hot item): nothing was applied, and a retry will do.
+	"TransactionConflict":            true,
+	"TransactionConflictException":   true,
+	"TransactionInProgressException": true,
 }
 
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if c := aws.ToString(r.Code); c == "TransactionConflict" {
+				return &awsError{op: op, code: c, err: err}
+			}
+		}
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {

@@ -131,6 +131,24 @@ func (s *Store) Consume(_ context.Context, limits []access.Limit) error {
 	return s.update(func(tx *bolt.Tx) error { return consume(tx, limits) })
 }
 
+// Refund implements access.Store.
+func (s *Store) Refund(_ context.Context, limits []access.Limit) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLimits)
+		for _, l := range limits {
+			var rec limitRecord
+			if !getJSON(b, l.Key, &rec) || rec.Count == 0 {
+				continue
+			}
+			rec.Count--
+			if err := putJSON(b, l.Key, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 type limitRecord struct {
 	Count    int   `json:"count"`
 	DeleteAt int64 `json:"delete_at"`

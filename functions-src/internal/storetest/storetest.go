@@ -277,6 +277,11 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.ErrorAs(t, err, &le)
 		assert.Equal(t, a, le.Limit)
 		assert.NoError(t, s.Consume(ctx, nil))
+
+		require.NoError(t, s.Refund(ctx, []access.Limit{a}))
+		require.NoError(t, s.Consume(ctx, []access.Limit{a}), "a refund gives one back")
+		assert.ErrorIs(t, s.Consume(ctx, []access.Limit{a}), access.ErrRateLimited)
+		assert.NoError(t, s.Refund(ctx, nil))
 	})
 
 	t.Run("concurrent requests: a counter admits exactly its max", func(t *testing.T) {
