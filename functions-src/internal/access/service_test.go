@@ -111,14 +111,41 @@ func newHarness(t *testing.T) *harness {
 		clock: &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)},
 		mail:  &mailbox{}, sms: &mailbox{}, links: &presigner{},
 	}
+	h.svc = h.build(t)
+	return h
+}
+
+// option changes one part of a service that build wires.
+type option func(*access.Deps, *access.Policy, *access.Sender)
+
+func withStore(st access.Store) option {
+	return func(d *access.Deps, _ *access.Policy, _ *access.Sender) { d.Store = st }
+}
+func withMailer(m access.Mailer) option {
+	return func(d *access.Deps, _ *access.Policy, _ *access.Sender) { d.Mailer = m }
+}
+func withSMS(m access.SMSSender) option {
+	return func(d *access.Deps, _ *access.Policy, _ *access.Sender) { d.SMS = m }
+}
+func withPolicy(p access.Policy) option {
+	return func(_ *access.Deps, pp *access.Policy, _ *access.Sender) { *pp = p }
+}
+
+// build wires a service on h's store, clock and fakes, as changed by opts.
+func (h *harness) build(t *testing.T, opts ...option) *access.Service {
+	t.Helper()
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
-	h.svc, err = access.NewService(access.Deps{
-		Store: store, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey,
-	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
+	d := access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links,
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}
+	p := access.DefaultPolicy()
+	sender := access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"}
+	for _, o := range opts {
+		o(&d, &p, &sender)
+	}
+	svc, err := access.NewService(d, p, sender)
 	require.NoError(t, err)
-	return h
+	return svc
 }
 
 var limitKey = []byte("rate-limit-test-key")
@@ -461,14 +488,10 @@ func (r *recordingStore) CreateRequest(ctx context.Context, req access.Request, 
 func TestUndeliveredRequestKeepsNothing(t *testing.T) {
 	h := newHarness(t)
 	rec := &recordingStore{Store: h.store}
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: rec, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-	require.NoError(t, err)
+	svc := h.build(t, withStore(rec))
 
 	h.mail.fail = errors.New("ses down")
-	_, err = svc.RequestAccess(context.Background(), ada)
+	_, err := svc.RequestAccess(context.Background(), ada)
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 	require.Len(t, rec.ids, 1)
 	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
@@ -542,13 +565,8 @@ func TestExpiryIsCheckedAgainWhenMarkingUsed(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
 	h.clock.Advance(10*time.Minute - time.Second)
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: slowStore{Store: h.store, during: func() { h.clock.Advance(2 * time.Second) }},
-		Mailer: h.mail, SMS: h.sms, Links: h.links, Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey},
-		access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-	require.NoError(t, err)
-	_, err = svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
+	svc := h.build(t, withStore(slowStore{Store: h.store, during: func() { h.clock.Advance(2 * time.Second) }}))
+	_, err := svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
 	assert.Equal(t, "otp_expired", errCode(t, err))
 }
 
@@ -558,41 +576,20 @@ func (panickySMS) SendSMS(context.Context, access.SMS) error { panic("sms adapte
 
 func TestPanickingSMSDoesNotCrash(t *testing.T) {
 	h := newHarness(t)
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, SMS: panickySMS{}, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-	require.NoError(t, err)
-	_, err = svc.RequestAccess(context.Background(), ada)
+	svc := h.build(t, withSMS(panickySMS{}))
+	_, err := svc.RequestAccess(context.Background(), ada)
 	assert.NoError(t, err, "the email went out; the SMS panic is contained")
 }
 
 func TestEmailHTMLEscapesItsValues(t *testing.T) {
 	h := newHarness(t)
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
-		access.Sender{OwnerName: `Ada <b>"Lovelace"</b>`, SiteURL: "https://cv.example.com"})
-	require.NoError(t, err)
-	_, err = svc.RequestAccess(context.Background(), ada)
+	svc := h.build(t, withSMS(nil), func(_ *access.Deps, _ *access.Policy, s *access.Sender) { s.OwnerName = `Ada <b>"Lovelace"</b>` })
+	_, err := svc.RequestAccess(context.Background(), ada)
 	require.NoError(t, err)
 	html := h.mail.emails[0].HTML
 	assert.Contains(t, html, "Ada &lt;b&gt;&#34;Lovelace&#34;&lt;/b&gt;")
 	assert.NotContains(t, html, "<b>")
 	assert.Contains(t, html, `<a href="https://cv.example.com/cv/">cv.example.com</a>`)
-}
-
-// serviceWith builds a service on h's store and fakes with another policy.
-func serviceWith(t *testing.T, h *harness, p access.Policy) *access.Service {
-	t.Helper()
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, p,
-		access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-	require.NoError(t, err)
-	return svc
 }
 
 func TestRateLimits(t *testing.T) {
@@ -649,7 +646,7 @@ func TestRateLimits(t *testing.T) {
 		h := newHarness(t)
 		p := access.DefaultPolicy()
 		p.Limits.SMSPerDay = 2
-		svc := serviceWith(t, h, p)
+		svc := h.build(t, withPolicy(p))
 		for i := range 3 {
 			in := ada
 			in.Email, in.Phone = fmt.Sprintf("s%d@example.com", i), fmt.Sprintf("+4477009001%02d", i)
@@ -712,7 +709,7 @@ func TestRateLimits(t *testing.T) {
 		h := newHarness(t)
 		p := access.DefaultPolicy()
 		p.Limits.SMSCountries = []string{"+44", "+353"}
-		svc := serviceWith(t, h, p)
+		svc := h.build(t, withPolicy(p))
 		in := ada
 		in.Phone = "+88 0123 456789"
 		_, err := svc.RequestAccess(ctx, in)
@@ -727,12 +724,7 @@ func TestRateLimits(t *testing.T) {
 	t.Run("honeypot: answered like a success, nothing stored or sent", func(t *testing.T) {
 		h := newHarness(t)
 		rec := &recordingStore{Store: h.store}
-		codes, err := access.NewCodes(rand.Reader, secretA)
-		require.NoError(t, err)
-		svc, err := access.NewService(access.Deps{Store: rec, Mailer: h.mail, SMS: h.sms, Links: h.links,
-			Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
-			access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-		require.NoError(t, err)
+		svc := h.build(t, withStore(rec))
 		in := ada
 		in.Honeypot = "https://spam.example"
 		out, err := svc.RequestAccess(ctx, in)
@@ -767,18 +759,12 @@ func (s halfRotatingStore) RotateCode(ctx context.Context, id string, rot access
 func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
 	h := newHarness(t)
 	rec := &recordingStore{Store: h.store}
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
 	mk := func(m access.Mailer, st access.Store) *access.Service {
-		svc, err := access.NewService(access.Deps{Store: st, Mailer: m, SMS: h.sms, Links: h.links,
-			Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
-			access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-		require.NoError(t, err)
-		return svc
+		return h.build(t, withMailer(m), withStore(st))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err = mk(blockingMailer{}, rec).RequestAccess(ctx, ada)
+	_, err := mk(blockingMailer{}, rec).RequestAccess(ctx, ada)
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 	require.Len(t, rec.ids, 1)
 	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
@@ -798,7 +784,7 @@ func TestHalfDoneRotationIsUndone(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
 	h.clock.Advance(time.Minute)
-	_, err := mk(t, h, halfRotatingStore{h.store}).Resend(context.Background(), id, "")
+	_, err := h.build(t, withStore(halfRotatingStore{h.store})).Resend(context.Background(), id, "")
 	require.Error(t, err)
 	_, err = h.verify(id, code)
 	assert.NoError(t, err, "the delivered code was put back")
@@ -814,15 +800,4 @@ func TestFailedDeliveriesDoNotSpendTheLimits(t *testing.T) {
 	h.mail.fail = nil
 	_, err := h.svc.RequestAccess(context.Background(), ada)
 	assert.NoError(t, err, "six failed sends counted nothing against the address")
-}
-
-func mk(t *testing.T, h *harness, st access.Store) *access.Service {
-	t.Helper()
-	codes, err := access.NewCodes(rand.Reader, secretA)
-	require.NoError(t, err)
-	svc, err := access.NewService(access.Deps{Store: st, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}, access.DefaultPolicy(),
-		access.Sender{OwnerName: "A", SiteURL: "https://x.example"})
-	require.NoError(t, err)
-	return svc
 }

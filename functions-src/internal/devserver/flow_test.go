@@ -14,6 +14,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/devserver/devtest"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 )
 
 type devEnv struct{ *devtest.Env }
@@ -251,10 +252,8 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	require.Equal(t, 200, v.Status)
 	logs := d.Logs.String()
 	require.Contains(t, logs, id, "logs name the request")
-	for _, secret := range []string{"Ada", "Lovelace", "ada@example.com", "7700", code, flip(code),
-		v.Body["redirectUrl"].(string), "signature", "127.0.0.1"} {
-		assert.NotContains(t, logs, secret)
-	}
+	flowtest.AssertAbsent(t, logs, "Ada", "Lovelace", "ada@example.com", "7700900123", "900123", code, flip(code),
+		v.Body["redirectUrl"].(string), "signature", "127.0.0.1")
 }
 
 func flip(code string) string {
