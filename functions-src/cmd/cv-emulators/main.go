@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
-	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 )
 
@@ -64,29 +62,11 @@ func run() error {
 	}
 	defer stack.Stop()
 
-	env := stack.Env()
-	env["CV_BACKEND"] = "aws"
-	env["CV_S3_BUCKET"] = "cv-private"
-	env["CV_S3_KEY"] = "cv.pdf"
-	env["CV_MAIL_FROM"] = "CV access <cv@example.com>"
-	env["CV_OWNER_NAME"] = "Alex Sample"
-	for k, v := range env {
-		if err := os.Setenv(k, v); err != nil {
-			return err
-		}
-	}
-	cfg := awsbackend.Config{
-		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-		Tables: awsbackend.Tables{Requests: "cv-requests", OTPs: "otps", Limits: "cv-rate-limits"},
-		Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], MailFrom: env["CV_MAIL_FROM"], Emulated: true,
-	}
-	b, err := awsbackend.New(ctx, cfg, time.Now)
+	dep, err := stack.Deploy(ctx, "", func(s string) { fmt.Println("  " + s) })
 	if err != nil {
 		return err
 	}
-	if err := awsbackend.Setup(ctx, b, cfg, embedded.SampleCV, func(s string) { fmt.Println("  " + s) }); err != nil {
-		return err
-	}
+	env := dep.Env
 
 	keys := make([]string, 0, len(env))
 	for k := range env {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -95,16 +94,13 @@ func backend(t *testing.T) *fixture {
 		t.Skip("the emulator stack is not running (see TestMain output); `make test` starts it")
 	}
 	setupOnce.Do(func() {
-		for k, v := range stack.Env() {
-			os.Setenv(k, v) // the SDK reads AWS_ENDPOINT_URL_* from the environment
-		}
 		f := &fixture{counter: &callCounter{calls: map[string]int{}}, clock: &clock{t: time.Now()}}
 		f.cfg = awsbackend.Config{
 			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
 			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test", Limits: "cv-rate-limits-test"},
 			Bucket:   "cv-private-test",
 			Key:      "cv/alex-sample.pdf",
-			MailFrom: "CV <cv@example.com>", Emulated: true,
+			MailFrom: "CV <cv@example.com>", Endpoints: stack.Endpoints(), Emulated: true,
 			APIOptions: []func(*middleware.Stack) error{f.counter.middleware},
 		}
 		f.backend, setupErr = awsbackend.New(context.Background(), f.cfg, f.clock.Now)

@@ -34,6 +34,11 @@ type Config struct {
 	SESConfigurationSet string
 	SMSSenderID         string
 
+	// Endpoints override the service endpoints when set. Production leaves
+	// them empty (the SDK's AWS_ENDPOINT_URL_<SERVICE> variables still
+	// apply); the emulator stack fills them so tests need not touch the
+	// process environment.
+	Endpoints Endpoints
 	// Emulated says the endpoints are local emulators: S3 is addressed in
 	// the path, and DynamoDB's response CRC32 is not checked (DynamoDB
 	// Local sends a wrong one on some error responses).
@@ -42,6 +47,19 @@ type Config struct {
 	CallTimeout time.Duration
 	// APIOptions are extra SDK middleware, e.g. a call counter in tests.
 	APIOptions []func(*middleware.Stack) error
+}
+
+// Endpoints are per-service endpoint URLs; empty means the SDK's default.
+type Endpoints struct {
+	DynamoDB, SESv2, SNS, S3 string
+}
+
+// base sets an endpoint override on a client's options when there is one.
+func base(url string) *string {
+	if url == "" {
+		return nil
+	}
+	return aws.String(url)
 }
 
 // RetryMaxAttempts bounds the SDK's attempts per call, first try included.
@@ -103,13 +121,34 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = c.Emulated })
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.Emulated })
+	e := c.Endpoints
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.DisableValidateResponseChecksum = c.Emulated
+		if e.DynamoDB != "" {
+			o.BaseEndpoint = base(e.DynamoDB)
+		}
+	})
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = c.Emulated
+		if e.S3 != "" {
+			o.BaseEndpoint = base(e.S3)
+		}
+	})
+	ses := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
+		if e.SESv2 != "" {
+			o.BaseEndpoint = base(e.SESv2)
+		}
+	})
+	smsc := sns.NewFromConfig(cfg, func(o *sns.Options) {
+		if e.SNS != "" {
+			o.BaseEndpoint = base(e.SNS)
+		}
+	})
 	return &Backend{
 		Store:    NewStore(db, c.Tables),
 		Owner:    NewOwnerStore(db, c.Tables),
-		Mailer:   NewMailer(sesv2.NewFromConfig(cfg), c.MailFrom, c.SESConfigurationSet),
-		SMS:      NewSMSSender(sns.NewFromConfig(cfg), c.SMSSenderID),
+		Mailer:   NewMailer(ses, c.MailFrom, c.SESConfigurationSet),
+		SMS:      NewSMSSender(smsc, c.SMSSenderID),
 		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
 		DynamoDB: db,
 		S3:       s3c,

@@ -21,7 +21,6 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
-	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 )
 
 // awsLatency is added to every AWS call in the benchmarks, as DESIGN.md's
@@ -142,22 +141,10 @@ func BenchmarkVerifyAccessCold(b *testing.B) {
 // with the functions' secret, straight into the tables.
 func seedRequests(b *testing.B, n int) []string {
 	b.Helper()
-	env := map[string]string{}
-	for _, kv := range prodEnv(b) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
-			b.Setenv(k, v) // the SDK reads endpoints from the environment
-		}
-	}
-	cfg := awsbackend.Config{
-		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-		Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"], Limits: env["CV_TABLE_LIMITS"]},
-		Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
-	}
-	be, err := awsbackend.New(context.Background(), cfg, time.Now)
+	prodEnv(b) // sets up the deployment
+	be, err := awsbackend.New(context.Background(), deployment.Config, time.Now)
 	require.NoError(b, err)
-	codes, err := access.NewCodes(rand.Reader, []byte(env["CV_OTP_SECRET"]))
+	codes, err := access.NewCodes(rand.Reader, []byte(otpSecret))
 	require.NoError(b, err)
 	now := time.Now().UTC().Truncate(time.Second)
 	ids := make([]string, n)

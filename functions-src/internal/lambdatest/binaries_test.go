@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -46,7 +46,13 @@ func binary(t testing.TB, name string) string {
 	return path
 }
 
-var setupOnce sync.Once
+var (
+	setupOnce  sync.Once
+	deployment emulators.Deployment
+)
+
+// otpSecret is the functions' CV_OTP_SECRET in these tests.
+var otpSecret = strings.Repeat("p", 64)
 
 // prodEnv is the configuration a Netlify deploy would carry, pointed at
 // the emulators, with tables and bucket made by the setup code.
@@ -55,30 +61,14 @@ func prodEnv(t testing.TB) []string {
 	if stack == nil {
 		t.Skip("the emulator stack is not running (see TestMain output)")
 	}
-	env := stack.Env()
-	env["CV_BACKEND"] = "aws"
-	env["CV_SITE_URL"] = "https://cv.example.com"
-	env["CV_OWNER_NAME"] = "Alex Sample"
-	env["CV_MAIL_FROM"] = "CV <cv@example.com>"
-	env["CV_OTP_SECRET"] = strings.Repeat("p", 64)
-	env["CV_S3_BUCKET"] = "cv-private-bin"
-	env["CV_S3_KEY"] = "cv.pdf"
-	env["CV_TABLE_REQUESTS"] = "cv-requests-bin"
-	env["CV_TABLE_OTPS"] = "otps-bin"
-	env["CV_TABLE_LIMITS"] = "cv-rate-limits-bin"
 	setupOnce.Do(func() {
-		cfg := awsbackend.Config{
-			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-			Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"], Limits: env["CV_TABLE_LIMITS"]},
-			Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
-		}
-		for k, v := range stack.Env() {
-			t.Setenv(k, v)
-		}
-		b, err := awsbackend.New(context.Background(), cfg, time.Now)
+		var err error
+		deployment, err = stack.Deploy(context.Background(), "-bin", nil)
 		require.NoError(t, err)
-		require.NoError(t, awsbackend.Setup(context.Background(), b, cfg, embedded.SampleCV, func(string) {}))
 	})
+	env := maps.Clone(deployment.Env)
+	env["CV_SITE_URL"] = "https://cv.example.com"
+	env["CV_OTP_SECRET"] = otpSecret
 	out := []string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=cv-access", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024"}
 	for k, v := range env {
 		out = append(out, k+"="+v)

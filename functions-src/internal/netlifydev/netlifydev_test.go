@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -52,28 +51,11 @@ func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
 
 	port := freePort(t)
 	origin := fmt.Sprintf("http://localhost:%d", port)
-	env := stack.Env()
-	env["CV_BACKEND"] = "aws"
-	env["CV_SITE_URL"] = origin
-	env["CV_OWNER_NAME"] = "Alex Sample"
-	env["CV_MAIL_FROM"] = "CV <cv@example.com>"
-	env["CV_OTP_SECRET"] = strings.Repeat("n", 64)
-	env["CV_S3_BUCKET"] = "cv-private-netlify"
-	env["CV_S3_KEY"] = "cv.pdf"
-	env["CV_TABLE_REQUESTS"] = "cv-requests-netlify"
-	env["CV_TABLE_OTPS"] = "otps-netlify"
-	env["CV_TABLE_LIMITS"] = "cv-rate-limits-netlify"
-	for k, v := range stack.Env() {
-		t.Setenv(k, v)
-	}
-	cfg := awsbackend.Config{
-		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-		Tables: awsbackend.Tables{Requests: env["CV_TABLE_REQUESTS"], OTPs: env["CV_TABLE_OTPS"], Limits: env["CV_TABLE_LIMITS"]},
-		Bucket: env["CV_S3_BUCKET"], Key: env["CV_S3_KEY"], Emulated: true,
-	}
-	b, err := awsbackend.New(context.Background(), cfg, time.Now)
+	dep, err := stack.Deploy(context.Background(), "-netlify", nil)
 	require.NoError(t, err)
-	require.NoError(t, awsbackend.Setup(context.Background(), b, cfg, embedded.SampleCV, func(string) {}))
+	env := dep.Env
+	env["CV_SITE_URL"] = origin
+	env["CV_OTP_SECRET"] = strings.Repeat("n", 64)
 
 	// The flags DESIGN.md notes for an offline machine: no Deno download.
 	cmd := exec.Command(cli, "dev", "--offline", "--internal-disable-edge-functions", "--port", strconv.Itoa(port))
