@@ -139,7 +139,7 @@ func LoadConfig(env Getenv) (Config, error) {
 	if v := strings.TrimSpace(env("CV_SMS_COUNTRIES")); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			p = strings.TrimSpace(p)
-			if !regexp.MustCompile(`^\+[1-9][0-9]{0,3}$`).MatchString(p) {
+			if !callingCode.MatchString(p) {
 				errs = append(errs, fmt.Errorf("CV_SMS_COUNTRIES: %q is not a country calling code like +44", p))
 				continue
 			}
@@ -165,6 +165,9 @@ func LoadConfig(env Getenv) (Config, error) {
 	}
 	return c, nil
 }
+
+// callingCode is a country calling code as CV_SMS_COUNTRIES lists them.
+var callingCode = regexp.MustCompile(`^\+[1-9][0-9]{0,3}$`)
 
 // loadAWS reads the AWS backend's settings. Credentials come from CV_AWS_*
 // because Netlify reserves the AWS_* names; emulator endpoints come from
