@@ -171,6 +171,9 @@ func plainText(s string) bool {
 type VerifyInput struct {
 	RequestID string
 	OTP       string
+	// ClientIP is the caller's address as the platform saw it, for the
+	// per-network limit on guesses; only ever stored as a keyed hash.
+	ClientIP string
 }
 
 // Validate checks the shape only: a canonical UUID and six ASCII digits.
@@ -187,7 +190,7 @@ func (in VerifyInput) Validate() (VerifyInput, error) {
 	if len(fields) > 0 {
 		return VerifyInput{}, invalid(fields)
 	}
-	return VerifyInput{RequestID: id, OTP: otp}, nil
+	return VerifyInput{RequestID: id, OTP: otp, ClientIP: in.ClientIP}, nil
 }
 
 // parseRequestID accepts only the canonical lowercase 36-character form our

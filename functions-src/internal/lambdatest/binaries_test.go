@@ -78,9 +78,10 @@ func prodEnv(t testing.TB) []string {
 
 // function is a compiled function running under the fake Runtime API.
 type function struct {
-	rt     *lambdatest.Runtime
-	cmd    *exec.Cmd
-	stderr *flowtest.Buffer
+	rt      *lambdatest.Runtime
+	cmd     *exec.Cmd
+	stderr  *flowtest.Buffer
+	started time.Time // when the process was spawned
 }
 
 func start(t testing.TB, name string, env []string) *function {
@@ -91,6 +92,7 @@ func start(t testing.TB, name string, env []string) *function {
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
 	f := &function{rt: rt, cmd: cmd, stderr: &flowtest.Buffer{}}
 	cmd.Stderr = f.stderr
+	f.started = time.Now()
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		rt.Close()

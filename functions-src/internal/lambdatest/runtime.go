@@ -28,6 +28,9 @@ type Runtime struct {
 	waiting map[string]chan Result
 	closed  chan struct{}
 	once    sync.Once
+
+	pollOnce  sync.Once
+	firstPoll time.Time // when the function first asked for work: its init is done
 }
 
 type invocation struct {
@@ -103,7 +106,20 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	}
 }
 
+// FirstPoll is when the function first asked for an invocation, which is
+// when its init phase ended; zero if it has not asked yet.
+func (r *Runtime) FirstPoll() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstPoll
+}
+
 func (r *Runtime) next(w http.ResponseWriter, req *http.Request) {
+	r.pollOnce.Do(func() {
+		r.mu.Lock()
+		r.firstPoll = time.Now()
+		r.mu.Unlock()
+	})
 	select {
 	case inv := <-r.pending:
 		h := w.Header()
