@@ -50,3 +50,5 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/tools v0.40.0 // indirect
 )
+
+replace github.com/nyaruka/phonenumbers => ./functions-src/internal/third_party/phonenumbers
