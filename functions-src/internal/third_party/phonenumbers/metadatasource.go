@@ -63,6 +63,25 @@ func metadata() *metadataContainer {
 	return currentMetadata
 }
 
+// regionTable is the calling-code-to-regions table alone (about 1 KB), so
+// that listing regions, as a program checking its configuration at start-up
+// does, does not parse the full metadata.
+var regionTable = sync.OnceValues(func() (map[int][]string, map[string]bool) {
+	regionMap, err := loadIntArrayMap(regionData)
+	if err != nil {
+		panic(err)
+	}
+	supported := make(map[string]bool, 320)
+	for _, regionCodes := range regionMap.Map {
+		for _, r := range regionCodes {
+			if r != REGION_CODE_FOR_NON_GEO_ENTITY {
+				supported[r] = true
+			}
+		}
+	}
+	return regionMap.Map, supported
+})
+
 func initMetadata() {
 	// load our regions
 	regionMap, err := loadIntArrayMap(regionData)

@@ -799,7 +799,8 @@ func normalizeHelper(number string,
 
 // GetSupportedRegions returns all regions the library has metadata for.
 func GetSupportedRegions() map[string]bool {
-	return metadata().supportedRegions
+	_, supported := regionTable()
+	return supported
 }
 
 // GetSupportedCallingCodes returns all country calling codes the library has metadata for, covering both non-geographical
@@ -1995,7 +1996,8 @@ func GetRegionCodeForCountryCode(countryCallingCode int) string {
 // code 001 is returned. Also, in the case of no region code being found,
 // an empty list is returned.
 func GetRegionCodesForCountryCode(countryCallingCode int) []string {
-	var regionCodes []string = metadata().countryCodeToRegion[countryCallingCode]
+	byCode, _ := regionTable()
+	var regionCodes []string = byCode[countryCallingCode]
 	return regionCodes
 }
 
