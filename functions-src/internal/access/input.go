@@ -3,7 +3,6 @@ package access
 import (
 	"errors"
 	"net/mail"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -42,15 +41,10 @@ type AccessInput struct {
 type Visitor struct {
 	Name     string
 	Email    string
-	Phone    string // E.164 or empty
+	Phone    string // canonical E.164 of a number that takes texts, or empty
 	Company  string
 	Location string
 }
-
-var (
-	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	phoneFiller = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
-)
 
 // Validate checks every field and reports all problems at once, so a form
 // can show them together.
@@ -74,16 +68,12 @@ func (in AccessInput) Validate() (Visitor, error) {
 	}
 	v.Email = email
 
-	if p := strings.TrimSpace(in.Phone); p != "" {
-		p = phoneFiller.Replace(p)
-		if strings.HasPrefix(p, "00") {
-			p = "+" + p[2:]
+	if strings.TrimSpace(in.Phone) != "" {
+		phone, msg := normalizePhone(in.Phone)
+		if msg != "" {
+			fields["phone"] = msg
 		}
-		if e164.MatchString(p) {
-			v.Phone = p
-		} else {
-			fields["phone"] = "Enter the number with its country code, like +44 7700 900123."
-		}
+		v.Phone = phone
 	}
 
 	optional := func(name, val string, max int) string {

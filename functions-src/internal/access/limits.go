@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -49,11 +50,11 @@ func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // Limits are the numbers behind the rate limits. Zero disables one.
 type Limits struct {
-	IPPerHour    int
-	EmailPerDay  int
-	PhonePerDay  int
-	SMSPerDay    int      // for the whole site
-	SMSCountries []string // E.164 country prefixes allowed for SMS, e.g. "+44"; empty allows all
+	IPPerHour   int
+	EmailPerDay int
+	PhonePerDay int
+	SMSPerDay   int      // for the whole site
+	SMSRegions  []string // ISO 3166 regions whose numbers may get an SMS, e.g. "GB"; empty allows all
 }
 
 // DefaultLimits are generous for people and tight for scripts: a visitor
@@ -143,17 +144,14 @@ func network(ip string) string {
 	return p.String()
 }
 
-// smsAllowed reports whether texts may go to this E.164 number's country.
+// smsAllowed reports whether texts may go to this E.164 number's region.
+// Regions, not calling codes: +1 alone spans the US, Canada and some
+// twenty Caribbean countries whose ranges are favourites of SMS pumping.
 func (l limiter) smsAllowed(phone string) bool {
-	if len(l.limits.SMSCountries) == 0 {
+	if len(l.limits.SMSRegions) == 0 {
 		return true
 	}
-	for _, p := range l.limits.SMSCountries {
-		if strings.HasPrefix(phone, p) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(l.limits.SMSRegions, phoneRegion(phone))
 }
 
 // withoutSoft drops the SMS counters, for a send that goes by email only.

@@ -98,8 +98,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		return Issued{}, err
 	}
 	if v.Phone != "" && !s.limiter.smsAllowed(v.Phone) {
-		return Issued{}, invalid(map[string]string{"phone": "Codes cannot be sent by SMS to numbers in this country. " +
-			"Leave the phone empty to get the code by email."})
+		return Issued{}, invalid(map[string]string{"phone": phoneRegionRefused})
 	}
 	now := s.d.Now().UTC().Truncate(time.Second)
 	id, err := uuid.NewRandomFromReader(s.d.Rand)

@@ -146,7 +146,7 @@ func (h *harness) build(t *testing.T, opts ...option) *access.Service {
 
 var limitKey = []byte("rate-limit-test-key")
 
-var ada = access.AccessInput{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+44 7700 900123",
+var ada = access.AccessInput{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+44 7400 900123",
 	Company: "Engines", Location: "London", Consent: true}
 
 func (h *harness) request(t *testing.T) (string, string) {
@@ -185,7 +185,7 @@ func TestRequestAccessStoresAndSends(t *testing.T) {
 	req, err := h.store.GetRequest(context.Background(), out.RequestID, h.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, "Ada Lovelace", req.Name)
-	assert.Equal(t, "+447700900123", req.Phone)
+	assert.Equal(t, "+447400900123", req.Phone)
 	assert.Equal(t, access.StatusPending, req.Status)
 	assert.Equal(t, access.Consent{PolicyVersion: access.DefaultPolicy().PolicyVersion, At: h.clock.Now()}, req.Consent)
 	assert.Equal(t, h.clock.Now().Add(180*24*time.Hour), req.DeleteAt)
@@ -205,7 +205,7 @@ func TestRequestAccessStoresAndSends(t *testing.T) {
 	}
 
 	require.Len(t, h.sms.texts, 1)
-	assert.Equal(t, "+447700900123", h.sms.texts[0].To)
+	assert.Equal(t, "+447400900123", h.sms.texts[0].To)
 	assert.Regexp(t, `\n@cv\.example\.com #`+code+`$`, h.sms.texts[0].Text, "WebOTP line last")
 }
 
@@ -646,12 +646,26 @@ func TestRateLimits(t *testing.T) {
 		svc := h.build(t, withPolicy(p))
 		for i := range 3 {
 			in := ada
-			in.Email, in.Phone = fmt.Sprintf("s%d@example.com", i), fmt.Sprintf("+4477009001%02d", i)
+			in.Email, in.Phone = fmt.Sprintf("s%d@example.com", i), fmt.Sprintf("+4474009001%02d", i)
 			_, err := svc.RequestAccess(ctx, in)
 			require.NoError(t, err)
 		}
 		assert.Len(t, h.mail.emails, 3)
 		assert.Len(t, h.sms.texts, 2, "the third visitor got email only")
+	})
+	t.Run("a number written four ways is one number for its limit", func(t *testing.T) {
+		h := newHarness(t)
+		for i, phone := range []string{"+44 (0)7400 900123", "0044 7400 900123", "+447400900123", "+44 07400-900-123"} {
+			in := ada
+			in.Email, in.Phone = fmt.Sprintf("w%d@example.com", i), phone
+			_, err := h.svc.RequestAccess(ctx, in)
+			require.NoError(t, err)
+		}
+		assert.Len(t, h.mail.emails, 4)
+		require.Len(t, h.sms.texts, 3)
+		for _, text := range h.sms.texts {
+			assert.Equal(t, "+447400900123", text.To)
+		}
 	})
 	t.Run("a number gets at most 3 texts a day", func(t *testing.T) {
 		h := newHarness(t)
@@ -702,21 +716,37 @@ func TestRateLimits(t *testing.T) {
 		_, err = n.svc.RequestAccess(ctx, in)
 		assert.NoError(t, err, "an IPv4-mapped address counts as its IPv4 address")
 	})
-	t.Run("SMS country allowlist", func(t *testing.T) {
+	t.Run("SMS region allowlist", func(t *testing.T) {
 		h := newHarness(t)
 		p := access.DefaultPolicy()
-		p.Limits.SMSCountries = []string{"+44", "+353"}
+		p.Limits.SMSRegions = []string{"GB", "IE"}
 		svc := h.build(t, withPolicy(p))
-		in := ada
-		in.Phone = "+88 0123 456789"
-		_, err := svc.RequestAccess(ctx, in)
-		var e *access.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, "invalid_input", e.Code)
-		assert.Contains(t, e.Fields["phone"], "country")
+		for _, phone := range []string{
+			"+1 201 555 0123", // US
+			"+1 876 210 1234", // Jamaica, under the same +1
+			"+44 7797 123456", // Jersey, under the same +44 as GB
+		} {
+			in := ada
+			in.Phone = phone
+			_, err := svc.RequestAccess(ctx, in)
+			var e *access.Error
+			require.ErrorAs(t, err, &e, phone)
+			assert.Equal(t, "invalid_input", e.Code, phone)
+			assert.Equal(t, map[string]string{"phone": "Codes cannot be sent by SMS to numbers in this country. " +
+				"Leave the phone empty to get the code by email."}, e.Fields, phone)
+		}
 		assert.Empty(t, h.mail.emails)
-		_, err = svc.RequestAccess(ctx, ada)
-		assert.NoError(t, err)
+		assert.Empty(t, h.sms.texts)
+
+		in := ada
+		for i, phone := range []string{"+44 7400 900123", "+353 85 012 3456"} {
+			in.Phone, in.Email = phone, fmt.Sprintf("r%d@example.com", i)
+			_, err := svc.RequestAccess(ctx, in)
+			require.NoError(t, err, phone)
+		}
+		require.Len(t, h.sms.texts, 2)
+		assert.Equal(t, "+447400900123", h.sms.texts[0].To)
+		assert.Equal(t, "+353850123456", h.sms.texts[1].To)
 	})
 	t.Run("honeypot: answered like a success, nothing stored or sent", func(t *testing.T) {
 		h := newHarness(t)

@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,14 +137,14 @@ func LoadConfig(env Getenv) (Config, error) {
 		}
 	}
 	if v := strings.TrimSpace(env("CV_SMS_COUNTRIES")); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			p = strings.TrimSpace(p)
-			if !callingCode.MatchString(p) {
-				errs = append(errs, fmt.Errorf("CV_SMS_COUNTRIES: %q is not a country calling code like +44", p))
-				continue
-			}
-			lim.SMSCountries = append(lim.SMSCountries, p)
+		errs = append(errs, smsCountriesReplaced(v))
+	}
+	if v := strings.TrimSpace(env("CV_SMS_REGIONS")); v != "" {
+		regions, err := smsRegions(v)
+		if err != nil {
+			errs = append(errs, err)
 		}
+		lim.SMSRegions = regions
 	}
 
 	var err error
@@ -166,8 +166,53 @@ func LoadConfig(env Getenv) (Config, error) {
 	return c, nil
 }
 
-// callingCode is a country calling code as CV_SMS_COUNTRIES lists them.
-var callingCode = regexp.MustCompile(`^\+[1-9][0-9]{0,3}$`)
+// smsRegions parses CV_SMS_REGIONS: ISO 3166 alpha-2 codes, comma
+// separated, each one a region phone numbers can belong to. A typo must
+// stop the start rather than quietly refuse every text.
+func smsRegions(v string) ([]string, error) {
+	var out []string
+	var errs []error
+	for _, r := range strings.Split(v, ",") {
+		r = strings.ToUpper(strings.TrimSpace(r))
+		switch {
+		case r == "":
+		case r == "UK":
+			errs = append(errs, errors.New(`CV_SMS_REGIONS: "UK" is not an ISO 3166 code; the United Kingdom is GB`))
+		case !access.KnownRegion(r):
+			errs = append(errs, fmt.Errorf("CV_SMS_REGIONS: %q is not a region phone numbers belong to; "+
+				"use ISO 3166 alpha-2 codes like GB,IE", r))
+		case !slices.Contains(out, r):
+			out = append(out, r)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// smsCountriesReplaced explains the retired CV_SMS_COUNTRIES. Its calling
+// codes let far more through than they seemed to (+1 is some twenty-five
+// countries), so it is refused rather than translated: the owner picks the
+// regions they mean from the list of what each code covered.
+func smsCountriesReplaced(v string) error {
+	var covers []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		cc, err := strconv.Atoi(strings.TrimPrefix(p, "+"))
+		if err != nil || cc <= 0 {
+			continue
+		}
+		if regions := access.RegionsForCallingCode(cc); len(regions) > 0 {
+			covers = append(covers, fmt.Sprintf("+%d covers %s", cc, strings.Join(regions, ",")))
+		}
+	}
+	msg := "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions)"
+	if len(covers) > 0 {
+		msg += ": " + strings.Join(covers, "; ")
+	}
+	return errors.New(msg + " — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES")
+}
 
 // loadAWS reads the AWS backend's settings. Credentials come from CV_AWS_*
 // because Netlify reserves the AWS_* names; emulator endpoints come from

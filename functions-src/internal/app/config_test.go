@@ -133,3 +133,50 @@ func TestNewWiresTheLocalBackend(t *testing.T) {
 	_, err = os.Stat(c.StorePath())
 	assert.NoError(t, err)
 }
+
+func TestSMSRegions(t *testing.T) {
+	load := func(t *testing.T, env map[string]string) (app.Config, error) {
+		env["CV_DATA_DIR"] = t.TempDir()
+		return app.LoadConfig(envOf(env))
+	}
+	c, err := load(t, map[string]string{})
+	require.NoError(t, err)
+	assert.Empty(t, c.Policy.Limits.SMSRegions, "unset: every region")
+
+	c, err = load(t, map[string]string{"CV_SMS_REGIONS": " gb, IE,,GB "})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"GB", "IE"}, c.Policy.Limits.SMSRegions)
+
+	_, err = load(t, map[string]string{"CV_SMS_REGIONS": "GB,UK,XX,EU"})
+	require.Error(t, err)
+	assert.Equal(t, `CV_SMS_REGIONS: "UK" is not an ISO 3166 code; the United Kingdom is GB`+"\n"+
+		`CV_SMS_REGIONS: "XX" is not a region phone numbers belong to; use ISO 3166 alpha-2 codes like GB,IE`+"\n"+
+		`CV_SMS_REGIONS: "EU" is not a region phone numbers belong to; use ISO 3166 alpha-2 codes like GB,IE`, err.Error())
+}
+
+func TestSMSCountriesIsRefusedWithItsReplacement(t *testing.T) {
+	tests := []struct {
+		value string
+		want  string
+	}{
+		{"+44", "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions): +44 covers GB,GG,IM,JE" +
+			" — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES"},
+		{"+44, +1", "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions): +44 covers GB,GG,IM,JE; " +
+			"+1 covers US,AG,AI,AS,BB,BM,BS,CA,DM,DO,GD,GU,JM,KN,KY,LC,MP,MS,PR,SX,TC,TT,VC,VG,VI" +
+			" — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES"},
+		{"+353,+999,abc", "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions): +353 covers IE" +
+			" — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES"},
+		{"abc", "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions)" +
+			" — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			// Set beside its replacement too: the old name must never be ignored.
+			_, err := app.LoadConfig(envOf(map[string]string{
+				"CV_DATA_DIR": t.TempDir(), "CV_SMS_COUNTRIES": tt.value, "CV_SMS_REGIONS": "GB",
+			}))
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}

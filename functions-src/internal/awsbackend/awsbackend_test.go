@@ -153,7 +153,7 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 	email := fmt.Sprintf("visitor-%d@example.com", time.Now().UnixNano())
 	f.counter.reset()
 
-	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Phone: "+447700900123", Consent: true})
+	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Phone: "+447400900123", Consent: true})
 	require.NoError(t, err)
 	calls := f.counter.reset()
 	assert.Equal(t, map[string]int{"DynamoDB.TransactWriteItems": 1, "SESv2.SendEmail": 1, "SNS.Publish": 1}, calls,
@@ -175,7 +175,7 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 		}
 	}
 	require.NotNil(t, sms, "the SMS carries the same code")
-	assert.Equal(t, "+447700900123", sms.PhoneNumber)
+	assert.Equal(t, "+447400900123", sms.PhoneNumber)
 	assert.Equal(t, "Transactional", sms.Attributes["AWS.SNS.SMS.SMSType"])
 
 	g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: out.RequestID, OTP: code})
@@ -244,7 +244,7 @@ func TestPresignedLinks(t *testing.T) {
 func TestMessagingErrorsCarryNoMessageText(t *testing.T) {
 	f := backend(t)
 	stack.SNSFake.FailNext("InvalidParameter")
-	err := f.backend.SMS.SendSMS(context.Background(), access.SMS{To: "+447700900123", Text: "123456 is your code"})
+	err := f.backend.SMS.SendSMS(context.Background(), access.SMS{To: "+447400900123", Text: "123456 is your code"})
 	require.Error(t, err)
 	assert.Equal(t, "sns publish: InvalidParameter", err.Error())
 

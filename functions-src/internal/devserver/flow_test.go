@@ -70,7 +70,7 @@ func get(t *testing.T, u string) (*http.Response, []byte) {
 	return resp, body
 }
 
-const ada = `{"name":"Ada Lovelace","email":"ada@example.com","phone":"+44 7700 900123","consent":true}`
+const ada = `{"name":"Ada Lovelace","email":"ada@example.com","phone":"+44 7400 900123","consent":true}`
 
 func TestFlowHappyPath(t *testing.T) {
 	d := startDev(t, t.TempDir())
@@ -89,7 +89,7 @@ func TestFlowHappyPath(t *testing.T) {
 	}
 	code := d.lastCode(t)
 	assert.Equal(t, "<ada@example.com>", kinds["email"].To)
-	assert.Equal(t, "+447700900123", kinds["sms"].To)
+	assert.Equal(t, "+447400900123", kinds["sms"].To)
 	assert.Contains(t, kinds["sms"].Text, "#"+code)
 
 	v := d.verify(t, id, code)
@@ -109,7 +109,7 @@ func TestFlowHappyPath(t *testing.T) {
 	resp, page := get(t, d.URL+"/_dev/outbox")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, string(page), code)
-	assert.Contains(t, string(page), "SMS to &#43;447700900123")
+	assert.Contains(t, string(page), "SMS to &#43;447400900123")
 }
 
 func TestFlowRefusals(t *testing.T) {
@@ -252,7 +252,7 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	require.Equal(t, 200, v.Status)
 	logs := d.Logs.String()
 	require.Contains(t, logs, id, "logs name the request")
-	flowtest.AssertAbsent(t, logs, "Ada", "Lovelace", "ada@example.com", "7700900123", "900123", code, flip(code),
+	flowtest.AssertAbsent(t, logs, "Ada", "Lovelace", "ada@example.com", "7400900123", "900123", code, flip(code),
 		v.Body["redirectUrl"].(string), "signature", "127.0.0.1")
 }
 

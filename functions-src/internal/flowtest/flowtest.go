@@ -37,7 +37,7 @@ func NewPerson() Person {
 	return Person{
 		Name:     "Zelda Quixote-Marlowe",
 		Email:    fmt.Sprintf("zq.%d@example.org", n),
-		Phone:    fmt.Sprintf("+44 7700 9%05d", n%100000),
+		Phone:    fmt.Sprintf("+44 7400 9%05d", n%100000),
 		Company:  "Quixotic Holdings",
 		Location: "Llanfairpwllgwyngyll",
 		IP:       fmt.Sprintf("203.0.113.%d", 1+n%250),

@@ -134,7 +134,7 @@ func TestProductionBinariesAnswerOnTheEmulators(t *testing.T) {
 
 	email := fmt.Sprintf("bin-%d@example.com", time.Now().UnixNano())
 	ra := start(t, "request-access", env)
-	resp := ra.post(t, `{"name":"Ada Lovelace","email":"`+email+`","phone":"+447700900123","consent":true}`)
+	resp := ra.post(t, `{"name":"Ada Lovelace","email":"`+email+`","phone":"+447400900123","consent":true}`)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
 	var issued struct {
@@ -185,7 +185,7 @@ func TestProductionBinariesAnswerOnTheEmulators(t *testing.T) {
 	logs := ra.stderr.String() + va.stderr.String()
 	assert.Contains(t, logs, `"fn":"request-access"`)
 	assert.Contains(t, logs, `"fn":"verify-access"`)
-	flowtest.AssertAbsent(t, logs, email, "Ada", "7700900123", code, "203.0.113.9", "X-Amz-Signature")
+	flowtest.AssertAbsent(t, logs, email, "Ada", "7400900123", code, "203.0.113.9", "X-Amz-Signature")
 }
 
 func TestProductionBinaryRefusesToGuessItsBackend(t *testing.T) {

@@ -417,7 +417,7 @@ func fixture(now time.Time) (access.Request, access.Code) {
 	id := uuid.NewString()
 	p := access.DefaultPolicy()
 	r := access.Request{
-		ID: id, Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+447700900123",
+		ID: id, Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+447400900123",
 		Company: "Analytical Engines", Location: "London",
 		Consent:   access.Consent{PolicyVersion: p.PolicyVersion, At: now},
 		Status:    access.StatusPending,
