@@ -23,7 +23,7 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 	require.NoError(t, err)
 	now := time.Now().UTC().Truncate(time.Second)
 	add := func(id, name, email string) {
-		r := access.Request{ID: id, Name: name, Email: email, Phone: "+447700900123", Status: access.StatusPending,
+		r := access.Request{ID: id, Name: name, Email: email, Phone: "+447400900123", Status: access.StatusPending,
 			Consent: access.Consent{PolicyVersion: "2026-11-24", At: now}, CreatedAt: now, DeleteAt: now.Add(time.Hour)}
 		c := access.Code{RequestID: id, Hash: []byte("h"), ExpiresAt: now.Add(time.Minute), SentAt: now, DeleteAt: now.Add(time.Hour)}
 		require.NoError(t, s.CreateRequest(context.Background(), r, c, nil))

@@ -103,12 +103,12 @@ const validForm = `{"name":"Ada Lovelace","email":"ada@example.com","consent":tr
 func TestRequestAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
 	resp, err := api.RequestAccess(svc, cfg(nil))(context.Background(), post(
-		`{"name":"Ada","email":"ada@example.com","phone":"+447700900123","company":"E","location":"L","consent":true}`))
+		`{"name":"Ada","email":"ada@example.com","phone":"+447400900123","company":"E","location":"L","consent":true}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"message":"OTP sent","requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","expiresIn":600}`, resp.Body)
 	assertSecurityHeaders(t, resp)
-	assert.Equal(t, access.AccessInput{Name: "Ada", Email: "ada@example.com", Phone: "+447700900123",
+	assert.Equal(t, access.AccessInput{Name: "Ada", Email: "ada@example.com", Phone: "+447400900123",
 		Company: "E", Location: "L", Consent: true}, svc.gotAccess)
 }
 
