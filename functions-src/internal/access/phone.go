@@ -76,10 +76,13 @@ func normalizePhone(raw string) (string, string) {
 	return phonenumbers.Format(num, phonenumbers.E164), ""
 }
 
-// textable reports whether numbers of this type take an SMS. Pagers,
-// personal numbers (UK 070, which look like mobiles) and universal access
-// numbers may forward a text at a price set by whoever holds the range:
-// that is what SMS pumping lives on, and no visitor needs one to read a CV.
+// textable reports whether numbers of this type take an SMS. Where a
+// country's ranges do not separate mobiles from landlines (the US, Canada)
+// the library says FIXED_LINE_OR_MOBILE, and those must pass or no North
+// American could give a phone. Pagers, personal numbers (UK 070, which look
+// like mobiles), universal access and VoIP numbers may forward a text at a
+// price set by whoever holds the range: that is what SMS pumping lives on,
+// and no visitor needs one to read a CV.
 func textable(t phonenumbers.PhoneNumberType) bool {
 	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
 }
