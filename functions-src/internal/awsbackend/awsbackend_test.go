@@ -37,9 +37,8 @@ var stack *emulators.Stack
 
 func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { stack = s }) }
 
-// callCounter counts HTTP round trips to AWS per service and operation,
-// retries included: it sits after the retry middleware.
-// callCounter counts AWS calls by operation, and the round trips a caller
+// callCounter counts AWS calls (retries included: it sits after the retry
+// middleware) by operation, and the round trips a caller
 // waits for: a call that starts while none is in flight begins a new one,
 // and calls sent side by side share it. Each call is held for delay, so
 // calls that are concurrent surely overlap and sequential ones cannot.

@@ -20,7 +20,7 @@ import (
 const (
 	conflictBackoff    = 5 * time.Millisecond
 	conflictBackoffMax = 200 * time.Millisecond
-	conflictTries      = 30
+	conflictTries      = 50
 )
 
 // transact sends one write transaction, retrying it while it loses races.
