@@ -126,6 +126,8 @@ func LoadConfig(env Getenv) (Config, error) {
 		{"CV_RATE_EMAIL_PER_DAY", &lim.EmailPerDay},
 		{"CV_RATE_PHONE_PER_DAY", &lim.PhonePerDay},
 		{"CV_SMS_DAILY_LIMIT", &lim.SMSPerDay},
+		{"CV_EMAIL_DAILY_LIMIT", &lim.EmailsPerDay},
+		{"CV_RATE_VERIFY_PER_HOUR", &lim.VerifyPerHour},
 	} {
 		if v := strings.TrimSpace(env(n.name)); v != "" {
 			k, err := strconv.Atoi(v)
