@@ -38,7 +38,7 @@ func DefaultPolicy() Policy {
 		ResendCooldown: 60 * time.Second,
 		MaxResends:     3,
 		Retention:      180 * 24 * time.Hour,
-		PolicyVersion:  "2026-11-24",
+		PolicyVersion:  "2026-11-30",
 		Limits:         DefaultLimits(),
 	}
 }
