@@ -1,11 +1,11 @@
 // Command cv-owner is the CV owner's privacy tool, on either backend:
 //
 //	cv-owner list [-format json|csv]   every request held, oldest first
-//	cv-owner erase -email ADDRESS      delete everything held about an address
+//	cv-owner erase -email ADDRESS      delete everything held about an inbox
 //
 // It reads the same CV_ variables as the functions. On AWS it needs
-// dynamodb:Scan, dynamodb:Query and dynamodb:DeleteItem, which the
-// functions' own policy deliberately lacks: run it with the owner's keys.
+// dynamodb:Scan and dynamodb:DeleteItem, which the functions' own policy
+// deliberately lacks: run it with the owner's keys.
 package main
 
 import (
@@ -75,7 +75,7 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "erased %d request(s) made with that address\n", n)
+		fmt.Fprintf(out, "erased %d request(s) made with that inbox, in any spelling\n", n)
 		return nil
 	}
 	return errors.New(usage)

@@ -283,3 +283,45 @@ func TestLogsSayWhatWasSent(t *testing.T) {
 		}
 	})
 }
+
+func TestSMSGoesOutWithTheSMSLimitsOff(t *testing.T) {
+	h := newHarness(t)
+	p := access.DefaultPolicy()
+	p.Limits.PhonePerDay, p.Limits.SMSPerDay = 0, 0
+	_, err := h.build(t, withPolicy(p)).RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	assert.Len(t, h.sms.texts, 1, "a limit turned off limits nothing")
+}
+
+// keysStore records the counter keys of each write.
+type keysStore struct {
+	access.Store
+	keys [][]string
+}
+
+func (k *keysStore) CreateRequest(ctx context.Context, r access.Request, c access.Code, limits []access.Limit) error {
+	var keys []string
+	for _, l := range limits {
+		keys = append(keys, l.Key)
+	}
+	k.keys = append(k.keys, keys)
+	return k.Store.CreateRequest(ctx, r, c, limits)
+}
+
+func TestASecretListedTwiceCountsOnce(t *testing.T) {
+	h := newHarness(t)
+	rec := &keysStore{Store: h.store}
+	svc := h.build(t, withStore(rec), func(d *access.Deps, _ *access.Policy, _ *access.Sender) {
+		d.LimitKeys = [][]byte{[]byte("same-key"), []byte("same-key")}
+	})
+	_, err := svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	require.Len(t, rec.keys, 1)
+	// DynamoDB refuses a transaction that names one item twice.
+	assert.Len(t, rec.keys[0], 5, "network, inbox, site email, phone, site SMS: one counter each")
+	seen := map[string]bool{}
+	for _, k := range rec.keys[0] {
+		assert.False(t, seen[k], "counter %s twice in one write", k)
+		seen[k] = true
+	}
+}

@@ -78,12 +78,18 @@ func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
 		return nil, errors.New("access: incomplete policy")
 	}
+	// One counter per distinct key: a secret listed twice must not put
+	// one item into a transaction twice, which DynamoDB refuses.
+	var keys [][]byte
 	for _, k := range d.LimitKeys {
 		if len(k) == 0 {
 			return nil, errors.New("access: empty rate-limit key")
 		}
+		if !slices.ContainsFunc(keys, func(have []byte) bool { return string(have) == string(k) }) {
+			keys = append(keys, k)
+		}
 	}
-	lim := limiter{keys: d.LimitKeys, limits: p.Limits, shard: mathrand.IntN}
+	lim := limiter{keys: keys, limits: p.Limits, shard: mathrand.IntN}
 	return &Service{d: d, policy: p, sender: s, limiter: lim}, nil
 }
 
@@ -186,10 +192,10 @@ func (s *Service) noteUnknownNetwork(log *slog.Logger, ip string) {
 // store step), handling the refusals that need not end the send: a full
 // share of a site-wide budget is swapped for another share, and a spent
 // SMS limit drops the SMS counters so the code goes by email only. It
-// reports whether the SMS counters are still in, i.e. whether to text.
+// reports whether the SMS may still go out.
 func (s *Service) admit(ctx context.Context, limits []Limit, write func([]Limit) error) (sms bool, err error) {
 	limits = slices.Clone(limits)
-	sms = slices.ContainsFunc(limits, func(l Limit) bool { return l.Kind.soft() })
+	sms = true
 	tried := map[LimitKind][]int{}
 	for {
 		err = write(limits)

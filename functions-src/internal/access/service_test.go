@@ -791,6 +791,14 @@ func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
 	assert.NoError(t, err, "the code the visitor holds still works after a resend timed out")
 }
 
+// noRestoreStore cannot undo a rotation, as when the undo's own write
+// fails: what a refusal leaves must not depend on undoing anything.
+type noRestoreStore struct{ access.Store }
+
+func (noRestoreStore) RestoreCode(context.Context, access.Code, []byte) error {
+	return errors.New("restore failed")
+}
+
 func TestRefusedResendChangesNothing(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
@@ -799,7 +807,7 @@ func TestRefusedResendChangesNothing(t *testing.T) {
 		require.NoError(t, err)
 	}
 	h.clock.Advance(time.Minute)
-	_, err := h.svc.Resend(context.Background(), id, "")
+	_, err := h.build(t, withStore(noRestoreStore{h.store})).Resend(context.Background(), id, "")
 	assert.Equal(t, "rate_limited_email", errCode(t, err))
 	_, c, err := h.store.Lookup(context.Background(), id, h.clock.Now())
 	require.NoError(t, err)
