@@ -79,8 +79,8 @@ type grantResponse struct {
 // Config is what both handlers share.
 type Config struct {
 	Log *slog.Logger
-	// Origins are the sites allowed to call (scheme://host[:port]). A
-	// request whose Origin header is missing or not listed is refused.
+	// Origins are exactly the sites allowed to call (scheme://host[:port]).
+	// A request whose Origin header is missing or not listed is refused.
 	Origins []string
 	// Timeout bounds each invocation, AWS calls included; the platform's
 	// own deadline, less a margin, wins when it is sooner.
@@ -90,9 +90,11 @@ type Config struct {
 // DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
 const DefaultTimeout = 8 * time.Second
 
-// LocalOrigins are the dev origins always allowed beside the site's own:
-// `make dev` and `netlify dev` on their default port.
-var LocalOrigins = []string{"http://127.0.0.1:8888", "http://localhost:8888"}
+// LocalOrigins are the dev origins of `make dev` and `netlify dev` on their
+// default port. The edge does not add them itself: only a local backend
+// lists them in Config.Origins, so a production function never answers a
+// page served from a visitor's own machine.
+func LocalOrigins() []string { return []string{"http://127.0.0.1:8888", "http://localhost:8888"} }
 
 // RequestAccess serves POST request-access.
 func RequestAccess(svc Service, cfg Config) Handler {
@@ -152,7 +154,7 @@ func handle(name string, cfg Config, op func(context.Context, events.APIGatewayP
 		cfg.Timeout = DefaultTimeout
 	}
 	origins := map[string]bool{}
-	for _, o := range append(cfg.Origins, LocalOrigins...) {
+	for _, o := range cfg.Origins {
 		origins[strings.TrimRight(o, "/")] = true
 	}
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
