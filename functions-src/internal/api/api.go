@@ -129,12 +129,12 @@ func RequestAccess(svc Service, cfg Config) Handler {
 
 // VerifyAccess serves POST verify-access.
 func VerifyAccess(svc Service, cfg Config) Handler {
-	return handle("verify-access", cfg, func(ctx context.Context, _ events.APIGatewayProxyRequest, body []byte) (any, error) {
+	return handle("verify-access", cfg, func(ctx context.Context, ev events.APIGatewayProxyRequest, body []byte) (any, error) {
 		var in verifyAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP})
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: clientIP(ev)})
 		if err != nil {
 			return nil, err
 		}

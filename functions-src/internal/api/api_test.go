@@ -90,14 +90,6 @@ func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) errorBody {
 	return b
 }
 
-func assertSecurityHeaders(t *testing.T, resp events.APIGatewayProxyResponse) {
-	t.Helper()
-	for k, v := range api.SecurityHeaders() {
-		assert.Equal(t, v, resp.Headers[k], k)
-	}
-	assert.Equal(t, "application/json; charset=utf-8", resp.Headers["Content-Type"])
-}
-
 const validForm = `{"name":"Ada Lovelace","email":"ada@example.com","consent":true}`
 
 func TestRequestAccessSuccessShape(t *testing.T) {
