@@ -442,19 +442,41 @@ func invocationID(ctx context.Context, ev events.APIGatewayProxyRequest) string 
 	return uuid.NewString()
 }
 
-// header reads a header case-insensitively; proxies differ in casing.
+// header reads a header case-insensitively, since proxies differ in
+// casing. Every copy counts, in Headers and MultiValueHeaders alike: a
+// client can add its own copy of a platform header under another casing,
+// and picking one of them would depend on map order, so copies that
+// disagree make the header absent. Absent is the safe reading for each
+// header read here: no Origin or Content-Type is refused, and no client
+// address puts the caller among the unknown ones.
 func header(ev events.APIGatewayProxyRequest, name string) string {
+	var (
+		value string
+		seen  bool
+	)
+	same := func(v string) bool {
+		if seen && v != value {
+			return false
+		}
+		value, seen = v, true
+		return true
+	}
 	for k, v := range ev.Headers {
-		if strings.EqualFold(k, name) {
-			return v
+		if strings.EqualFold(k, name) && !same(v) {
+			return ""
 		}
 	}
-	for k, v := range ev.MultiValueHeaders {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0]
+	for k, vs := range ev.MultiValueHeaders {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		for _, v := range vs {
+			if !same(v) {
+				return ""
+			}
 		}
 	}
-	return ""
+	return value
 }
 
 func seconds(d time.Duration) int { return int(d / time.Second) }

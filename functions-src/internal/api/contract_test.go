@@ -43,6 +43,20 @@ type recorder struct {
 
 func (r *recorder) calls() int { return len(r.accessCalls) + len(r.resendCalls) + len(r.verifyCalls) }
 
+// clientIP is the address the one call recorded was given.
+func (r *recorder) clientIP(t *testing.T) string {
+	t.Helper()
+	require.Equal(t, 1, r.calls(), "one call")
+	switch {
+	case len(r.accessCalls) == 1:
+		return r.accessCalls[0].ClientIP
+	case len(r.resendCalls) == 1:
+		return r.resendCalls[0].ClientIP
+	default:
+		return r.verifyCalls[0].ClientIP
+	}
+}
+
 func (r *recorder) answer() error {
 	if r.panic {
 		panic("boom")
@@ -226,17 +240,7 @@ func TestContractClientIPIsNetlifysHeaderOnly(t *testing.T) {
 				svc := &recorder{}
 				resp := call(t, e, svc, e.body, fromSite(tt.headers))
 				require.Equal(t, 200, resp.StatusCode, resp.Body)
-				require.Equal(t, 1, svc.calls())
-				var got string
-				switch {
-				case len(svc.accessCalls) == 1:
-					got = svc.accessCalls[0].ClientIP
-				case len(svc.resendCalls) == 1:
-					got = svc.resendCalls[0].ClientIP
-				default:
-					got = svc.verifyCalls[0].ClientIP
-				}
-				assert.Equal(t, tt.want, got)
+				assert.Equal(t, tt.want, svc.clientIP(t))
 			})
 		}
 	}
