@@ -447,8 +447,9 @@ func invocationID(ctx context.Context, ev events.APIGatewayProxyRequest) string 
 // client can add its own copy of a platform header under another casing,
 // and picking one of them would depend on map order, so copies that
 // disagree make the header absent. Absent is the safe reading for each
-// header read here: no Origin or Content-Type is refused, and no client
-// address puts the caller among the unknown ones.
+// header read here: a request without Origin or Content-Type is refused,
+// and a caller without a client address is counted with every other
+// caller whose address is unknown.
 func header(ev events.APIGatewayProxyRequest, name string) string {
 	var (
 		value string
