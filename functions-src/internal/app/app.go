@@ -101,9 +101,15 @@ func New(cfg Config, o Options) (*App, error) {
 }
 
 // API is the edge configuration: the site's own origin is the one allowed
-// to call the functions (beside the local dev origins).
+// to call the functions. The dev origins join it on the local backend only:
+// on AWS the functions hold real visitors' data, and a page on someone's
+// localhost is not the site.
 func (a *App) API(log *slog.Logger) api.Config {
-	return api.Config{Log: log, Origins: []string{a.Config.SiteURL}}
+	origins := []string{a.Config.SiteURL}
+	if a.Config.Backend == BackendLocal {
+		origins = append(origins, api.LocalOrigins()...)
+	}
+	return api.Config{Log: log, Origins: origins}
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download
