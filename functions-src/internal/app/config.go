@@ -82,9 +82,14 @@ func LoadConfig(env Getenv) (Config, error) {
 	case c.SiteURL == "":
 		errs = append(errs, errors.New("CV_SITE_URL is not set: the site's public origin, e.g. https://cv.example.com"))
 	default:
-		if u, err := url.Parse(c.SiteURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+		u, err := url.Parse(c.SiteURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
 			errs = append(errs, fmt.Errorf("CV_SITE_URL=%q: want an origin like https://cv.example.com", c.SiteURL))
+			break
 		}
+		// Browsers send the Origin header in lower case, and the edge
+		// compares it exactly.
+		c.SiteURL = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 
 	c.OwnerName = strings.TrimSpace(env("CV_OWNER_NAME"))
