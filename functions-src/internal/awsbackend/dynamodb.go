@@ -259,7 +259,7 @@ func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Tim
 	if errors.As(err, &tce) {
 		reasons := tce.CancellationReasons
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
-			return s.refusal(ctx, requestID, reasons[0].Item, now, func(c access.Code) error { return c.CheckUse(now) })
+			return refusal(reasons[0].Item, now, func(c access.Code) error { return c.CheckUse(now) })
 		}
 		if len(reasons) > 1 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
 			return access.ErrNotFound
@@ -388,8 +388,7 @@ func (s *Store) RotateCode(ctx context.Context, prev access.Code, rot access.Rot
 	if errors.As(err, &tce) {
 		switch i := failedCondition(tce); {
 		case i == 0:
-			err := s.refusal(ctx, prev.RequestID, tce.CancellationReasons[0].Item, rot.SentAt,
-				func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
+			err := refusal(tce.CancellationReasons[0].Item, rot.SentAt, func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
 			if errors.Is(err, errDrift) {
 				return fmt.Errorf("%w: the code was replaced meanwhile", access.ErrBusy)
 			}
@@ -512,25 +511,6 @@ func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) 
 		}
 	}
 	return len(ids), nil
-}
-
-// refusal is refusal for a transaction's code item. DynamoDB returns the
-// item with a failed condition when asked to; DynamoDB Local, under
-// concurrent transactions, sometimes does not. Without it the reason is
-// unknown rather than "not found", so it is read once, on this refusal
-// path only.
-func (s *Store) refusal(ctx context.Context, requestID string, old map[string]types.AttributeValue, now time.Time,
-	rule func(access.Code) error) error {
-	if old == nil {
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return wrap("read refused code", err)
-		}
-		old = out.Item
-	}
-	return refusal(old, now, rule)
 }
 
 // refusal names why a condition failed, from the item as it was: missing or
