@@ -1,29 +1,28 @@
 // Command cv-owner is the CV owner's privacy tool, on either backend:
 //
 //	cv-owner list [-format json|csv]   every request held, oldest first
-//	cv-owner erase -email ADDRESS      delete everything held about an address
+//	cv-owner erase -email ADDRESS      delete everything held about an inbox
 //
 // It reads the same CV_ variables as the functions. On AWS it needs
-// dynamodb:Scan, dynamodb:Query and dynamodb:DeleteItem, which the
-// functions' own policy deliberately lacks: run it with the owner's keys.
+// dynamodb:Scan and dynamodb:DeleteItem, which the functions' own policy
+// deliberately lacks: run it with the owner's keys.
 package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/ownercsv"
 )
 
 const usage = `usage:
@@ -63,7 +62,7 @@ func run(args []string, out io.Writer) error {
 		case "json":
 			return writeJSON(out, reqs)
 		case "csv":
-			return writeCSV(out, reqs)
+			return ownercsv.Write(out, reqs)
 		}
 		return fmt.Errorf("-format %q: use json or csv", *format)
 	case "erase":
@@ -75,7 +74,7 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "erased %d request(s) made with that address\n", n)
+		fmt.Fprintf(out, "erased %d request(s) made with that inbox, in any spelling\n", n)
 		return nil
 	}
 	return errors.New(usage)
@@ -135,26 +134,4 @@ func writeJSON(out io.Writer, reqs []access.Request) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(recs)
-}
-
-func writeCSV(out io.Writer, reqs []access.Request) error {
-	w := csv.NewWriter(out)
-	_ = w.Write([]string{"request_id", "created_at", "status", "name", "email", "phone", "company", "location",
-		"consent_policy_version", "consent_at", "verified_at", "delete_at"})
-	for _, r := range reqs {
-		c := toRecord(r)
-		_ = w.Write([]string{c.RequestID, c.CreatedAt, c.Status, cell(c.Name), cell(c.Email), cell(c.Phone),
-			cell(c.Company), cell(c.Location), c.PolicyVersion, c.ConsentAt, c.VerifiedAt, c.DeleteAt})
-	}
-	w.Flush()
-	return w.Error()
-}
-
-// cell defuses visitor text that a spreadsheet would run as a formula
-// ("=HYPERLINK(...)"): such a value is prefixed with an apostrophe.
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,4 +65,51 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 	assert.Error(t, run([]string{"erase", "-email", "not an address"}, &out))
 	assert.Error(t, run([]string{"list", "-format", "xml"}, &out))
 	assert.Error(t, run(nil, &out))
+}
+
+func TestCSVDefusesEveryVisitorColumn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CV_BACKEND", "local")
+	t.Setenv("CV_DATA_DIR", dir)
+	s, err := embedded.OpenStore(dir + "/cv-access.db")
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Second)
+	columns := map[string]int{"name": 3, "email": 4, "phone": 5, "company": 6, "location": 7}
+	want := map[string]string{} // request id -> the defused cell
+	for col := range columns {
+		for _, trigger := range []string{"=", "+", "-", "@", "\t", "\r"} {
+			id := uuid.NewString()
+			v := trigger + "1+1"
+			r := access.Request{ID: id, Name: "Ada", Email: "ada@example.com", Status: access.StatusPending,
+				Consent: access.Consent{PolicyVersion: "2026-11-24", At: now}, CreatedAt: now, DeleteAt: now.Add(time.Hour)}
+			switch col {
+			case "name":
+				r.Name = v
+			case "email":
+				r.Email = v
+			case "phone":
+				r.Phone = v
+			case "company":
+				r.Company = v
+			case "location":
+				r.Location = v
+			}
+			c := access.Code{RequestID: id, Hash: []byte("h"), ExpiresAt: now.Add(time.Minute), SentAt: now, DeleteAt: now.Add(time.Hour)}
+			require.NoError(t, s.CreateRequest(context.Background(), r, c, nil))
+			want[id+" "+col] = "'" + v
+		}
+	}
+
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"list", "-format", "csv"}, &out))
+	rows, err := csv.NewReader(&out).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 31)
+	for _, row := range rows[1:] {
+		for col, i := range columns {
+			if w, ok := want[row[0]+" "+col]; ok {
+				assert.Equal(t, w, row[i], "%s column", col)
+			}
+		}
+	}
 }

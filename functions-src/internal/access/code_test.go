@@ -106,3 +106,12 @@ func mustCodes(t *testing.T, secrets ...[]byte) *access.Codes {
 	require.NoError(t, err)
 	return c
 }
+
+func TestEqualMAC(t *testing.T) {
+	a := []byte{0x01, 0x02, 0x03, 0x04}
+	assert.True(t, access.EqualMAC(a, []byte{0x01, 0x02, 0x03, 0x04}))
+	assert.False(t, access.EqualMAC(a, []byte{0x01, 0x02, 0x03, 0x05}), "the last byte differs")
+	assert.False(t, access.EqualMAC(a, []byte{0x00, 0x02, 0x03, 0x04}), "the first byte differs")
+	assert.False(t, access.EqualMAC(a, a[:3]), "a prefix is not the MAC")
+	assert.False(t, access.EqualMAC(a, nil))
+}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/idna"
 )
 
 // Field limits. Generous for real people, small enough that a record stays
@@ -131,10 +132,24 @@ func validateEmail(raw string) (string, string) {
 		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", bad
 	}
+	// SES (like most mail systems) delivers only to 7-bit ASCII local
+	// parts. An address it must refuse would fail every send to it.
+	for i := 0; i < len(local); i++ {
+		if local[i] >= utf8.RuneSelf {
+			return "", "Use an address whose part before the @ has only Latin letters, digits and ASCII punctuation."
+		}
+	}
+	// An internationalised domain is sent, stored and counted in its
+	// ASCII (Punycode) form, so bücher.example and xn--bcher-kva.example
+	// are one domain.
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil || len(local)+1+len(ascii) > MaxEmailLen {
+		return "", bad
+	}
 	// Stored in lower case: mail providers treat local parts case-blind in
 	// practice, and one person must not become two for the rate limits or
 	// escape an erasure by a capital letter.
-	return strings.ToLower(s), ""
+	return strings.ToLower(local + "@" + ascii), ""
 }
 
 // cleanText trims and folds runs of whitespace to one space, so "  Ada \t

@@ -73,7 +73,7 @@ func (s *Service) data(code string) messageData {
 	}
 }
 
-func (s *Service) codeEmail(to, code string) (Email, error) {
+func (s *Service) codeEmail(to, code string) Email {
 	d := s.data(code)
 	esc := html.EscapeString
 	return Email{
@@ -81,7 +81,7 @@ func (s *Service) codeEmail(to, code string) (Email, error) {
 		Subject: fmt.Sprintf("%s is your code for %s's CV", code, d.Owner),
 		Text:    fmt.Sprintf(emailText, d.Code, d.Owner, d.Host, d.PageURL, d.Minutes, d.Retention),
 		HTML:    fmt.Sprintf(emailHTML, esc(d.Code), esc(d.Owner), esc(d.Host), esc(d.PageURL), d.Minutes, d.Retention),
-	}, nil
+	}
 }
 
 // codeSMS ends with the WebOTP line "@host #code" so a phone's browser can

@@ -20,10 +20,6 @@ type Store interface {
 	// returns a *LimitError naming a full one otherwise.
 	Consume(ctx context.Context, limits []Limit) error
 
-	// Refund takes one back from each counter (never below zero), for a
-	// send that did not happen.
-	Refund(ctx context.Context, limits []Limit) error
-
 	// CountAttempt adds one to the code's attempt count if Code.CheckAttempt
 	// allows it at now, and returns the code as it is after the increment.
 	// Otherwise it changes nothing and returns ErrNotFound, ErrCodeUsed,
@@ -44,14 +40,19 @@ type Store interface {
 	// request is not an error.
 	MarkExpired(ctx context.Context, requestID string) error
 
-	// RotateCode replaces the code's hash and lifetime if Code.CheckResend
-	// allows it at rot.SentAt, keeping the attempt count, and sets a request
-	// marked EXPIRED back to PENDING. It returns the request (for its
-	// contact details) and the code as it was before, so a failed delivery
-	// can put it back with RestoreCode. On refusal it returns the code as it
-	// stands with ErrNotFound, ErrCodeUsed, ErrCodeLocked, ErrResendsSpent
-	// or ErrResendTooSoon.
-	RotateCode(ctx context.Context, requestID string, rot Rotation) (Request, Code, error)
+	// Lookup returns a request and its code, or ErrNotFound if either is
+	// missing or past its retention time at now.
+	Lookup(ctx context.Context, requestID string, now time.Time) (Request, Code, error)
+
+	// RotateCode replaces the code's hash and lifetime and bumps each
+	// counter, all or nothing, in one atomic step: only if the code's hash
+	// is still prev's and Code.CheckResend allows it at rot.SentAt (the
+	// attempt count is kept), and it sets a request marked EXPIRED back to
+	// PENDING. On refusal nothing changes and it returns ErrNotFound,
+	// ErrCodeUsed, ErrCodeLocked, ErrResendsSpent, ErrResendTooSoon, a
+	// *LimitError naming a full counter, or ErrBusy if another rotation
+	// replaced prev first.
+	RotateCode(ctx context.Context, prev Code, rot Rotation, limits []Limit) error
 
 	// RestoreCode undoes a rotation whose code could not be delivered: if
 	// the code's hash is still ifHash, its hash, lifetime, send time and
@@ -71,8 +72,9 @@ type OwnerStore interface {
 	// ListRequests returns every request still within its retention at
 	// now, oldest first.
 	ListRequests(ctx context.Context, now time.Time) ([]Request, error)
-	// EraseEmail deletes every request (and its code) made with the
-	// address, and reports how many there were.
+	// EraseEmail deletes every request (and its code) made with any
+	// spelling of the address's inbox (InboxOf), and reports how many
+	// there were.
 	EraseEmail(ctx context.Context, email string) (int, error)
 }
 

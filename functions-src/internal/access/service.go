@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,7 +38,7 @@ func DefaultPolicy() Policy {
 		ResendCooldown: 60 * time.Second,
 		MaxResends:     3,
 		Retention:      180 * 24 * time.Hour,
-		PolicyVersion:  "2026-11-24",
+		PolicyVersion:  "2026-11-30",
 		Limits:         DefaultLimits(),
 	}
 }
@@ -53,9 +56,10 @@ type Deps struct {
 	Codes  *Codes
 	Rand   io.Reader        // for request ids
 	Now    func() time.Time // the clock
-	// LimitKey keys the hashes in rate-limit counters, so no IP, address
-	// or number is stored in them.
-	LimitKey []byte
+	// LimitKeys key the hashes in rate-limit counters, so no IP, address
+	// or number is stored in them. Newest first; while a secret is being
+	// rotated there are two, and every counter is bumped under both.
+	LimitKeys [][]byte
 }
 
 // Service is the whole visitor flow: ask, prove, download.
@@ -69,12 +73,24 @@ type Service struct {
 // NewService checks its dependencies and returns a ready service.
 func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 	switch {
-	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil, len(d.LimitKey) == 0:
+	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil, len(d.LimitKeys) == 0:
 		return nil, errors.New("access: missing dependency")
 	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
 		return nil, errors.New("access: incomplete policy")
 	}
-	return &Service{d: d, policy: p, sender: s, limiter: limiter{key: d.LimitKey, limits: p.Limits}}, nil
+	// One counter per distinct key: a secret listed twice must not put
+	// one item into a transaction twice, which DynamoDB refuses.
+	var keys [][]byte
+	for _, k := range d.LimitKeys {
+		if len(k) == 0 {
+			return nil, errors.New("access: empty rate-limit key")
+		}
+		if !slices.ContainsFunc(keys, func(have []byte) bool { return string(have) == string(k) }) {
+			keys = append(keys, k)
+		}
+	}
+	lim := limiter{keys: keys, limits: p.Limits, shard: mathrand.IntN}
+	return &Service{d: d, policy: p, sender: s, limiter: lim}, nil
 }
 
 // Policy returns the service's policy.
@@ -126,16 +142,10 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		DeleteAt:  now.Add(s.policy.CodeTTL + codeGrace),
 	}
 	log := logctx.From(ctx).With("access_request", reqID)
+	s.noteUnknownNetwork(log, in.ClientIP)
 	limits := s.limiter.forSend(now, in.ClientIP, v.Email, v.Phone)
-	smsTo := v.Phone
-	err = s.d.Store.CreateRequest(ctx, req, c, limits)
+	sms, err := s.admit(ctx, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
 	var le *LimitError
-	if errors.As(err, &le) && le.Limit.Kind.soft() {
-		// The number or the day's SMS budget is spent: send by email only.
-		log.Warn("sms skipped", "limit", string(le.Limit.Kind))
-		smsTo = ""
-		err = s.d.Store.CreateRequest(ctx, req, c, withoutSoft(limits))
-	}
 	if errors.As(err, &le) {
 		log.Info("request refused", "limit", string(le.Limit.Kind))
 		return Issued{}, rateLimited(le.Limit, now, err)
@@ -143,20 +153,65 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	if err != nil {
 		return Issued{}, storeError("store request", err)
 	}
-	if err := s.deliver(logctx.With(ctx, log), v.Email, smsTo, code); err != nil {
-		// Nobody got the code, and the visitor got no request id: keep
-		// nothing of theirs, and give back what the send counted against
-		// them. They can simply send the form again.
+	smsTo := ""
+	if sms {
+		smsTo = v.Phone
+	}
+	sent, err := s.deliver(logctx.With(ctx, log), v.Email, smsTo, code)
+	if err != nil && !sent.SMS {
+		// Nobody got the code, and the visitor gets no request id: keep
+		// nothing of theirs. The counters stay spent: a send that failed
+		// may still have gone out, and a counter given back is a limit
+		// an attacker can reset by making the send fail.
 		cctx, cancel := cleanup(ctx)
 		defer cancel()
 		if derr := s.d.Store.DeleteRequest(cctx, reqID); derr != nil {
 			log.Error("undelivered request not deleted", "error", derr.Error())
 		}
-		s.refund(cctx, sent(limits, smsTo))
+		log.Info("access not requested", "email", false, "sms", false)
 		return Issued{}, err
 	}
-	log.Info("access requested", "sms", smsTo != "")
+	// The email may have failed while the SMS went out: the visitor holds
+	// a code, so the request stays usable with it.
+	log.Info("access requested", "email", sent.Email, "sms", sent.SMS)
 	return Issued{RequestID: reqID, ExpiresIn: s.policy.CodeTTL}, nil
+}
+
+// noteUnknownNetwork logs (without the value) a caller whose address is
+// missing or unreadable: one such line is noise, a stream of them means
+// the platform stopped saying who connects and every visitor now shares
+// one network's limit.
+func (s *Service) noteUnknownNetwork(log *slog.Logger, ip string) {
+	if n, _ := networks(ip); n == unknownNetwork {
+		log.Warn("client address unknown", "network", unknownNetwork)
+	}
+}
+
+// admit runs one write that carries the send's counters (write is the
+// store step), handling the refusals that need not end the send: a full
+// share of a site-wide budget is swapped for another share, and a spent
+// SMS limit drops the SMS counters so the code goes by email only. It
+// reports whether the SMS may still go out.
+func (s *Service) admit(ctx context.Context, limits []Limit, write func([]Limit) error) (sms bool, err error) {
+	limits = slices.Clone(limits)
+	sms = true
+	tried := map[LimitKind][]int{}
+	for {
+		err = write(limits)
+		var le *LimitError
+		switch {
+		case !errors.As(err, &le):
+			return sms, err
+		case le.Limit.Kind.siteWide() && s.limiter.reshard(limits, le.Limit, tried):
+			continue
+		case le.Limit.Kind.soft() && sms:
+			// The number or the day's SMS budget is spent: email only.
+			logctx.From(ctx).Warn("sms skipped", "limit", string(le.Limit.Kind))
+			limits, sms = withoutSoft(limits), false
+			continue
+		}
+		return sms, err
+	}
 }
 
 // Resend replaces the request's code with a new one and sends it again. The
@@ -184,60 +239,55 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		},
 	}
 	log := logctx.From(ctx).With("access_request", id)
-	req, old, err := s.d.Store.RotateCode(ctx, id, rot)
+	req, old, err := s.d.Store.Lookup(ctx, id, now)
+	if err == nil {
+		// Refuse in Go first, so a refused resend writes nothing; the
+		// store's condition checks the same rule again atomically.
+		err = old.CheckResend(now, rot.Policy)
+	}
+	if err == nil {
+		// A resend is a send: it counts against the same limits as a
+		// request, in the same atomic write that replaces the code, so
+		// resending can neither bomb an inbox nor pump SMS, and a refusal
+		// leaves the code as it was.
+		s.noteUnknownNetwork(log, clientIP)
+		limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
+		var sms bool
+		sms, err = s.admit(ctx, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
+		if !sms {
+			req.Phone = ""
+		}
+	}
+	var le *LimitError
 	switch {
+	case errors.As(err, &le):
+		log.Info("resend refused", "limit", string(le.Limit.Kind))
+		return Issued{}, rateLimited(le.Limit, now, err)
 	case errors.Is(err, ErrResendTooSoon):
 		wait := old.SentAt.Add(s.policy.ResendCooldown).Sub(now)
 		log.Info("resend refused", "reason", "cooldown")
 		return Issued{}, &Error{Kind: KindRateLimited, Code: "resend_too_soon",
-			Message:    fmt.Sprintf("Please wait %d seconds before asking for another code.", ceilSeconds(wait)),
-			RetryAfter: wait, cause: err}
+			Message:    fmt.Sprintf("Please wait %d seconds before asking for another code.", max(ceilSeconds(wait), 1)),
+			RetryAfter: max(wait, time.Second), cause: err}
 	case errors.Is(err, ErrResendsSpent):
 		log.Info("resend refused", "reason", "limit")
 		return Issued{}, &Error{Kind: KindConflict, Code: "resend_limit_reached",
 			Message: "No more codes can be sent for this request. Please start again.", cause: err}
 	case err != nil:
 		log.Info("resend refused", "reason", err.Error())
-		if old.Hash != nil {
-			// A rotation that failed half-way may have replaced the code.
-			// Put it back: a no-op unless the new hash is in place.
-			cctx, cancel := cleanup(ctx)
-			defer cancel()
-			s.restore(cctx, old, rot.Hash)
-		}
 		return Issued{}, codeStateError(err)
 	}
-	// A resend is a send: it counts against the same limits as a request,
-	// so resending cannot be used to bomb an address or pump SMS.
-	smsTo := req.Phone
-	limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
-	err = s.d.Store.Consume(ctx, limits)
-	var le *LimitError
-	if errors.As(err, &le) && le.Limit.Kind.soft() {
-		log.Warn("sms skipped", "limit", string(le.Limit.Kind))
-		smsTo = ""
-		err = s.d.Store.Consume(ctx, withoutSoft(limits))
-	}
-	if err != nil {
+	sent, err := s.deliver(logctx.With(ctx, log), req.Email, req.Phone, code)
+	if err != nil && !sent.SMS {
+		// The new code reached nobody: put the previous one back, so the
+		// code the visitor holds still works. The counters stay spent.
 		cctx, cancel := cleanup(ctx)
 		defer cancel()
 		s.restore(cctx, old, rot.Hash)
-		if errors.As(err, &le) {
-			log.Info("resend refused", "limit", string(le.Limit.Kind))
-			return Issued{}, rateLimited(le.Limit, now, err)
-		}
-		return Issued{}, storeError("consume limits", err)
-	}
-	if err := s.deliver(logctx.With(ctx, log), req.Email, smsTo, code); err != nil {
-		// The new code never arrived: put the previous one back, with its
-		// resend and its counts, so a failed send costs the visitor nothing.
-		cctx, cancel := cleanup(ctx)
-		defer cancel()
-		s.restore(cctx, old, rot.Hash)
-		s.refund(cctx, sent(limits, smsTo))
+		log.Info("code not resent", "email", false, "sms", false)
 		return Issued{}, err
 	}
-	log.Info("code resent", "sms", smsTo != "")
+	log.Info("code resent", "email", sent.Email, "sms", sent.SMS)
 	return Issued{RequestID: id, ExpiresIn: s.policy.CodeTTL}, nil
 }
 
@@ -252,10 +302,13 @@ func (s *Service) decoy(ctx context.Context) (Issued, error) {
 	return Issued{RequestID: id.String(), ExpiresIn: s.policy.CodeTTL}, nil
 }
 
+// Sent says which messages carrying a code were accepted for delivery.
+type Sent struct{ Email, SMS bool }
+
 // deliver sends the code by email and, if there is a phone, by SMS, at the
-// same time. Email is the channel that must work; a failed SMS is logged
-// and the visitor still has the email.
-func (s *Service) deliver(ctx context.Context, email, phone, code string) error {
+// same time. Email is the channel that must work: its failure is the
+// error. A failed SMS is logged, and the visitor still has the email.
+func (s *Service) deliver(ctx context.Context, email, phone, code string) (Sent, error) {
 	log := logctx.From(ctx)
 	// Stop sending in time to undo the request if the send fails.
 	if d, ok := ctx.Deadline(); ok {
@@ -263,11 +316,10 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) error 
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-cleanupTime))
 		defer cancel()
 	}
-	msg, err := s.codeEmail(email, code)
-	if err != nil {
-		return internal(fmt.Errorf("compose email: %w", err))
-	}
-	var wg sync.WaitGroup
+	var (
+		sent Sent
+		wg   sync.WaitGroup
+	)
 	if phone != "" && s.d.SMS != nil {
 		wg.Go(func() {
 			// This goroutine is outside the edge's recover: a panic in an
@@ -279,17 +331,20 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) error 
 			}()
 			if err := s.d.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
 				log.Warn("sms not sent", "error", err.Error())
+				return
 			}
+			sent.SMS = true
 		})
 	}
-	mailErr := s.d.Mailer.SendEmail(ctx, msg)
+	mailErr := s.d.Mailer.SendEmail(ctx, s.codeEmail(email, code))
 	wg.Wait()
 	if mailErr != nil {
 		log.Error("email not sent", "error", mailErr.Error())
-		return &Error{Kind: KindUnavailable, Code: "delivery_failed",
+		return sent, &Error{Kind: KindUnavailable, Code: "delivery_failed",
 			Message: "We could not send the email just now. Please try again in a minute.", cause: mailErr}
 	}
-	return nil
+	sent.Email = true
+	return sent, nil
 }
 
 // Grant is a short-lived link to the CV.
@@ -310,7 +365,25 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// Whole seconds, as stored: a code lives its full stated lifetime.
 	now := s.d.Now().UTC().Truncate(time.Second)
 
+	// Each guess costs a write, so guesses are counted per client network
+	// too. The counters go side by side with the attempt's own write, so
+	// they add no round trip: one transaction cannot both count the
+	// attempt and hand back the hash the comparison needs. A guess over
+	// the network's limit is refused without being compared.
+	s.noteUnknownNetwork(log, in.ClientIP)
+	var limitErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { limitErr = s.d.Store.Consume(ctx, s.limiter.forVerify(now, in.ClientIP)) })
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
+	wg.Wait()
+	var le *LimitError
+	if errors.As(limitErr, &le) {
+		log.Info("verify refused", "limit", string(le.Limit.Kind))
+		return Grant{}, rateLimited(le.Limit, now, limitErr)
+	}
+	if limitErr != nil {
+		return Grant{}, storeError("count guess", limitErr)
+	}
 	if err != nil {
 		log.Info("verify refused", "reason", err.Error())
 		if errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrCodeLocked) {
@@ -363,21 +436,6 @@ func (s *Service) restore(ctx context.Context, old Code, newHash []byte) {
 	if err := s.d.Store.RestoreCode(ctx, old, newHash); err != nil {
 		logctx.From(ctx).Error("previous code not restored", "error", err.Error())
 	}
-}
-
-func (s *Service) refund(ctx context.Context, limits []Limit) {
-	if err := s.d.Store.Refund(ctx, limits); err != nil {
-		logctx.From(ctx).Warn("rate-limit counters not refunded", "error", err.Error())
-	}
-}
-
-// sent is the counters a send actually bumped: without the SMS ones when
-// it went by email only.
-func sent(limits []Limit, smsTo string) []Limit {
-	if smsTo == "" {
-		return withoutSoft(limits)
-	}
-	return limits
 }
 
 // expiry is when a code issued now stops working, rounded up to the whole

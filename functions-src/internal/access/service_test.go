@@ -28,6 +28,8 @@ type harness struct {
 	mail  *mailbox
 	sms   *mailbox
 	links *presigner
+
+	guesses atomic.Int32
 }
 
 type clock struct {
@@ -133,7 +135,7 @@ func (h *harness) build(t *testing.T, opts ...option) *access.Service {
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
 	d := access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links,
-		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKey: limitKey}
+		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKeys: [][]byte{limitKey}}
 	p := access.DefaultPolicy()
 	sender := access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"}
 	for _, o := range opts {
@@ -156,8 +158,12 @@ func (h *harness) request(t *testing.T) (string, string) {
 	return out.RequestID, h.mail.lastCode(t)
 }
 
+// verify guesses from a network of its own each time, so that only the
+// tests about the per-network limit meet it.
 func (h *harness) verify(id, code string) (access.Grant, error) {
-	return h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code})
+	n := h.guesses.Add(1)
+	ip := fmt.Sprintf("2001:db8:%x::1", n)
+	return h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, ClientIP: ip})
 }
 
 // wrong returns a valid-looking code other than code.
@@ -452,7 +458,7 @@ func TestDeliveryFailures(t *testing.T) {
 	t.Run("email failure is a clear, retryable error", func(t *testing.T) {
 		h := newHarness(t)
 		h.mail.fail = errors.New("ses: throttled")
-		_, err := h.svc.RequestAccess(context.Background(), ada)
+		_, err := h.svc.RequestAccess(context.Background(), emailOnly(ada))
 		var e *access.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, access.KindUnavailable, e.Kind)
@@ -466,6 +472,22 @@ func TestDeliveryFailures(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, h.mail.emails, 1)
 	})
+	t.Run("email failed, SMS sent: the request stays usable with the texted code", func(t *testing.T) {
+		h := newHarness(t)
+		h.mail.fail = errors.New("ses: paused")
+		out, err := h.svc.RequestAccess(context.Background(), ada)
+		require.NoError(t, err, "the visitor holds a code, so they get its request id")
+		require.Len(t, h.sms.texts, 1)
+		code := codeInText.FindString(h.sms.texts[0].Text)
+		_, err = h.verify(out.RequestID, code)
+		assert.NoError(t, err)
+	})
+}
+
+// emailOnly is in without a phone.
+func emailOnly(in access.AccessInput) access.AccessInput {
+	in.Phone = ""
+	return in
 }
 
 // recordingStore remembers the ids of requests created through it.
@@ -488,19 +510,21 @@ func TestUndeliveredRequestKeepsNothing(t *testing.T) {
 	svc := h.build(t, withStore(rec))
 
 	h.mail.fail = errors.New("ses down")
+	h.sms.fail = errors.New("sns down")
 	_, err := svc.RequestAccess(context.Background(), ada)
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 	require.Len(t, rec.ids, 1)
 	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
 	assert.ErrorIs(t, err, access.ErrNotFound, "the visitor's details are not kept when no code went out")
 
-	h.mail.fail = nil
+	h.mail.fail, h.sms.fail = nil, nil
 	_, err = svc.RequestAccess(context.Background(), ada)
 	assert.NoError(t, err, "sending the form again works")
 }
 
 func TestFailedResendKeepsThePreviousCode(t *testing.T) {
 	h := newHarness(t)
+	h.sms.fail = errors.New("sns down")
 	id, first := h.request(t)
 	h.clock.Advance(time.Minute)
 	h.mail.fail = errors.New("ses throttled")
@@ -517,6 +541,7 @@ func TestFailedResendKeepsThePreviousCode(t *testing.T) {
 	assert.Equal(t, "otp_incorrect", errCode(t, err), "a successful resend does replace the code")
 
 	h2 := newHarness(t)
+	h2.sms.fail = errors.New("sns down")
 	id2, first2 := h2.request(t)
 	h2.clock.Advance(time.Minute)
 	h2.mail.fail = errors.New("ses throttled")
@@ -771,18 +796,6 @@ func (blockingMailer) SendEmail(ctx context.Context, _ access.Email) error {
 	return ctx.Err()
 }
 
-// halfRotatingStore rotates the code, then fails the rest of the step, as
-// a DynamoDB RotateCode whose second write fails would.
-type halfRotatingStore struct{ access.Store }
-
-func (s halfRotatingStore) RotateCode(ctx context.Context, id string, rot access.Rotation) (access.Request, access.Code, error) {
-	_, prev, err := s.Store.RotateCode(ctx, id, rot)
-	if err != nil {
-		return access.Request{}, prev, err
-	}
-	return access.Request{}, prev, errors.New("request update failed")
-}
-
 func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
 	h := newHarness(t)
 	rec := &recordingStore{Store: h.store}
@@ -791,12 +804,13 @@ func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := mk(blockingMailer{}, rec).RequestAccess(ctx, ada)
+	_, err := mk(blockingMailer{}, rec).RequestAccess(ctx, emailOnly(ada))
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 	require.Len(t, rec.ids, 1)
 	_, err = h.store.GetRequest(context.Background(), rec.ids[0], h.clock.Now())
 	assert.ErrorIs(t, err, access.ErrNotFound, "deleted although the invocation's time had run out")
 
+	h.sms.fail = errors.New("sns down")
 	id, code := h.request(t)
 	h.clock.Advance(time.Minute)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
@@ -807,24 +821,69 @@ func TestUndoStepsRunEvenWhenTheDeadlineHasPassed(t *testing.T) {
 	assert.NoError(t, err, "the code the visitor holds still works after a resend timed out")
 }
 
-func TestHalfDoneRotationIsUndone(t *testing.T) {
-	h := newHarness(t)
-	id, code := h.request(t)
-	h.clock.Advance(time.Minute)
-	_, err := h.build(t, withStore(halfRotatingStore{h.store})).Resend(context.Background(), id, "")
-	require.Error(t, err)
-	_, err = h.verify(id, code)
-	assert.NoError(t, err, "the delivered code was put back")
+// noRestoreStore cannot undo a rotation, as when the undo's own write
+// fails: what a refusal leaves must not depend on undoing anything.
+type noRestoreStore struct{ access.Store }
+
+func (noRestoreStore) RestoreCode(context.Context, access.Code, []byte) error {
+	return errors.New("restore failed")
 }
 
-func TestFailedDeliveriesDoNotSpendTheLimits(t *testing.T) {
+func TestRefusedResendChangesNothing(t *testing.T) {
 	h := newHarness(t)
-	h.mail.fail = errors.New("ses down")
-	for range 6 {
+	id, code := h.request(t)
+	for range 4 { // the inbox's other four codes today
 		_, err := h.svc.RequestAccess(context.Background(), ada)
-		require.Equal(t, "delivery_failed", errCode(t, err))
+		require.NoError(t, err)
 	}
-	h.mail.fail = nil
-	_, err := h.svc.RequestAccess(context.Background(), ada)
-	assert.NoError(t, err, "six failed sends counted nothing against the address")
+	h.clock.Advance(time.Minute)
+	_, err := h.build(t, withStore(noRestoreStore{h.store})).Resend(context.Background(), id, "")
+	assert.Equal(t, "rate_limited_email", errCode(t, err))
+	_, c, err := h.store.Lookup(context.Background(), id, h.clock.Now())
+	require.NoError(t, err)
+	assert.Zero(t, c.Resends, "the refused resend was not counted")
+	assert.Equal(t, h.clock.Now().Add(-time.Minute), c.SentAt, "the code was not replaced")
+	_, err = h.verify(id, code)
+	assert.NoError(t, err, "the code the visitor holds still works")
+}
+
+func TestFailedDeliveriesStillSpendTheLimits(t *testing.T) {
+	t.Run("a failed email is counted against the inbox and the network", func(t *testing.T) {
+		h := newHarness(t)
+		h.mail.fail = errors.New("ses down")
+		in := emailOnly(ada)
+		in.ClientIP = "198.51.100.20"
+		for range 5 {
+			_, err := h.svc.RequestAccess(context.Background(), in)
+			require.Equal(t, "delivery_failed", errCode(t, err))
+		}
+		h.mail.fail = nil
+		_, err := h.svc.RequestAccess(context.Background(), in)
+		assert.Equal(t, "rate_limited_email", errCode(t, err), "a send that may have gone out is never given back")
+	})
+	t.Run("email down: texts to one number stop at its daily limit", func(t *testing.T) {
+		h := newHarness(t)
+		h.mail.fail = errors.New("ses unreachable")
+		in := ada
+		in.ClientIP = "198.51.100.21"
+		for i := range 30 {
+			in.Email = fmt.Sprintf("pump%d@example.com", i)
+			_, _ = h.svc.RequestAccess(context.Background(), in)
+		}
+		assert.Len(t, h.sms.texts, 3, "the phone's limit holds although every email failed")
+	})
+	t.Run("email down: the site's SMS budget holds across networks and numbers", func(t *testing.T) {
+		h := newHarness(t)
+		p := access.DefaultPolicy()
+		p.Limits.SMSPerDay = 4
+		svc := h.build(t, withPolicy(p))
+		h.mail.fail = errors.New("ses unreachable")
+		for i := range 20 {
+			in := ada
+			in.Email, in.ClientIP = fmt.Sprintf("pump%d@example.com", i), fmt.Sprintf("198.51.%d.1", i)
+			in.Phone = fmt.Sprintf("+4474009002%02d", i)
+			_, _ = svc.RequestAccess(context.Background(), in)
+		}
+		assert.Len(t, h.sms.texts, 4)
+	})
 }

@@ -79,8 +79,8 @@ type grantResponse struct {
 // Config is what both handlers share.
 type Config struct {
 	Log *slog.Logger
-	// Origins are the sites allowed to call (scheme://host[:port]). A
-	// request whose Origin header is missing or not listed is refused.
+	// Origins are exactly the sites allowed to call (scheme://host[:port]).
+	// A request whose Origin header is missing or not listed is refused.
 	Origins []string
 	// Timeout bounds each invocation, AWS calls included; the platform's
 	// own deadline, less a margin, wins when it is sooner.
@@ -90,9 +90,11 @@ type Config struct {
 // DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
 const DefaultTimeout = 8 * time.Second
 
-// LocalOrigins are the dev origins always allowed beside the site's own:
-// `make dev` and `netlify dev` on their default port.
-var LocalOrigins = []string{"http://127.0.0.1:8888", "http://localhost:8888"}
+// LocalOrigins are the dev origins of `make dev` and `netlify dev` on their
+// default port. The edge does not add them itself: only a local backend
+// lists them in Config.Origins, so a production function never answers a
+// page served from a visitor's own machine.
+func LocalOrigins() []string { return []string{"http://127.0.0.1:8888", "http://localhost:8888"} }
 
 // RequestAccess serves POST request-access.
 func RequestAccess(svc Service, cfg Config) Handler {
@@ -127,12 +129,12 @@ func RequestAccess(svc Service, cfg Config) Handler {
 
 // VerifyAccess serves POST verify-access.
 func VerifyAccess(svc Service, cfg Config) Handler {
-	return handle("verify-access", cfg, func(ctx context.Context, _ events.APIGatewayProxyRequest, body []byte) (any, error) {
+	return handle("verify-access", cfg, func(ctx context.Context, ev events.APIGatewayProxyRequest, body []byte) (any, error) {
 		var in verifyAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP})
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: clientIP(ev)})
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +154,7 @@ func handle(name string, cfg Config, op func(context.Context, events.APIGatewayP
 		cfg.Timeout = DefaultTimeout
 	}
 	origins := map[string]bool{}
-	for _, o := range append(cfg.Origins, LocalOrigins...) {
+	for _, o := range cfg.Origins {
 		origins[strings.TrimRight(o, "/")] = true
 	}
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
@@ -440,19 +442,42 @@ func invocationID(ctx context.Context, ev events.APIGatewayProxyRequest) string 
 	return uuid.NewString()
 }
 
-// header reads a header case-insensitively; proxies differ in casing.
+// header reads a header case-insensitively, since proxies differ in
+// casing. Every copy counts, in Headers and MultiValueHeaders alike: a
+// client can add its own copy of a platform header under another casing,
+// and picking one of them would depend on map order, so copies that
+// disagree make the header absent. Absent is the safe reading for each
+// header read here: a request without Origin or Content-Type is refused,
+// and a caller without a client address is counted with every other
+// caller whose address is unknown.
 func header(ev events.APIGatewayProxyRequest, name string) string {
+	var (
+		value string
+		seen  bool
+	)
+	same := func(v string) bool {
+		if seen && v != value {
+			return false
+		}
+		value, seen = v, true
+		return true
+	}
 	for k, v := range ev.Headers {
-		if strings.EqualFold(k, name) {
-			return v
+		if strings.EqualFold(k, name) && !same(v) {
+			return ""
 		}
 	}
-	for k, v := range ev.MultiValueHeaders {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0]
+	for k, vs := range ev.MultiValueHeaders {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		for _, v := range vs {
+			if !same(v) {
+				return ""
+			}
 		}
 	}
-	return ""
+	return value
 }
 
 func seconds(d time.Duration) int { return int(d / time.Second) }

@@ -51,7 +51,7 @@ func realService(f *testing.F) (*access.Service, *countingStore) {
 		f.Fatal(err)
 	}
 	svc, err := access.NewService(access.Deps{Store: cs, Mailer: discard{}, SMS: discard{}, Links: nopLinks{},
-		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKey: []byte("k")},
+		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("k")}},
 		access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: site})
 	if err != nil {
 		f.Fatal(err)

@@ -54,7 +54,12 @@ func New(cfg Config, o Options) (*App, error) {
 		return nil, err
 	}
 	sender := access.Sender{OwnerName: cfg.OwnerName, SiteURL: cfg.SiteURL}
-	limitKey := deriveKey(cfg.OTPSecrets[0], "cv-access/rate-limit/v1")
+	// Counters are keyed under every secret while one is being rotated,
+	// so dropping the old secret later resets no limit.
+	limitKeys := make([][]byte, len(cfg.OTPSecrets))
+	for i, secret := range cfg.OTPSecrets {
+		limitKeys[i] = deriveKey(secret, "cv-access/rate-limit/v1")
+	}
 	if cfg.Backend == BackendAWS {
 		b, err := awsbackend.New(context.Background(), cfg.AWS, o.Now)
 		if err != nil {
@@ -62,7 +67,7 @@ func New(cfg Config, o Options) (*App, error) {
 		}
 		svc, err := access.NewService(access.Deps{
 			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links,
-			Codes: codes, Rand: o.Rand, Now: o.Now, LimitKey: limitKey,
+			Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 		}, cfg.Policy, sender)
 		if err != nil {
 			return nil, err
@@ -87,7 +92,7 @@ func New(cfg Config, o Options) (*App, error) {
 	}
 	svc, err := access.NewService(access.Deps{
 		Store: store, Mailer: outbox, SMS: outbox, Links: links,
-		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKey: limitKey,
+		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 	}, cfg.Policy, sender)
 	if err != nil {
 		return nil, err
@@ -96,9 +101,15 @@ func New(cfg Config, o Options) (*App, error) {
 }
 
 // API is the edge configuration: the site's own origin is the one allowed
-// to call the functions (beside the local dev origins).
+// to call the functions. The dev origins join it on the local backend only:
+// on AWS the functions hold real visitors' data, and a page on someone's
+// localhost is not the site.
 func (a *App) API(log *slog.Logger) api.Config {
-	return api.Config{Log: log, Origins: []string{a.Config.SiteURL}}
+	origins := []string{a.Config.SiteURL}
+	if a.Config.Backend == BackendLocal {
+		origins = append(origins, api.LocalOrigins()...)
+	}
+	return api.Config{Log: log, Origins: origins}
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download

@@ -82,9 +82,14 @@ func LoadConfig(env Getenv) (Config, error) {
 	case c.SiteURL == "":
 		errs = append(errs, errors.New("CV_SITE_URL is not set: the site's public origin, e.g. https://cv.example.com"))
 	default:
-		if u, err := url.Parse(c.SiteURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+		u, err := url.Parse(c.SiteURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
 			errs = append(errs, fmt.Errorf("CV_SITE_URL=%q: want an origin like https://cv.example.com", c.SiteURL))
+			break
 		}
+		// Browsers send the Origin header in lower case, and the edge
+		// compares it exactly.
+		c.SiteURL = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 
 	c.OwnerName = strings.TrimSpace(env("CV_OWNER_NAME"))
@@ -126,6 +131,8 @@ func LoadConfig(env Getenv) (Config, error) {
 		{"CV_RATE_EMAIL_PER_DAY", &lim.EmailPerDay},
 		{"CV_RATE_PHONE_PER_DAY", &lim.PhonePerDay},
 		{"CV_SMS_DAILY_LIMIT", &lim.SMSPerDay},
+		{"CV_EMAIL_DAILY_LIMIT", &lim.EmailsPerDay},
+		{"CV_RATE_VERIFY_PER_HOUR", &lim.VerifyPerHour},
 	} {
 		if v := strings.TrimSpace(env(n.name)); v != "" {
 			k, err := strconv.Atoi(v)

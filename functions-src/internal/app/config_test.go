@@ -45,13 +45,13 @@ func TestLocalDefaults(t *testing.T) {
 func TestOverrides(t *testing.T) {
 	c, err := app.LoadConfig(envOf(map[string]string{
 		"CV_DATA_DIR": t.TempDir(), "CV_OUTBOX_DIR": "/tmp/out", "CV_LOCAL_CV_FILE": "/tmp/me.pdf",
-		"CV_SITE_URL": "https://cv.example.com/", "CV_OWNER_NAME": "Ada", "CV_RETENTION_DAYS": "30",
+		"CV_SITE_URL": "HTTPS://CV.Example.com/", "CV_OWNER_NAME": "Ada", "CV_RETENTION_DAYS": "30",
 		"CV_POLICY_VERSION": "2027-01-01", "CV_OTP_SECRET": strongSecret + "," + strings.Repeat("o", 40),
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "/tmp/out", c.OutboxDir)
 	assert.Equal(t, "/tmp/me.pdf", c.CVFile)
-	assert.Equal(t, "https://cv.example.com", c.SiteURL)
+	assert.Equal(t, "https://cv.example.com", c.SiteURL, "an origin as browsers send it: lower case, no slash")
 	assert.Equal(t, "Ada", c.OwnerName)
 	assert.Equal(t, 30*24*time.Hour, c.Policy.Retention)
 	assert.Equal(t, "2027-01-01", c.Policy.PolicyVersion)

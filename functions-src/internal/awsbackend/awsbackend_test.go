@@ -37,11 +37,17 @@ var stack *emulators.Stack
 
 func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { stack = s }) }
 
-// callCounter counts HTTP round trips to AWS per service and operation,
-// retries included: it sits after the retry middleware.
+// callCounter counts AWS calls (retries included: it sits after the retry
+// middleware) by operation, and the round trips a caller
+// waits for: a call that starts while none is in flight begins a new one,
+// and calls sent side by side share it. Each call is held for delay, so
+// calls that are concurrent surely overlap and sequential ones cannot.
 type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
+	mu       sync.Mutex
+	calls    map[string]int
+	inFlight int
+	trips    int
+	delay    time.Duration
 }
 
 func (c *callCounter) middleware(stack *middleware.Stack) error {
@@ -49,17 +55,29 @@ func (c *callCounter) middleware(stack *middleware.Stack) error {
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			c.mu.Lock()
 			c.calls[awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)]++
+			if c.inFlight == 0 {
+				c.trips++
+			}
+			c.inFlight++
+			delay := c.delay
 			c.mu.Unlock()
+			defer func() {
+				c.mu.Lock()
+				c.inFlight--
+				c.mu.Unlock()
+			}()
+			time.Sleep(delay)
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }
 
-func (c *callCounter) reset() map[string]int {
+// reset returns the calls and round trips since the last reset.
+func (c *callCounter) reset() (map[string]int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
+	out, trips := c.calls, c.trips
+	c.calls, c.trips = map[string]int{}, 0
+	return out, trips
 }
 
 type clock struct {
@@ -138,7 +156,7 @@ func service(t *testing.T, f *fixture) *access.Service {
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
 		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
-		Codes: codes, Rand: rand.Reader, Now: f.clock.Now, LimitKey: []byte("limit-key"),
+		Codes: codes, Rand: rand.Reader, Now: f.clock.Now, LimitKeys: [][]byte{[]byte("limit-key")},
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return svc
@@ -152,12 +170,16 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	email := fmt.Sprintf("visitor-%d@example.com", time.Now().UnixNano())
 	f.counter.reset()
+	f.counter.delay = 50 * time.Millisecond
+	defer func() { f.counter.delay = 0 }()
 
-	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Phone: "+447400900123", Consent: true})
+	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Phone: "+447400900123",
+		Consent: true, ClientIP: "198.51.100.30"})
 	require.NoError(t, err)
-	calls := f.counter.reset()
+	calls, trips := f.counter.reset()
 	assert.Equal(t, map[string]int{"DynamoDB.TransactWriteItems": 1, "SESv2.SendEmail": 1, "SNS.Publish": 1}, calls,
-		"request-access: one DynamoDB round trip, one email, one SMS")
+		"request-access: one DynamoDB call, one email, one SMS")
+	assert.Equal(t, 2, trips, "request-access: the transaction, then email and SMS side by side")
 
 	mails, err := stack.EmailsTo(ctx, email)
 	require.NoError(t, err)
@@ -178,11 +200,12 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 	assert.Equal(t, "+447400900123", sms.PhoneNumber)
 	assert.Equal(t, "Transactional", sms.Attributes["AWS.SNS.SMS.SMSType"])
 
-	g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: out.RequestID, OTP: code})
+	g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: out.RequestID, OTP: code, ClientIP: "198.51.100.30"})
 	require.NoError(t, err)
-	calls = f.counter.reset()
-	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 1, "DynamoDB.TransactWriteItems": 1}, calls,
-		"verify-access: two DynamoDB round trips, and presigning calls nothing")
+	calls, trips = f.counter.reset()
+	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 1, "DynamoDB.TransactWriteItems": 2}, calls,
+		"verify-access: the attempt, the network's guess counter, and the used flip; presigning calls nothing")
+	assert.Equal(t, 2, trips, "verify-access: two DynamoDB round trips (the guess counter goes beside the attempt)")
 
 	resp, body := download(t, g.URL)
 	assert.Equal(t, 200, resp.StatusCode, string(body))
@@ -300,7 +323,7 @@ func serviceOn(t *testing.T, f *fixture, endpoint string) *access.Service {
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
 		Store: awsbackend.NewStore(db, f.cfg.Tables), Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
-		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKey: []byte("limit-key"),
+		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("limit-key")},
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return svc

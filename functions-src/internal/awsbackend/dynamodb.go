@@ -25,6 +25,7 @@ type DynamoDBAPI interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	TransactGetItems(context.Context, *dynamodb.TransactGetItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error)
 }
 
 // Tables names the tables.
@@ -40,8 +41,11 @@ type Tables struct {
 // rule names the reason, so both backends refuse for the same causes.
 //
 // Round trips: CreateRequest 1 (TransactWriteItems), CountAttempt 1,
-// MarkVerified 1 (TransactWriteItems), RotateCode 2, RestoreCode 1,
-// DeleteRequest 1, GetRequest 1.
+// MarkVerified 1 (TransactWriteItems), Lookup 1 (TransactGetItems),
+// RotateCode 1 (TransactWriteItems), RestoreCode 1, DeleteRequest 1,
+// GetRequest 1. A transaction that loses a race for an item to another
+// transaction is sent again (see transact), so these are the counts
+// without contention.
 type Store struct {
 	db     DynamoDBAPI
 	tables Tables
@@ -148,9 +152,7 @@ func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Co
 		{Put: &types.Put{TableName: &s.tables.OTPs, Item: codeAV,
 			ConditionExpression: aws.String("attribute_not_exists(request_id)")}},
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: append(items, s.counters(limits)...),
-	})
+	err = s.transact(ctx, append(items, s.counters(limits)...))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
 		if i := failedCondition(tce); i >= 2 {
@@ -167,7 +169,7 @@ func (s *Store) Consume(ctx context.Context, limits []access.Limit) error {
 	if len(limits) == 0 {
 		return nil
 	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.counters(limits)})
+	err := s.transact(ctx, s.counters(limits))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
 		if i := failedCondition(tce); i >= 0 {
@@ -175,28 +177,6 @@ func (s *Store) Consume(ctx context.Context, limits []access.Limit) error {
 		}
 	}
 	return wrap("consume limits", err)
-}
-
-// Refund implements access.Store: the counters go down by one each, in
-// one transaction. A refund follows its consume within seconds, so the
-// counter exists; the condition keeps a stray refund from going below zero.
-func (s *Store) Refund(ctx context.Context, limits []access.Limit) error {
-	if len(limits) == 0 {
-		return nil
-	}
-	items := make([]types.TransactWriteItem, 0, len(limits))
-	for _, l := range limits {
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                 &s.tables.Limits,
-			Key:                       map[string]types.AttributeValue{"limit_key": &types.AttributeValueMemberS{Value: l.Key}},
-			UpdateExpression:          aws.String("ADD #count :minus"),
-			ConditionExpression:       aws.String("#count > :zero"),
-			ExpressionAttributeNames:  map[string]string{"#count": "count"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
-		}})
-	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return wrap("refund limits", err)
 }
 
 // counters are conditional increments: each fails the whole transaction
@@ -251,31 +231,29 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 // request's status in one transaction, the flip under a condition.
 func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Time) error {
 	ts := now.Unix()
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName:                &s.tables.OTPs,
-				Key:                      key(requestID),
-				UpdateExpression:         aws.String("SET used = :true"),
-				ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now"),
-				ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":now": num(ts), ":true": &types.AttributeValueMemberBOOL{Value: true},
-					":false": &types.AttributeValueMemberBOOL{Value: false},
-				},
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}},
-			{Update: &types.Update{
-				TableName:                &s.tables.Requests,
-				Key:                      key(requestID),
-				UpdateExpression:         aws.String("SET otp_status = :verified, verified_at = :now"),
-				ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
-				ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":now": num(ts), ":verified": &types.AttributeValueMemberS{Value: string(access.StatusVerified)},
-				},
-			}},
-		},
+	err := s.transact(ctx, []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName:                &s.tables.OTPs,
+			Key:                      key(requestID),
+			UpdateExpression:         aws.String("SET used = :true"),
+			ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now"),
+			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": num(ts), ":true": &types.AttributeValueMemberBOOL{Value: true},
+				":false": &types.AttributeValueMemberBOOL{Value: false},
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: &types.Update{
+			TableName:                &s.tables.Requests,
+			Key:                      key(requestID),
+			UpdateExpression:         aws.String("SET otp_status = :verified, verified_at = :now"),
+			ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
+			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": num(ts), ":verified": &types.AttributeValueMemberS{Value: string(access.StatusVerified)},
+			},
+		}},
 	})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
@@ -331,75 +309,97 @@ func (s *Store) MarkExpired(ctx context.Context, requestID string) error {
 	return wrap("mark expired", err)
 }
 
-// RotateCode implements access.Store: a conditional replace of the code
-// (returning the code as it was), then the request set back to PENDING,
-// which returns its contact details: two round trips.
-func (s *Store) RotateCode(ctx context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
-	now := rot.SentAt.Unix()
-	p := rot.Policy
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.tables.OTPs,
-		Key:       key(requestID),
-		UpdateExpression: aws.String("SET otp_hash = :hash, sent_at = :now, expires = :expires, #ttl = :ttl, " +
-			"resends = resends + :one"),
-		ConditionExpression: aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false " +
-			"AND attempts < :max AND resends < :maxResends AND sent_at <= :cooledAt"),
-		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":hash":       &types.AttributeValueMemberB{Value: rot.Hash},
-			":now":        num(now),
-			":expires":    num(rot.ExpiresAt.Unix()),
-			":ttl":        num(rot.DeleteAt.Unix()),
-			":one":        num(1),
-			":false":      &types.AttributeValueMemberBOOL{Value: false},
-			":max":        num(int64(p.MaxAttempts)),
-			":maxResends": num(int64(p.MaxResends)),
-			":cooledAt":   num(rot.SentAt.Add(-p.Cooldown).Unix()),
-		},
-		ReturnValues:                        types.ReturnValueAllOld,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+// Lookup implements access.Store: both items in one consistent read.
+func (s *Store) Lookup(ctx context.Context, requestID string, now time.Time) (access.Request, access.Code, error) {
+	in := &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+		{Get: &types.Get{TableName: &s.tables.Requests, Key: key(requestID)}},
+		{Get: &types.Get{TableName: &s.tables.OTPs, Key: key(requestID)}},
+	}}
+	var out *dynamodb.TransactGetItemsOutput
+	err := s.retryConflicts(ctx, func() (err error) {
+		out, err = s.db.TransactGetItems(ctx, in)
+		return err
 	})
 	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			var old access.Code
-			if ccf.Item != nil {
-				var it codeItem
-				if attributevalue.UnmarshalMap(ccf.Item, &it) == nil {
-					old = it.code()
-				}
-			}
-			return access.Request{}, old, refusal(ccf.Item, rot.SentAt, func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
-		}
-		return access.Request{}, access.Code{}, wrap("rotate code", err)
+		return access.Request{}, access.Code{}, wrap("lookup", err)
 	}
-	var prev codeItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &prev); err != nil {
+	if len(out.Responses) != 2 || out.Responses[0].Item == nil || out.Responses[1].Item == nil {
+		return access.Request{}, access.Code{}, access.ErrNotFound
+	}
+	var (
+		ri requestItem
+		ci codeItem
+	)
+	if err := attributevalue.UnmarshalMap(out.Responses[0].Item, &ri); err != nil {
+		return access.Request{}, access.Code{}, fmt.Errorf("unmarshal request: %w", err)
+	}
+	if err := attributevalue.UnmarshalMap(out.Responses[1].Item, &ci); err != nil {
 		return access.Request{}, access.Code{}, fmt.Errorf("unmarshal code: %w", err)
 	}
-	reqOut, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &s.tables.Requests,
-		Key:                      key(requestID),
-		UpdateExpression:         aws.String("SET otp_status = :pending"),
-		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
-		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": num(now), ":pending": &types.AttributeValueMemberS{Value: string(access.StatusPending)},
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return access.Request{}, prev.code(), access.ErrNotFound
+	// TTL deletes up to ~48 h late: past its time an item is gone to us.
+	if !now.Before(unix(ri.TTL)) || !now.Before(unix(ci.TTL)) {
+		return access.Request{}, access.Code{}, access.ErrNotFound
 	}
-	if err != nil {
-		return access.Request{}, prev.code(), wrap("rotate code: request", err)
+	return ri.request(), ci.code(), nil
+}
+
+// RotateCode implements access.Store: the code's replacement (under the
+// resend rule and on the hash the caller read), the request back to
+// PENDING and the counters, in one transaction.
+func (s *Store) RotateCode(ctx context.Context, prev access.Code, rot access.Rotation, limits []access.Limit) error {
+	now := rot.SentAt.Unix()
+	p := rot.Policy
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.tables.OTPs,
+			Key:       key(prev.RequestID),
+			UpdateExpression: aws.String("SET otp_hash = :hash, sent_at = :now, expires = :expires, #ttl = :ttl, " +
+				"resends = resends + :one"),
+			ConditionExpression: aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false " +
+				"AND attempts < :max AND resends < :maxResends AND sent_at <= :cooledAt AND otp_hash = :prev"),
+			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":hash":       &types.AttributeValueMemberB{Value: rot.Hash},
+				":prev":       &types.AttributeValueMemberB{Value: prev.Hash},
+				":now":        num(now),
+				":expires":    num(rot.ExpiresAt.Unix()),
+				":ttl":        num(rot.DeleteAt.Unix()),
+				":one":        num(1),
+				":false":      &types.AttributeValueMemberBOOL{Value: false},
+				":max":        num(int64(p.MaxAttempts)),
+				":maxResends": num(int64(p.MaxResends)),
+				":cooledAt":   num(rot.SentAt.Add(-p.Cooldown).Unix()),
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: &types.Update{
+			TableName:                &s.tables.Requests,
+			Key:                      key(prev.RequestID),
+			UpdateExpression:         aws.String("SET otp_status = :pending"),
+			ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now"),
+			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": num(now), ":pending": &types.AttributeValueMemberS{Value: string(access.StatusPending)},
+			},
+		}},
 	}
-	var it requestItem
-	if err := attributevalue.UnmarshalMap(reqOut.Attributes, &it); err != nil {
-		return access.Request{}, prev.code(), fmt.Errorf("unmarshal request: %w", err)
+	err := s.transact(ctx, append(items, s.counters(limits)...))
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		switch i := failedCondition(tce); {
+		case i == 0:
+			err := refusal(tce.CancellationReasons[0].Item, rot.SentAt, func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
+			if errors.Is(err, errDrift) {
+				return fmt.Errorf("%w: the code was replaced meanwhile", access.ErrBusy)
+			}
+			return err
+		case i == 1:
+			return access.ErrNotFound
+		case i >= 2:
+			return &access.LimitError{Limit: limits[i-2]}
+		}
 	}
-	return it.request(), prev.code(), nil
+	return wrap("rotate code", err)
 }
 
 // RestoreCode implements access.Store.
@@ -428,11 +428,9 @@ func (s *Store) RestoreCode(ctx context.Context, prev access.Code, ifHash []byte
 
 // DeleteRequest implements access.Store: both items in one transaction.
 func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{
-			{Delete: &types.Delete{TableName: &s.tables.Requests, Key: key(requestID)}},
-			{Delete: &types.Delete{TableName: &s.tables.OTPs, Key: key(requestID)}},
-		},
+	err := s.transact(ctx, []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &s.tables.Requests, Key: key(requestID)}},
+		{Delete: &types.Delete{TableName: &s.tables.OTPs, Key: key(requestID)}},
 	})
 	return wrap("delete request", err)
 }
@@ -482,24 +480,28 @@ func (s *OwnerStore) ListRequests(ctx context.Context, now time.Time) ([]access.
 	return out, nil
 }
 
-// EraseEmail implements access.OwnerStore: the email index finds the
-// requests, and each goes with its code in one transaction.
+// EraseEmail implements access.OwnerStore. Every spelling of an inbox
+// counts (access.InboxOf), which no index on the stored address can find,
+// so it scans: the table holds one personal site's requests for the
+// retention period, a few pages at most.
 func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) {
+	inbox := access.InboxOf(email)
 	var ids []string
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName:                 &s.tables.Requests,
-		IndexName:                 aws.String(EmailIndex),
-		KeyConditionExpression:    aws.String("email = :e"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: email}},
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
+		TableName:            &s.tables.Requests,
+		ConsistentRead:       aws.Bool(true),
+		ProjectionExpression: aws.String("request_id, email"),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return 0, wrap("query email index", err)
+			return 0, wrap("scan requests", err)
 		}
 		for _, item := range page.Items {
-			if v, ok := item["request_id"].(*types.AttributeValueMemberS); ok {
-				ids = append(ids, v.Value)
+			id, _ := item["request_id"].(*types.AttributeValueMemberS)
+			addr, _ := item["email"].(*types.AttributeValueMemberS)
+			if id != nil && addr != nil && access.InboxOf(addr.Value) == inbox {
+				ids = append(ids, id.Value)
 			}
 		}
 	}
@@ -529,9 +531,12 @@ func refusal(old map[string]types.AttributeValue, now time.Time, rule func(acces
 		return err
 	}
 	// The item passes the Go rule but failed the condition: the two have
-	// drifted apart. Say so rather than guess.
-	return errors.New("dynamodb: condition failed but the code passes its rule")
+	// drifted apart, or a condition beyond the rule failed. Say so rather
+	// than guess.
+	return errDrift
 }
+
+var errDrift = errors.New("dynamodb: condition failed but the code passes its rule")
 
 // failedCondition is the index of the first transaction item whose
 // condition failed, or -1.

@@ -35,8 +35,8 @@ var throttled = map[string]bool{
 	"TooManyRequestsException":               true,
 	"Throttling":                             true,
 	"SlowDown":                               true,
-	// Another transaction held an item we wrote (the site-wide SMS counter
-	// is one hot item): nothing was applied, and a retry will do.
+	// Another transaction held an item we wrote, and the store's own
+	// retries ran out of time: nothing was applied, and a retry will do.
 	"TransactionConflict":            true,
 	"TransactionConflictException":   true,
 	"TransactionInProgressException": true,

@@ -185,7 +185,8 @@ func TestPrivacyPolicyMatchesTheCode(t *testing.T) {
 	assert.Contains(t, page, fmt.Sprintf("link lives %d minutes", int(p.LinkTTL.Minutes())))
 	assert.Contains(t, page, fmt.Sprintf("at most %d codes a day", p.Limits.EmailPerDay))
 	assert.Contains(t, page, fmt.Sprintf("at most %d texts", p.Limits.PhonePerDay))
-	assert.Contains(t, page, fmt.Sprintf("at most %d requests an hour", p.Limits.IPPerHour))
+	assert.Contains(t, page, fmt.Sprintf("at most %d requests and %d code guesses an hour", p.Limits.IPPerHour, p.Limits.VerifyPerHour))
+	assert.Contains(t, page, "at Gmail the dots in the name", "what counts as one inbox")
 	assert.Contains(t, page, "IP address is not stored")
 }
 

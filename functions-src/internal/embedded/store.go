@@ -131,24 +131,6 @@ func (s *Store) Consume(_ context.Context, limits []access.Limit) error {
 	return s.update(func(tx *bolt.Tx) error { return consume(tx, limits) })
 }
 
-// Refund implements access.Store.
-func (s *Store) Refund(_ context.Context, limits []access.Limit) error {
-	return s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLimits)
-		for _, l := range limits {
-			var rec limitRecord
-			if !getJSON(b, l.Key, &rec) || rec.Count == 0 {
-				continue
-			}
-			rec.Count--
-			if err := putJSON(b, l.Key, rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 type limitRecord struct {
 	Count    int   `json:"count"`
 	DeleteAt int64 `json:"delete_at"`
@@ -240,36 +222,52 @@ func (s *Store) MarkExpired(_ context.Context, requestID string) error {
 	})
 }
 
-// RotateCode implements access.Store.
-func (s *Store) RotateCode(_ context.Context, requestID string, rot access.Rotation) (access.Request, access.Code, error) {
+// Lookup implements access.Store.
+func (s *Store) Lookup(_ context.Context, requestID string, now time.Time) (access.Request, access.Code, error) {
 	var (
-		req  access.Request
-		prev access.Code
+		req access.Request
+		c   access.Code
 	)
-	err := s.update(func(tx *bolt.Tx) error {
-		c, err := getCode(tx, requestID, rot.SentAt)
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		if req, err = getRequest(tx, requestID, now); err != nil {
+			return err
+		}
+		c, err = getCode(tx, requestID, now)
+		return err
+	})
+	return req, c, err
+}
+
+// RotateCode implements access.Store.
+func (s *Store) RotateCode(_ context.Context, prev access.Code, rot access.Rotation, limits []access.Limit) error {
+	return s.update(func(tx *bolt.Tx) error {
+		id := prev.RequestID
+		c, err := getCode(tx, id, rot.SentAt)
 		if err != nil {
 			return err
 		}
-		prev = c
 		if err := c.CheckResend(rot.SentAt, rot.Policy); err != nil {
 			return err
 		}
-		if req, err = getRequest(tx, requestID, rot.SentAt); err != nil {
+		if !bytes.Equal(c.Hash, prev.Hash) {
+			return fmt.Errorf("%w: the code was replaced meanwhile", access.ErrBusy)
+		}
+		req, err := getRequest(tx, id, rot.SentAt)
+		if err != nil {
+			return err
+		}
+		if err := consume(tx, limits); err != nil {
 			return err
 		}
 		c.Hash, c.SentAt, c.ExpiresAt, c.DeleteAt = rot.Hash, rot.SentAt, rot.ExpiresAt, rot.DeleteAt
 		c.Resends++
-		if err := putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c)); err != nil {
+		if err := putJSON(tx.Bucket(bucketCodes), id, toCodeRecord(c)); err != nil {
 			return err
 		}
 		req.Status = access.StatusPending
-		return putJSON(tx.Bucket(bucketRequests), requestID, toRequestRecord(req))
+		return putJSON(tx.Bucket(bucketRequests), id, toRequestRecord(req))
 	})
-	if err != nil {
-		return access.Request{}, prev, err
-	}
-	return req, prev, nil
 }
 
 // RestoreCode implements access.Store.
@@ -318,13 +316,14 @@ func (s *Store) ListRequests(_ context.Context, now time.Time) ([]access.Request
 
 // EraseEmail implements access.OwnerStore.
 func (s *Store) EraseEmail(_ context.Context, email string) (int, error) {
+	inbox := access.InboxOf(email)
 	n := 0
 	err := s.update(func(tx *bolt.Tx) error {
 		reqs, codes := tx.Bucket(bucketRequests), tx.Bucket(bucketCodes)
 		var ids [][]byte
 		err := reqs.ForEach(func(k, v []byte) error {
 			var rec requestRecord
-			if json.Unmarshal(v, &rec) == nil && rec.Email == email {
+			if json.Unmarshal(v, &rec) == nil && access.InboxOf(rec.Email) == inbox {
 				ids = append(ids, append([]byte(nil), k...))
 			}
 			return nil
