@@ -325,3 +325,17 @@ func TestASecretListedTwiceCountsOnce(t *testing.T) {
 		seen[k] = true
 	}
 }
+
+func TestResendTextsOnlyNumbersTodaysRulesAllow(t *testing.T) {
+	h := newHarness(t)
+	out, err := h.svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	require.Len(t, h.sms.texts, 1)
+	p := access.DefaultPolicy()
+	p.Limits.SMSRegions = []string{"IE"} // the owner narrowed the regions since
+	h.clock.Advance(time.Minute)
+	_, err = h.build(t, withPolicy(p)).Resend(context.Background(), out.RequestID, "198.51.100.130")
+	require.NoError(t, err)
+	assert.Len(t, h.mail.emails, 2, "the resend went by email")
+	assert.Len(t, h.sms.texts, 1, "and not to a number now outside the allowed regions")
+}

@@ -177,6 +177,14 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	return Issued{RequestID: reqID, ExpiresIn: s.policy.CodeTTL}, nil
 }
 
+// textable reports whether a stored number may be texted under today's
+// rules: a request may predate a change of CV_SMS_REGIONS, or of what
+// counts as a number that takes texts.
+func (s *Service) textable(phone string) bool {
+	e164, msg := normalizePhone(phone)
+	return msg == "" && e164 == phone && s.limiter.smsAllowed(phone)
+}
+
 // noteUnknownNetwork logs (without the value) a caller whose address is
 // missing or unreadable: one such line is noise, a stream of them means
 // the platform stopped saying who connects and every visitor now shares
@@ -251,6 +259,11 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		// resending can neither bomb an inbox nor pump SMS, and a refusal
 		// leaves the code as it was.
 		s.noteUnknownNetwork(log, clientIP)
+		if req.Phone != "" && !s.textable(req.Phone) {
+			// Kept from before the SMS rules changed: email only.
+			log.Warn("sms skipped", "reason", "number not allowed")
+			req.Phone = ""
+		}
 		limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
 		var sms bool
 		sms, err = s.admit(ctx, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
