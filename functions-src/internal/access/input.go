@@ -127,9 +127,8 @@ func validateEmail(raw string) (string, string) {
 		return "", bad
 	}
 	at := strings.LastIndexByte(s, '@')
-	local, domain := s[:at], s[at+1:]
-	if len(local) > maxLocalLen || !strings.Contains(domain, ".") ||
-		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+	local := s[:at]
+	if len(local) > maxLocalLen {
 		return "", bad
 	}
 	// SES (like most mail systems) delivers only to 7-bit ASCII local
@@ -141,15 +140,28 @@ func validateEmail(raw string) (string, string) {
 	}
 	// An internationalised domain is sent, stored and counted in its
 	// ASCII (Punycode) form, so bücher.example and xn--bcher-kva.example
-	// are one domain.
-	ascii, err := idna.Lookup.ToASCII(domain)
-	if err != nil || len(local)+1+len(ascii) > MaxEmailLen {
+	// are one domain. The shape is checked on that form: the conversion
+	// turns ideographic and full-width full stops into dots.
+	domain, ok := asciiDomain(s[at+1:])
+	if !ok || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
+		strings.Contains(domain, "..") || len(local)+1+len(domain) > MaxEmailLen {
 		return "", bad
 	}
 	// Stored in lower case: mail providers treat local parts case-blind in
 	// practice, and one person must not become two for the rate limits or
 	// escape an erasure by a capital letter.
-	return strings.ToLower(local + "@" + ascii), ""
+	return strings.ToLower(local + "@" + domain), ""
+}
+
+// mailDomains converts domains as a resolver would look them up (UTS 46
+// mapping, the bidi rule), and refuses an empty label or one longer than
+// DNS allows, which idna.Lookup alone lets through.
+var mailDomains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+
+// asciiDomain is a mail domain in its ASCII (Punycode) form, lower case.
+func asciiDomain(domain string) (string, bool) {
+	ascii, err := mailDomains.ToASCII(domain)
+	return strings.ToLower(ascii), err == nil
 }
 
 // cleanText trims and folds runs of whitespace to one space, so "  Ada \t

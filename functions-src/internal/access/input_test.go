@@ -61,6 +61,14 @@ func TestAccessInputValidate(t *testing.T) {
 			want: access.Visitor{Name: "Ada Lovelace", Email: "ada@xn--bcher-kva.example"}},
 		{name: "email Punycode domain kept", in: with(func(in *access.AccessInput) { in.Email = "ada@xn--bcher-kva.example" }),
 			want: access.Visitor{Name: "Ada Lovelace", Email: "ada@xn--bcher-kva.example"}},
+		{name: "email ideographic full stop at the end", in: with(func(in *access.AccessInput) { in.Email = "victim@gmail.com\u3002" }), fields: []string{"email"}},
+		{name: "email full-width full stop first", in: with(func(in *access.AccessInput) { in.Email = "a@\uff61b.com" }), fields: []string{"email"}},
+		{name: "email ideographic full stop inside", in: with(func(in *access.AccessInput) { in.Email = "ada@example\u3002com" }),
+			want: access.Visitor{Name: "Ada Lovelace", Email: "ada@example.com"}},
+		{name: "email empty Punycode label", in: with(func(in *access.AccessInput) { in.Email = "0@Xn--.0" }), fields: []string{"email"}},
+		{name: "email label longer than DNS allows", in: with(func(in *access.AccessInput) { in.Email = "ada@" + strings.Repeat("a", 64) + ".example" }), fields: []string{"email"}},
+		{name: "email label at the DNS limit", in: with(func(in *access.AccessInput) { in.Email = "ada@" + strings.Repeat("a", 63) + ".example" }),
+			want: access.Visitor{Name: "Ada Lovelace", Email: "ada@" + strings.Repeat("a", 63) + ".example"}},
 		{name: "email broken Punycode", in: with(func(in *access.AccessInput) { in.Email = "ada@xn--a.example" }), fields: []string{"email"}},
 		{name: "email hyphen-led label", in: with(func(in *access.AccessInput) { in.Email = "ada@-bad.example" }), fields: []string{"email"}},
 		{name: "phone without country code", in: with(func(in *access.AccessInput) { in.Phone = "07400 900123" }), fields: []string{"phone"}},
@@ -124,4 +132,23 @@ func TestVerifyInputValidate(t *testing.T) {
 			assert.ElementsMatch(t, tt.fields, keys)
 		})
 	}
+}
+
+// FuzzNormalizeEmail: an address as stored reads back as itself, so the
+// owner can erase what the list shows, and the limits count one form.
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"ada@example.com", "Ada@BÜCHER.example", "victim@gmail.com\u3002", "0@Xn--.0",
+		"a@\uff61b.com", "x@例え.テスト", "a+b@googlemail.com"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		once, err := access.NormalizeEmail(raw)
+		if err != nil {
+			return
+		}
+		twice, err := access.NormalizeEmail(once)
+		require.NoError(t, err, "%q became %q, which is refused", raw, once)
+		assert.Equal(t, once, twice)
+		assert.Equal(t, access.InboxOf(once), access.InboxOf(twice))
+	})
 }

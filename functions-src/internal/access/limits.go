@@ -209,14 +209,21 @@ func (l limiter) forVerify(now time.Time, ip string) []Limit {
 
 // InboxOf names the inbox an address delivers to: what the limits count
 // as one, and what an erasure removes every spelling of. Case is ignored,
-// a "+tag" is dropped, and at Gmail (gmail.com and googlemail.com are one)
-// dots in the local part are ignored.
+// a "+tag" is dropped, a domain counts in its ASCII (Punycode) form, and
+// at Gmail (gmail.com and googlemail.com are one) dots in the local part
+// are ignored.
 func InboxOf(email string) string {
 	at := strings.LastIndexByte(email, '@')
 	if at < 0 {
 		return strings.ToLower(email)
 	}
 	local, domain := strings.ToLower(email[:at]), strings.ToLower(email[at+1:])
+	// Stored before domains were kept in Punycode, or typed by the owner
+	// in Unicode: the same domain either way.
+	domain = strings.TrimSuffix(domain, ".")
+	if ascii, ok := asciiDomain(domain); ok {
+		domain = ascii
+	}
 	if i := strings.IndexByte(local, '+'); i > 0 {
 		local = local[:i]
 	}

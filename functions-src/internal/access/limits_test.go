@@ -339,3 +339,16 @@ func TestResendTextsOnlyNumbersTodaysRulesAllow(t *testing.T) {
 	assert.Len(t, h.mail.emails, 2, "the resend went by email")
 	assert.Len(t, h.sms.texts, 1, "and not to a number now outside the allowed regions")
 }
+
+func TestInboxOf(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Ada@Example.com", "ada@example.com"},
+		{"ada+cv@example.com", "ada@example.com"},
+		{"a.d.a+x@googlemail.com", "ada@gmail.com"},
+		{"ada@bücher.example", "ada@xn--bcher-kva.example"},
+		{"ada@XN--BCHER-KVA.example", "ada@xn--bcher-kva.example"},
+		{"a.da@example.com", "a.da@example.com"},
+	} {
+		assert.Equal(t, tc.want, access.InboxOf(tc.in), tc.in)
+	}
+}

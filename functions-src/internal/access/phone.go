@@ -23,13 +23,17 @@ const (
 	phoneRegionRefused    = "Codes cannot be sent by SMS to numbers in this country. Leave the phone empty to get the code by email."
 )
 
+// nonGeographic is libphonenumber's region code for numbers that belong
+// to no country.
+const nonGeographic = "001"
+
 // nationalTrunkZero is the "(0)" written between a country code and the
 // number, as in "+44 (0)7400 900123": it means "dial 0 from inside the
 // country only". The parser drops a trunk 0 where the country uses one,
 // but in Italy, where a leading 0 belongs to fixed-line numbers, it would
 // keep it and turn a mobile into a landline; removing it first makes the
 // notation mean what its writers intend everywhere.
-var nationalTrunkZero = regexp.MustCompile(`\(\s*0\s*\)`)
+var nationalTrunkZero = regexp.MustCompile(`^(\+|00)([1-9][0-9]{0,2})[\s\-.]*\(\s*0\s*\)`)
 
 // normalizePhone turns a number as a visitor writes it into its canonical
 // E.164 form, so one number counts once against the per-phone limit
@@ -50,7 +54,7 @@ func normalizePhone(raw string) (string, string) {
 			return "", phoneDigitsOnly
 		}
 	}
-	s = strings.TrimSpace(nationalTrunkZero.ReplaceAllString(s, " "))
+	s = nationalTrunkZero.ReplaceAllString(s, "$1$2 ")
 	// No default region: a number without its country code could belong to
 	// any country, and guessing one would text a stranger. "00" is the
 	// international prefix almost everywhere; the parser only knows it
@@ -70,7 +74,10 @@ func normalizePhone(raw string) (string, string) {
 	if num.GetExtension() != "" || !phonenumbers.IsValidNumber(num) {
 		return "", phoneNotValid
 	}
-	if !textable(phonenumbers.GetNumberType(num)) {
+	// Non-geographic "regions" (001: satellite networks such as Iridium and
+	// Inmarsat, global services) are classic SMS-pumping destinations at
+	// a price their operators set; no visitor needs one to read a CV.
+	if !textable(phonenumbers.GetNumberType(num)) || phonenumbers.GetRegionCodeForNumber(num) == nonGeographic {
 		return "", phoneCannotText
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), ""
