@@ -56,6 +56,7 @@ var (
 	ErrCodeUsed      = errors.New("code already used")
 	ErrCodeExpired   = errors.New("code expired")
 	ErrCodeLocked    = errors.New("code attempt budget spent")
+	ErrCodeReplaced  = errors.New("code replaced by a resend")
 	ErrResendTooSoon = errors.New("resend cooldown running")
 	ErrResendsSpent  = errors.New("resend limit reached")
 	ErrDuplicateID   = errors.New("request id already exists")
@@ -96,6 +97,9 @@ func codeStateError(err error) *Error {
 	case errors.Is(err, ErrCodeUsed):
 		return &Error{Kind: KindUsed, Code: "otp_used",
 			Message: "This code has already been used. Please start again for a new link.", cause: err}
+	case errors.Is(err, ErrCodeReplaced):
+		return &Error{Kind: KindIncorrect, Code: "otp_incorrect",
+			Message: "That code was replaced by a newer one. Please enter the code from the latest message.", cause: err}
 	case errors.Is(err, ErrCodeLocked):
 		return &Error{Kind: KindLocked, Code: "otp_locked",
 			Message: "Too many wrong attempts. Please start again for a new code.", cause: err}

@@ -92,11 +92,16 @@ func TestVerifyIsLimitedPerNetwork(t *testing.T) {
 			err := guess(fmt.Sprintf("6f1c8a53-93a4-4c8e-9a43-1d7c1f6e%04x", i), "123456", "198.51.100.70")
 			require.Equal(t, "request_not_found", errCode(t, err), "guess %d", i)
 		}
-		err := guess(id, code, "198.51.100.70")
-		var e *access.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, "rate_limited_ip", e.Code)
+		for range 5 { // as many as the code's whole budget
+			err := guess(id, code, "198.51.100.70")
+			var e *access.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "rate_limited_ip", e.Code)
+		}
 		assert.Zero(t, h.links.calls.Load(), "no link was signed for a refused guess")
+		_, c, err := h.store.Lookup(ctx, id, h.clock.Now())
+		require.NoError(t, err)
+		assert.Zero(t, c.Attempts, "a refused guess spends none of the visitor's attempts")
 		assert.NoError(t, guess(id, code, "198.51.100.71"), "another network may still verify")
 	})
 	t.Run("racing guesses from one network: exactly the limit is admitted", func(t *testing.T) {
@@ -175,8 +180,8 @@ type gatedStore struct {
 	gate    chan struct{}
 }
 
-func (s *gatedStore) CountAttempt(ctx context.Context, id string, now time.Time, max int) (access.Code, error) {
-	c, err := s.Store.CountAttempt(ctx, id, now, max)
+func (s *gatedStore) CountAttempt(ctx context.Context, id string, now time.Time, max int, limits []access.Limit) (access.Code, error) {
+	c, err := s.Store.CountAttempt(ctx, id, now, max, limits)
 	if s.arrived.Add(1) == s.n {
 		close(s.gate)
 	}

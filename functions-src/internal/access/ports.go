@@ -20,16 +20,22 @@ type Store interface {
 	// returns a *LimitError naming a full one otherwise.
 	Consume(ctx context.Context, limits []Limit) error
 
-	// CountAttempt adds one to the code's attempt count if Code.CheckAttempt
-	// allows it at now, and returns the code as it is after the increment.
-	// Otherwise it changes nothing and returns ErrNotFound, ErrCodeUsed,
-	// ErrCodeExpired or ErrCodeLocked.
-	CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int) (Code, error)
+	// CountAttempt bumps each counter and, if Code.CheckAttempt allows it
+	// at now, adds one to the code's attempt count, in one atomic step,
+	// and returns the code with its hash and (without racing guesses) its
+	// attempt count after the increment. If a counter is at its Max,
+	// nothing changes and it returns a *LimitError naming it, whatever the
+	// code's state. If the rule refuses the attempt, the counters stay
+	// bumped (a refused guess costs like any other) and it returns
+	// ErrNotFound, ErrCodeUsed, ErrCodeExpired or ErrCodeLocked.
+	CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int, limits []Limit) (Code, error)
 
 	// MarkVerified marks the code used and the request VERIFIED if
-	// Code.CheckUse allows it at now. Of many concurrent callers exactly
-	// one succeeds; the others get ErrCodeUsed.
-	MarkVerified(ctx context.Context, requestID string, now time.Time) error
+	// Code.CheckUse allows it at now and the code's hash is still hash,
+	// the one the guess was compared with. Of many concurrent callers
+	// exactly one succeeds; the others get ErrCodeUsed. A code replaced
+	// by a resend since the comparison gives ErrCodeReplaced.
+	MarkVerified(ctx context.Context, requestID string, now time.Time, hash []byte) error
 
 	// GetRequest returns a request, or ErrNotFound if there is none or it
 	// has passed its retention time at now.

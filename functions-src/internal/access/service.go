@@ -379,23 +379,15 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	now := s.d.Now().UTC().Truncate(time.Second)
 
 	// Each guess costs a write, so guesses are counted per client network
-	// too. The counters go side by side with the attempt's own write, so
-	// they add no round trip: one transaction cannot both count the
-	// attempt and hand back the hash the comparison needs. A guess over
-	// the network's limit is refused without being compared.
+	// too, in the same atomic step that counts the attempt: a guess over
+	// the network's limit is refused without a compare and spends none of
+	// the visitor's attempts.
 	s.noteUnknownNetwork(log, in.ClientIP)
-	var limitErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { limitErr = s.d.Store.Consume(ctx, s.limiter.forVerify(now, in.ClientIP)) })
-	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts)
-	wg.Wait()
+	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts, s.limiter.forVerify(now, in.ClientIP))
 	var le *LimitError
-	if errors.As(limitErr, &le) {
+	if errors.As(err, &le) {
 		log.Info("verify refused", "limit", string(le.Limit.Kind))
-		return Grant{}, rateLimited(le.Limit, now, limitErr)
-	}
-	if limitErr != nil {
-		return Grant{}, storeError("count guess", limitErr)
+		return Grant{}, rateLimited(le.Limit, now, err)
 	}
 	if err != nil {
 		log.Info("verify refused", "reason", err.Error())
@@ -426,8 +418,9 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, internal(fmt.Errorf("presign: %w", err))
 	}
 	// Read the clock again: expiry may have passed since the attempt was
-	// counted, and the store's condition checks it once more.
-	if err := s.d.Store.MarkVerified(ctx, in.RequestID, s.d.Now().UTC().Truncate(time.Second)); err != nil {
+	// counted, and the store's condition checks it once more, with the
+	// hash the guess matched.
+	if err := s.d.Store.MarkVerified(ctx, in.RequestID, s.d.Now().UTC().Truncate(time.Second), c.Hash); err != nil {
 		log.Info("verify refused", "reason", err.Error())
 		return Grant{}, codeStateError(err)
 	}

@@ -577,8 +577,8 @@ type slowStore struct {
 	during func()
 }
 
-func (s slowStore) CountAttempt(ctx context.Context, id string, now time.Time, max int) (access.Code, error) {
-	c, err := s.Store.CountAttempt(ctx, id, now, max)
+func (s slowStore) CountAttempt(ctx context.Context, id string, now time.Time, max int, limits []access.Limit) (access.Code, error) {
+	c, err := s.Store.CountAttempt(ctx, id, now, max, limits)
 	s.during()
 	return c, err
 }

@@ -203,9 +203,10 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 	g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: out.RequestID, OTP: code, ClientIP: "198.51.100.30"})
 	require.NoError(t, err)
 	calls, trips = f.counter.reset()
-	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 1, "DynamoDB.TransactWriteItems": 2}, calls,
-		"verify-access: the attempt, the network's guess counter, and the used flip; presigning calls nothing")
-	assert.Equal(t, 2, trips, "verify-access: two DynamoDB round trips (the guess counter goes beside the attempt)")
+	assert.Equal(t, map[string]int{"DynamoDB.GetItem": 1, "DynamoDB.TransactWriteItems": 2}, calls,
+		"verify-access: the attempt with the network's guess counters, the code read beside it, and the used flip; "+
+			"presigning calls nothing")
+	assert.Equal(t, 2, trips, "verify-access: two DynamoDB round trips (the code is read beside the attempt)")
 
 	resp, body := download(t, g.URL)
 	assert.Equal(t, 200, resp.StatusCode, string(body))
@@ -216,6 +217,19 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, access.StatusVerified, req.Status)
 	assert.Equal(t, email, req.Email)
+
+	again, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: "again-" + email,
+		Phone: "+447400900124", Consent: true, ClientIP: "198.51.100.31"})
+	require.NoError(t, err)
+	f.clock.Set(time.Now().Add(61 * time.Second))
+	defer f.clock.Set(time.Now())
+	f.counter.reset()
+	_, err = svc.Resend(ctx, again.RequestID, "198.51.100.31")
+	require.NoError(t, err)
+	calls, trips = f.counter.reset()
+	assert.Equal(t, map[string]int{"DynamoDB.TransactGetItems": 1, "DynamoDB.TransactWriteItems": 1,
+		"SESv2.SendEmail": 1, "SNS.Publish": 1}, calls, "resend: read request and code, then one transaction")
+	assert.Equal(t, 3, trips, "resend: two DynamoDB round trips, then email and SMS side by side")
 }
 
 func TestPresignedLinks(t *testing.T) {

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
@@ -40,7 +42,8 @@ type Tables struct {
 // a condition fails, the old item comes back with the error and the same Go
 // rule names the reason, so both backends refuse for the same causes.
 //
-// Round trips: CreateRequest 1 (TransactWriteItems), CountAttempt 1,
+// Round trips: CreateRequest 1 (TransactWriteItems), CountAttempt 1
+// (TransactWriteItems, with a GetItem beside it),
 // MarkVerified 1 (TransactWriteItems), Lookup 1 (TransactGetItems),
 // RotateCode 1 (TransactWriteItems), RestoreCode 1, DeleteRequest 1,
 // GetRequest 1. A transaction that loses a race for an item to another
@@ -198,49 +201,91 @@ func (s *Store) counters(limits []access.Limit) []types.TransactWriteItem {
 	return out
 }
 
-// CountAttempt implements access.Store: one conditional increment.
-func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int) (access.Code, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// CountAttempt implements access.Store: the counters and the attempt in
+// one transaction, with a consistent read of the code beside it, since a
+// transaction hands back nothing on success and the comparison needs the
+// hash. The read may land before or after the increment: the increment
+// marks the item with a token of its own, and the count is read off
+// accordingly. MarkVerified's condition ties the comparison to the hash
+// read here, should a resend replace the code in between.
+func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int,
+	limits []access.Limit) (access.Code, error) {
+	token := uuid.NewString()
+	items := append(s.counters(limits), types.TransactWriteItem{Update: &types.Update{
 		TableName:                &s.tables.OTPs,
 		Key:                      key(requestID),
-		UpdateExpression:         aws.String("SET attempts = attempts + :one"),
+		UpdateExpression:         aws.String("SET attempts = attempts + :one, last_attempt = :token"),
 		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND attempts < :max"),
 		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": num(1), ":now": num(now.Unix()), ":max": num(int64(maxAttempts)),
 			":false": &types.AttributeValueMemberBOOL{Value: false},
+			":token": &types.AttributeValueMemberS{Value: token},
 		},
-		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}})
+	var (
+		read    *dynamodb.GetItemOutput
+		readErr error
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() {
+		read, readErr = s.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
+		})
 	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return access.Code{}, refusal(ccf.Item, now, func(c access.Code) error { return c.CheckAttempt(now, maxAttempts) })
+	err := s.transact(ctx, items)
+	wg.Wait()
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		switch i := failedCondition(tce); {
+		case i >= 0 && i < len(limits):
+			return access.Code{}, &access.LimitError{Limit: limits[i]}
+		case i == len(limits):
+			refused := refusal(tce.CancellationReasons[i].Item, now,
+				func(c access.Code) error { return c.CheckAttempt(now, maxAttempts) })
+			// A refused guess still costs its counters, or guessing at
+			// unknown ids would be free: a second write, on this path only.
+			if err := s.Consume(ctx, limits); err != nil {
+				return access.Code{}, err
+			}
+			return access.Code{}, refused
 		}
+	}
+	if err != nil {
 		return access.Code{}, wrap("count attempt", err)
 	}
+	if readErr != nil {
+		return access.Code{}, wrap("read code", readErr)
+	}
+	if read.Item == nil {
+		return access.Code{}, access.ErrNotFound
+	}
 	var it codeItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(read.Item, &it); err != nil {
 		return access.Code{}, fmt.Errorf("unmarshal code: %w", err)
+	}
+	if seen, _ := read.Item["last_attempt"].(*types.AttributeValueMemberS); seen == nil || seen.Value != token {
+		it.Attempts++ // read before this attempt's increment landed
 	}
 	return it.code(), nil
 }
 
-// MarkVerified implements access.Store: the code's used flip and the
-// request's status in one transaction, the flip under a condition.
-func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Time) error {
+// MarkVerified implements access.Store: the code's used flip (on the hash
+// that was compared) and the request's status in one transaction.
+func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Time, hash []byte) error {
 	ts := now.Unix()
 	err := s.transact(ctx, []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                &s.tables.OTPs,
 			Key:                      key(requestID),
 			UpdateExpression:         aws.String("SET used = :true"),
-			ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now"),
+			ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND otp_hash = :hash"),
 			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":now": num(ts), ":true": &types.AttributeValueMemberBOOL{Value: true},
 				":false": &types.AttributeValueMemberBOOL{Value: false},
+				":hash":  &types.AttributeValueMemberB{Value: hash},
 			},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
@@ -259,7 +304,12 @@ func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Tim
 	if errors.As(err, &tce) {
 		reasons := tce.CancellationReasons
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
-			return refusal(reasons[0].Item, now, func(c access.Code) error { return c.CheckUse(now) })
+			err := refusal(reasons[0].Item, now, func(c access.Code) error { return c.CheckUse(now) })
+			if errors.Is(err, errDrift) {
+				// Unused and unexpired: what failed is the hash.
+				return access.ErrCodeReplaced
+			}
+			return err
 		}
 		if len(reasons) > 1 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
 			return access.ErrNotFound

@@ -159,25 +159,36 @@ func consume(tx *bolt.Tx, limits []access.Limit) error {
 }
 
 // CountAttempt implements access.Store.
-func (s *Store) CountAttempt(_ context.Context, requestID string, now time.Time, maxAttempts int) (access.Code, error) {
-	var out access.Code
+func (s *Store) CountAttempt(_ context.Context, requestID string, now time.Time, maxAttempts int, limits []access.Limit) (access.Code, error) {
+	var (
+		out     access.Code
+		refused error
+	)
 	err := s.update(func(tx *bolt.Tx) error {
-		c, err := getCode(tx, requestID, now)
-		if err != nil {
+		// Counters first: over a limit, the answer says nothing of the code.
+		if err := consume(tx, limits); err != nil {
 			return err
 		}
-		if err := c.CheckAttempt(now, maxAttempts); err != nil {
-			return err
+		c, err := getCode(tx, requestID, now)
+		if err == nil {
+			err = c.CheckAttempt(now, maxAttempts)
+		}
+		if err != nil {
+			refused = err // the counters stay bumped: every guess costs
+			return nil
 		}
 		c.Attempts++
 		out = c
 		return putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c))
 	})
-	return out, err
+	if err != nil {
+		return access.Code{}, err
+	}
+	return out, refused
 }
 
 // MarkVerified implements access.Store.
-func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time) error {
+func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time, hash []byte) error {
 	return s.update(func(tx *bolt.Tx) error {
 		c, err := getCode(tx, requestID, now)
 		if err != nil {
@@ -189,6 +200,9 @@ func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time)
 		}
 		if err := c.CheckUse(now); err != nil {
 			return err
+		}
+		if !bytes.Equal(c.Hash, hash) {
+			return access.ErrCodeReplaced
 		}
 		c.Used = true
 		r.Status, r.VerifiedAt = access.StatusVerified, now.UTC().Truncate(time.Second)

@@ -95,10 +95,10 @@ func childRace(op string) {
 	for range 5 {
 		go func() {
 			if op == "verify" {
-				results <- s.MarkVerified(context.Background(), id, time.Now())
+				results <- s.MarkVerified(context.Background(), id, time.Now(), []byte("h"))
 				return
 			}
-			_, err := s.CountAttempt(context.Background(), id, time.Now(), 5)
+			_, err := s.CountAttempt(context.Background(), id, time.Now(), 5, nil)
 			results <- err
 		}()
 	}

@@ -57,9 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	t.Run("unknown request", func(t *testing.T) {
 		s := open(t)
 		id := uuid.NewString()
-		_, err := s.CountAttempt(ctx, id, t0, maxAttempts)
+		_, err := s.CountAttempt(ctx, id, t0, maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrNotFound)
-		assert.ErrorIs(t, s.MarkVerified(ctx, id, t0), access.ErrNotFound)
+		assert.ErrorIs(t, s.MarkVerified(ctx, id, t0, []byte("h")), access.ErrNotFound)
 		_, err = s.GetRequest(ctx, id, t0)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 		_, _, err = s.Lookup(ctx, id, t0)
@@ -74,12 +74,12 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		r, c := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		for i := 1; i <= maxAttempts; i++ {
-			got, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts)
+			got, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts, nil)
 			require.NoError(t, err)
 			assert.Equal(t, i, got.Attempts)
 			assert.Equal(t, c.Hash, got.Hash)
 		}
-		_, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts)
+		_, err := s.CountAttempt(ctx, r.ID, t0.Add(time.Second), maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrCodeLocked)
 	})
 
@@ -87,12 +87,60 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		s := open(t)
 		r, c := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
-		_, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt, maxAttempts)
+		_, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt, maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrCodeExpired)
-		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, c.ExpiresAt), access.ErrCodeExpired)
-		got, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt.Add(-time.Second), maxAttempts)
+		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, c.ExpiresAt, c.Hash), access.ErrCodeExpired)
+		got, err := s.CountAttempt(ctx, r.ID, c.ExpiresAt.Add(-time.Second), maxAttempts, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 1, got.Attempts, "the refused attempt must not have been counted")
+	})
+
+	t.Run("a guess over a full counter changes nothing", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		full, room := limit(access.LimitVerifyIP, 1), limit(access.LimitVerifySite, 5)
+		require.NoError(t, s.Consume(ctx, []access.Limit{full}))
+		_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts, []access.Limit{room, full})
+		var le *access.LimitError
+		require.ErrorAs(t, err, &le)
+		assert.Equal(t, full, le.Limit)
+		_, got, err := s.Lookup(ctx, r.ID, t0)
+		require.NoError(t, err)
+		assert.Zero(t, got.Attempts, "the attempt was not counted")
+		room.Max = 1
+		require.NoError(t, s.Consume(ctx, []access.Limit{room}), "nor the counter with room")
+
+		_, err = s.CountAttempt(ctx, uuid.NewString(), t0, maxAttempts, []access.Limit{full})
+		assert.ErrorIs(t, err, access.ErrRateLimited, "over the limit, even an unknown request says nothing else")
+	})
+
+	t.Run("a refused guess still bumps the counters", func(t *testing.T) {
+		s := open(t)
+		l := limit(access.LimitVerifyIP, 1)
+		_, err := s.CountAttempt(ctx, uuid.NewString(), t0, maxAttempts, []access.Limit{l})
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		assert.ErrorIs(t, s.Consume(ctx, []access.Limit{l}), access.ErrRateLimited, "guessing at unknown ids is not free")
+
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		l2 := limit(access.LimitVerifyIP, 2)
+		got, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts, []access.Limit{l2})
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.Attempts)
+		assert.Equal(t, c.Hash, got.Hash)
+		require.NoError(t, s.Consume(ctx, []access.Limit{l2}))
+		assert.ErrorIs(t, s.Consume(ctx, []access.Limit{l2}), access.ErrRateLimited, "the counted guess bumped it")
+	})
+
+	t.Run("marking used needs the hash that was compared", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		at := t0.Add(time.Minute)
+		require.NoError(t, rotate(ctx, s, r.ID, at, []byte("new")))
+		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, at, c.Hash), access.ErrCodeReplaced, "a resend replaced it")
+		require.NoError(t, s.MarkVerified(ctx, r.ID, at, []byte("new")))
 	})
 
 	t.Run("verify marks used once and the request verified", func(t *testing.T) {
@@ -100,9 +148,9 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		r, c := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := t0.Add(30 * time.Second)
-		require.NoError(t, s.MarkVerified(ctx, r.ID, at))
-		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, at), access.ErrCodeUsed)
-		_, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		require.NoError(t, s.MarkVerified(ctx, r.ID, at, c.Hash))
+		assert.ErrorIs(t, s.MarkVerified(ctx, r.ID, at, c.Hash), access.ErrCodeUsed)
+		_, err := s.CountAttempt(ctx, r.ID, at, maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrCodeUsed)
 		got, err := s.GetRequest(ctx, r.ID, at)
 		require.NoError(t, err)
@@ -121,7 +169,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 
 		r2, c2 := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r2, c2, nil))
-		require.NoError(t, s.MarkVerified(ctx, r2.ID, t0))
+		require.NoError(t, s.MarkVerified(ctx, r2.ID, t0, c2.Hash))
 		require.NoError(t, s.MarkExpired(ctx, r2.ID))
 		got, err = s.GetRequest(ctx, r2.ID, t0)
 		require.NoError(t, err)
@@ -134,7 +182,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		_, err := s.GetRequest(ctx, r.ID, r.DeleteAt)
 		assert.ErrorIs(t, err, access.ErrNotFound)
-		_, err = s.CountAttempt(ctx, r.ID, c.DeleteAt, maxAttempts)
+		_, err = s.CountAttempt(ctx, r.ID, c.DeleteAt, maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 	})
 
@@ -155,14 +203,14 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		r, c := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		for range 3 {
-			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
+			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts, nil)
 			require.NoError(t, err)
 		}
 		require.ErrorIs(t, rotate(ctx, s, r.ID, t0.Add(59*time.Second), []byte("new")), access.ErrResendTooSoon)
 
 		at := t0.Add(60 * time.Second)
 		require.NoError(t, rotate(ctx, s, r.ID, at, []byte("new")))
-		counted, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		counted, err := s.CountAttempt(ctx, r.ID, at, maxAttempts, nil)
 		require.NoError(t, err)
 		assert.Equal(t, []byte("new"), counted.Hash)
 		assert.Equal(t, 4, counted.Attempts, "the budget carried over")
@@ -229,11 +277,11 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		_, prev, err := s.Lookup(ctx, r.ID, at)
 		require.NoError(t, err)
 		require.NoError(t, s.RotateCode(ctx, prev, rotation(at, []byte("new")), nil))
-		_, err = s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		_, err = s.CountAttempt(ctx, r.ID, at, maxAttempts, nil)
 		require.NoError(t, err)
 
 		require.NoError(t, s.RestoreCode(ctx, prev, []byte("new")))
-		got, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		got, err := s.CountAttempt(ctx, r.ID, at, maxAttempts, nil)
 		require.NoError(t, err)
 		assert.Equal(t, c.Hash, got.Hash)
 		assert.Equal(t, c.ExpiresAt, got.ExpiresAt)
@@ -244,7 +292,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		// A restore that lost to a later rotation changes nothing.
 		require.NoError(t, rotate(ctx, s, r.ID, at.Add(time.Minute), []byte("newer")))
 		require.NoError(t, s.RestoreCode(ctx, prev, []byte("new")))
-		got, err = s.CountAttempt(ctx, r.ID, at.Add(time.Minute), maxAttempts)
+		got, err = s.CountAttempt(ctx, r.ID, at.Add(time.Minute), maxAttempts, nil)
 		require.NoError(t, err)
 		assert.Equal(t, []byte("newer"), got.Hash)
 	})
@@ -256,7 +304,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.NoError(t, s.DeleteRequest(ctx, r.ID))
 		_, err := s.GetRequest(ctx, r.ID, t0)
 		assert.ErrorIs(t, err, access.ErrNotFound)
-		_, err = s.CountAttempt(ctx, r.ID, t0, maxAttempts)
+		_, err = s.CountAttempt(ctx, r.ID, t0, maxAttempts, nil)
 		assert.ErrorIs(t, err, access.ErrNotFound)
 		assert.NoError(t, s.DeleteRequest(ctx, r.ID), "deleting twice is fine")
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil), "the id is free again")
@@ -268,7 +316,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		at := c.ExpiresAt.Add(time.Minute)
 		require.NoError(t, rotate(ctx, s, r.ID, at, []byte("new")))
-		got, err := s.CountAttempt(ctx, r.ID, at, maxAttempts)
+		got, err := s.CountAttempt(ctx, r.ID, at, maxAttempts, nil)
 		require.NoError(t, err)
 		assert.Equal(t, at.Add(10*time.Minute), got.ExpiresAt)
 	})
@@ -287,7 +335,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		r2, c2 := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r2, c2, nil))
 		for range maxAttempts {
-			_, err := s.CountAttempt(ctx, r2.ID, t0, maxAttempts)
+			_, err := s.CountAttempt(ctx, r2.ID, t0, maxAttempts, nil)
 			require.NoError(t, err)
 		}
 		assert.ErrorIs(t, rotate(ctx, s, r2.ID, t0.Add(time.Minute), []byte("x")), access.ErrCodeLocked,
@@ -295,7 +343,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 
 		r3, c3 := fixture(t0)
 		require.NoError(t, s.CreateRequest(ctx, r3, c3, nil))
-		require.NoError(t, s.MarkVerified(ctx, r3.ID, t0))
+		require.NoError(t, s.MarkVerified(ctx, r3.ID, t0, c3.Hash))
 		assert.ErrorIs(t, rotate(ctx, s, r3.ID, t0.Add(time.Minute), []byte("x")), access.ErrCodeUsed)
 	})
 
@@ -346,7 +394,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		var allowed, locked atomic.Int32
 		race(func() {
-			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts)
+			_, err := s.CountAttempt(ctx, r.ID, t0, maxAttempts, nil)
 			switch {
 			case err == nil:
 				allowed.Add(1)
@@ -364,7 +412,7 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
 		var won, lost atomic.Int32
 		race(func() {
-			err := s.MarkVerified(ctx, r.ID, t0)
+			err := s.MarkVerified(ctx, r.ID, t0, c.Hash)
 			switch {
 			case err == nil:
 				won.Add(1)
@@ -403,7 +451,7 @@ func RunOwner(t *testing.T, open func(t *testing.T) access.OwnerStore) {
 		for _, id := range mine {
 			_, err := s.(access.Store).GetRequest(ctx, id, t0)
 			assert.ErrorIs(t, err, access.ErrNotFound)
-			_, err = s.(access.Store).CountAttempt(ctx, id, t0, maxAttempts)
+			_, err = s.(access.Store).CountAttempt(ctx, id, t0, maxAttempts, nil)
 			assert.ErrorIs(t, err, access.ErrNotFound, "the code goes too")
 		}
 		_, err = s.(access.Store).GetRequest(ctx, other.ID, t0)
