@@ -31,14 +31,16 @@ type Limit struct {
 type LimitKind string
 
 const (
-	LimitIP         LimitKind = "ip"          // sends from one client network (IPv4 address, IPv6 /64)
-	LimitIPv6Site   LimitKind = "ip-site"     // sends from one IPv6 /48, which one customer can rotate /64s in
-	LimitEmail      LimitKind = "email"       // codes sent to one inbox (mail bombing)
-	LimitPhone      LimitKind = "phone"       // texts to one number
-	LimitSMSDaily   LimitKind = "sms-daily"   // all texts, against SMS pumping
-	LimitEmailDaily LimitKind = "email-daily" // all emails, so bounces cannot get the sender suspended
-	LimitVerifyIP   LimitKind = "verify-ip"   // code guesses from one client network
-	LimitVerifySite LimitKind = "verify-site" // code guesses from one IPv6 /48
+	LimitIP            LimitKind = "ip"          // sends from one client network (IPv4 address, IPv6 /64)
+	LimitIPv6Site      LimitKind = "ip-site"     // sends from one IPv6 /48, which one customer can rotate /64s in
+	LimitIPDaily       LimitKind = "ip-day"      // sends from one client network in a day
+	LimitIPv6SiteDaily LimitKind = "ip-site-day" // sends from one IPv6 /48 in a day
+	LimitEmail         LimitKind = "email"       // codes sent to one inbox (mail bombing)
+	LimitPhone         LimitKind = "phone"       // texts to one number
+	LimitSMSDaily      LimitKind = "sms-daily"   // all texts, against SMS pumping
+	LimitEmailDaily    LimitKind = "email-daily" // all emails, so bounces cannot get the sender suspended
+	LimitVerifyIP      LimitKind = "verify-ip"   // code guesses from one client network
+	LimitVerifySite    LimitKind = "verify-site" // code guesses from one IPv6 /48
 )
 
 // soft limits drop the SMS and let the email through; hard ones refuse.
@@ -60,19 +62,20 @@ func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // Limits are the numbers behind the rate limits. Zero disables one.
 type Limits struct {
-	IPPerHour     int      // sends per client network; an IPv6 /48 gets ipv6SiteFactor times this
-	EmailPerDay   int      // codes per inbox
-	PhonePerDay   int      // texts per number
-	SMSPerDay     int      // texts for the whole site
-	EmailsPerDay  int      // emails for the whole site
-	VerifyPerHour int      // code guesses per client network; an IPv6 /48 gets ipv6SiteFactor times this
-	SMSRegions    []string // ISO 3166 regions whose numbers may get an SMS, e.g. "GB"; empty allows all
+	IPPerHour        int      // sends per client network; an IPv6 /48 gets ipv6SiteFactor times this
+	IPPerDay         int      // sends per client network in a day, so one network cannot spend the site's budget
+	EmailPerDay      int      // codes per inbox
+	PhonePerDay      int      // texts per number
+	SMSPerDay        int      // texts for the whole site
+	SiteEmailsPerDay int      // emails for the whole site
+	VerifyPerHour    int      // code guesses per client network; an IPv6 /48 gets ipv6SiteFactor times this
+	SMSRegions       []string // ISO 3166 regions whose numbers may get an SMS, e.g. "GB"; empty allows all
 }
 
 // DefaultLimits are generous for people and tight for scripts: a visitor
 // needs one request and perhaps a resend or two, and a guess or two.
 func DefaultLimits() Limits {
-	return Limits{IPPerHour: 10, EmailPerDay: 5, PhonePerDay: 3, SMSPerDay: 50, EmailsPerDay: 200, VerifyPerHour: 30}
+	return Limits{IPPerHour: 10, IPPerDay: 20, EmailPerDay: 5, PhonePerDay: 3, SMSPerDay: 50, SiteEmailsPerDay: 200, VerifyPerHour: 30}
 }
 
 // ipv6SiteFactor: an IPv6 /48 is one customer's site, 65,536 /64s that
@@ -146,7 +149,7 @@ func (l limiter) siteMax(kind LimitKind) int {
 	if kind == LimitSMSDaily {
 		return l.limits.SMSPerDay
 	}
-	return l.limits.EmailsPerDay
+	return l.limits.SiteEmailsPerDay
 }
 
 func (l limiter) addSite(out []Limit, now time.Time, kind LimitKind) []Limit {
@@ -160,7 +163,7 @@ func (l limiter) addSite(out []Limit, now time.Time, kind LimitKind) []Limit {
 // reshard swaps the full share named by full for another share of the
 // same budget that this send has not tried yet. It reports false when
 // every share has been tried.
-func (l limiter) reshard(ls []Limit, full Limit, tried map[LimitKind][]int) bool {
+func (l limiter) reshard(now time.Time, ls []Limit, full Limit, tried map[LimitKind][]int) bool {
 	n := min(siteShards, l.siteMax(full.Kind))
 	tried[full.Kind] = append(tried[full.Kind], full.Shard)
 	if len(tried[full.Kind]) >= min(n, shardTries) {
@@ -172,27 +175,29 @@ func (l limiter) reshard(ls []Limit, full Limit, tried map[LimitKind][]int) bool
 	}
 	for i := range ls {
 		if ls[i].Key == full.Key {
-			ls[i] = l.site(full.Until.Add(-24*time.Hour), full.Kind, l.siteMax(full.Kind), next)
+			ls[i] = l.site(now, full.Kind, l.siteMax(full.Kind), next)
 		}
 	}
 	return true
 }
 
-// network counters for one client: its network and, for IPv6, its /48.
-func (l limiter) network(out []Limit, now time.Time, ip string, netKind, siteKind LimitKind, perHour int) []Limit {
+// network counters for one client in one window: its network and, for
+// IPv6, its /48.
+func (l limiter) network(out []Limit, now time.Time, ip string, netKind, siteKind LimitKind, max int, size time.Duration) []Limit {
 	netName, siteName := networks(ip)
-	out = l.counters(out, now, netKind, netName, perHour, time.Hour)
+	out = l.counters(out, now, netKind, netName, max, size)
 	if siteName != "" {
-		out = l.counters(out, now, siteKind, siteName, perHour*ipv6SiteFactor, time.Hour)
+		out = l.counters(out, now, siteKind, siteName, max*ipv6SiteFactor, size)
 	}
 	return out
 }
 
 // forSend lists the counters one send of a code bumps: the client's
-// network, the inbox and the site's email budget, and for an SMS the
-// number and the site's SMS budget.
+// network (by the hour and by the day), the inbox and the site's email
+// budget, and for an SMS the number and the site's SMS budget.
 func (l limiter) forSend(now time.Time, ip, email, phone string) []Limit {
-	out := l.network(nil, now, ip, LimitIP, LimitIPv6Site, l.limits.IPPerHour)
+	out := l.network(nil, now, ip, LimitIP, LimitIPv6Site, l.limits.IPPerHour, time.Hour)
+	out = l.network(out, now, ip, LimitIPDaily, LimitIPv6SiteDaily, l.limits.IPPerDay, 24*time.Hour)
 	out = l.counters(out, now, LimitEmail, InboxOf(email), l.limits.EmailPerDay, 24*time.Hour)
 	out = l.addSite(out, now, LimitEmailDaily)
 	if phone != "" {
@@ -204,7 +209,7 @@ func (l limiter) forSend(now time.Time, ip, email, phone string) []Limit {
 
 // forVerify lists the counters one guess bumps: the client's network.
 func (l limiter) forVerify(now time.Time, ip string) []Limit {
-	return l.network(nil, now, ip, LimitVerifyIP, LimitVerifySite, l.limits.VerifyPerHour)
+	return l.network(nil, now, ip, LimitVerifyIP, LimitVerifySite, l.limits.VerifyPerHour, time.Hour)
 }
 
 // InboxOf names the inbox an address delivers to: what the limits count

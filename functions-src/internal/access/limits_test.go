@@ -64,7 +64,7 @@ func TestSiteEmailBudget(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	p := access.DefaultPolicy()
-	p.Limits.EmailsPerDay = 3
+	p.Limits.SiteEmailsPerDay = 3
 	svc := h.build(t, withPolicy(p))
 	for i := range 3 {
 		_, err := svc.RequestAccess(ctx, visitor(i, fmt.Sprintf("198.51.100.%d", 50+i)))
@@ -323,7 +323,7 @@ func TestASecretListedTwiceCountsOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rec.keys, 1)
 	// DynamoDB refuses a transaction that names one item twice.
-	assert.Len(t, rec.keys[0], 5, "network, inbox, site email, phone, site SMS: one counter each")
+	assert.Len(t, rec.keys[0], 6, "network by the hour and the day, inbox, site email, phone, site SMS: one counter each")
 	seen := map[string]bool{}
 	for _, k := range rec.keys[0] {
 		assert.False(t, seen[k], "counter %s twice in one write", k)
@@ -356,4 +356,55 @@ func TestInboxOf(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, access.InboxOf(tc.in), tc.in)
 	}
+}
+
+func TestSiteBudgetSharesAreTriedInTurn(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	p := access.DefaultPolicy()
+	p.Limits.SiteEmailsPerDay = 16 // eight shares of two
+	var draws []int
+	svc := h.build(t, withPolicy(p), func(d *access.Deps, _ *access.Policy, _ *access.Sender) {
+		d.Shard = func(n int) int { draws = append(draws, n); return 0 }
+	})
+	var lines []map[string]any
+	for i := range 6 { // shares 0, 1 and 2, two sends each
+		lines = append(lines, logged(t, func(ctx context.Context) {
+			_, err := svc.RequestAccess(ctx, visitor(i, fmt.Sprintf("198.51.100.%d", 140+i)))
+			require.NoError(t, err, "send %d", i)
+		})...)
+	}
+	_, err := svc.RequestAccess(ctx, visitor(6, "198.51.100.150"))
+	assert.Equal(t, "rate_limited_site", errCode(t, err), "three shares tried, all full")
+	assert.Len(t, h.mail.emails, 6)
+	assert.Equal(t, 8, draws[0], "a budget of 16 is drawn from eight shares")
+	require.NotNil(t, lineWith(lines, "site budget share full"), "the owner hears the budget filling up")
+
+	q := access.DefaultPolicy()
+	q.Limits.SiteEmailsPerDay = 3 // three shares of one: every share is tried
+	svc = newHarness(t).build(t, withPolicy(q), func(d *access.Deps, _ *access.Policy, _ *access.Sender) {
+		d.Shard = func(int) int { return 2 }
+	})
+	for i := range 3 {
+		_, err := svc.RequestAccess(ctx, visitor(i, fmt.Sprintf("198.51.100.%d", 160+i)))
+		require.NoError(t, err, "send %d: its share is full, another is not", i)
+	}
+}
+
+func TestOneNetworkCannotSpendTheSiteBudget(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	for hour := range 3 {
+		for i := range 10 {
+			n := hour*10 + i
+			_, err := h.svc.RequestAccess(ctx, visitor(n, "198.51.100.170"))
+			if n < 20 {
+				require.NoError(t, err, "send %d", n)
+			} else {
+				assert.Equal(t, "rate_limited_ip", errCode(t, err), "send %d: 20 a day from one network", n)
+			}
+		}
+		h.clock.Advance(time.Hour)
+	}
+	assert.Len(t, h.mail.emails, 20)
 }

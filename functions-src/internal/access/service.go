@@ -56,6 +56,9 @@ type Deps struct {
 	Codes  *Codes
 	Rand   io.Reader        // for request ids
 	Now    func() time.Time // the clock
+	// Shard picks a share of a site-wide budget in [0, n); nil picks at
+	// random.
+	Shard func(n int) int
 	// LimitKeys key the hashes in rate-limit counters, so no IP, address
 	// or number is stored in them. Newest first; while a secret is being
 	// rotated there are two, and every counter is bumped under both.
@@ -89,7 +92,11 @@ func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 			keys = append(keys, k)
 		}
 	}
-	lim := limiter{keys: keys, limits: p.Limits, shard: mathrand.IntN}
+	shard := d.Shard
+	if shard == nil {
+		shard = mathrand.IntN
+	}
+	lim := limiter{keys: keys, limits: p.Limits, shard: shard}
 	return &Service{d: d, policy: p, sender: s, limiter: lim}, nil
 }
 
@@ -144,7 +151,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	log := logctx.From(ctx).With("access_request", reqID)
 	s.noteUnknownNetwork(log, in.ClientIP)
 	limits := s.limiter.forSend(now, in.ClientIP, v.Email, v.Phone)
-	sms, err := s.admit(ctx, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
+	sms, err := s.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
 	var le *LimitError
 	if errors.As(err, &le) {
 		log.Info("request refused", "limit", string(le.Limit.Kind))
@@ -200,7 +207,7 @@ func (s *Service) noteUnknownNetwork(log *slog.Logger, ip string) {
 // share of a site-wide budget is swapped for another share, and a spent
 // SMS limit drops the SMS counters so the code goes by email only. It
 // reports whether the SMS may still go out.
-func (s *Service) admit(ctx context.Context, limits []Limit, write func([]Limit) error) (sms bool, err error) {
+func (s *Service) admit(ctx context.Context, now time.Time, limits []Limit, write func([]Limit) error) (sms bool, err error) {
 	limits = slices.Clone(limits)
 	sms = true
 	tried := map[LimitKind][]int{}
@@ -210,7 +217,10 @@ func (s *Service) admit(ctx context.Context, limits []Limit, write func([]Limit)
 		switch {
 		case !errors.As(err, &le):
 			return sms, err
-		case le.Limit.Kind.siteWide() && s.limiter.reshard(limits, le.Limit, tried):
+		case le.Limit.Kind.siteWide() && s.limiter.reshard(now, limits, le.Limit, tried):
+			// Shares fill as the budget runs out: the owner hears of it
+			// before visitors are refused.
+			logctx.From(ctx).Warn("site budget share full", "budget", string(le.Limit.Kind), "share", le.Limit.Shard)
 			continue
 		case le.Limit.Kind.soft() && sms:
 			// The number or the day's SMS budget is spent: email only.
@@ -266,7 +276,7 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		}
 		limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
 		var sms bool
-		sms, err = s.admit(ctx, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
+		sms, err = s.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
 		if !sms {
 			req.Phone = ""
 		}

@@ -128,10 +128,11 @@ func LoadConfig(env Getenv) (Config, error) {
 		dst  *int
 	}{
 		{"CV_RATE_IP_PER_HOUR", &lim.IPPerHour},
+		{"CV_RATE_IP_PER_DAY", &lim.IPPerDay},
 		{"CV_RATE_EMAIL_PER_DAY", &lim.EmailPerDay},
 		{"CV_RATE_PHONE_PER_DAY", &lim.PhonePerDay},
 		{"CV_SMS_DAILY_LIMIT", &lim.SMSPerDay},
-		{"CV_EMAIL_DAILY_LIMIT", &lim.EmailsPerDay},
+		{"CV_EMAIL_DAILY_LIMIT", &lim.SiteEmailsPerDay},
 		{"CV_RATE_VERIFY_PER_HOUR", &lim.VerifyPerHour},
 	} {
 		if v := strings.TrimSpace(env(n.name)); v != "" {

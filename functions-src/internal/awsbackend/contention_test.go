@@ -166,7 +166,7 @@ func TestSpikeOfVisitorsIsNotRefusedForContention(t *testing.T) {
 	codes, err := access.NewCodes(rand.Reader, []byte(strings.Repeat("k", 32)))
 	require.NoError(t, err)
 	p := access.DefaultPolicy()
-	p.Limits.EmailsPerDay, p.Limits.SMSPerDay = 1000, 1000
+	p.Limits.SiteEmailsPerDay, p.Limits.SMSPerDay = 1000, 1000
 	svc, err := access.NewService(access.Deps{
 		Store: awsbackend.NewStore(db, tables), Mailer: mail, SMS: mail, Links: noLinks{},
 		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("limit-key")},
