@@ -1,6 +1,6 @@
 // Command cv-setup creates what the AWS backend needs, idempotently: the
-// cv-requests table (with its email index and TTL), the otps table (with
-// TTL) and the private CV bucket (public access blocked), and uploads the
+// cv-requests table (with TTL), the otps table (with TTL), the
+// cv-rate-limits table (with TTL) and the private CV bucket (public access blocked), and uploads the
 // CV. It reads the same CV_ variables as the functions. `make aws-setup`
 // runs it; run it again at any time, it changes only what is missing.
 package main

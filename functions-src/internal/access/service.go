@@ -259,7 +259,7 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	log := logctx.From(ctx).With("access_request", id)
 	req, old, err := s.d.Store.Lookup(ctx, id, now)
 	if err == nil {
-		// Refuse in Go first, so a refused resend writes nothing; the
+		// Refuse in Go first, which spares a refused resend its write; the
 		// store's condition checks the same rule again atomically.
 		err = old.CheckResend(now, rot.Policy)
 	}
@@ -325,13 +325,13 @@ func (s *Service) decoy(ctx context.Context) (Issued, error) {
 	return Issued{RequestID: id.String(), ExpiresIn: s.policy.CodeTTL}, nil
 }
 
-// Sent says which messages carrying a code were accepted for delivery.
-type Sent struct{ Email, SMS bool }
+// delivery says which messages carrying a code were accepted for delivery.
+type delivery struct{ Email, SMS bool }
 
 // deliver sends the code by email and, if there is a phone, by SMS, at the
 // same time. Email is the channel that must work: its failure is the
 // error. A failed SMS is logged, and the visitor still has the email.
-func (s *Service) deliver(ctx context.Context, email, phone, code string) (Sent, error) {
+func (s *Service) deliver(ctx context.Context, email, phone, code string) (delivery, error) {
 	log := logctx.From(ctx)
 	// Stop sending in time to undo the request if the send fails.
 	if d, ok := ctx.Deadline(); ok {
@@ -340,8 +340,8 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) (Sent,
 		defer cancel()
 	}
 	var (
-		sent Sent
-		wg   sync.WaitGroup
+		out delivery
+		wg  sync.WaitGroup
 	)
 	if phone != "" && s.d.SMS != nil {
 		wg.Go(func() {
@@ -356,18 +356,18 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) (Sent,
 				log.Warn("sms not sent", "error", err.Error())
 				return
 			}
-			sent.SMS = true
+			out.SMS = true
 		})
 	}
 	mailErr := s.d.Mailer.SendEmail(ctx, s.codeEmail(email, code))
 	wg.Wait()
 	if mailErr != nil {
 		log.Error("email not sent", "error", mailErr.Error())
-		return sent, &Error{Kind: KindUnavailable, Code: "delivery_failed",
+		return out, &Error{Kind: KindUnavailable, Code: "delivery_failed",
 			Message: "We could not send the email just now. Please try again in a minute.", cause: mailErr}
 	}
-	sent.Email = true
-	return sent, nil
+	out.Email = true
+	return out, nil
 }
 
 // Grant is a short-lived link to the CV.

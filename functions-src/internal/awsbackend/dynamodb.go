@@ -489,12 +489,11 @@ func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
 type DynamoDBOwnerAPI interface {
 	DynamoDBAPI
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
-	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // OwnerStore adds listing and erasure to Store, for the owner's command.
-// It needs dynamodb:Scan and dynamodb:Query, which the functions' policy
-// does not grant.
+// It needs dynamodb:Scan and dynamodb:DeleteItem, which the functions'
+// policy does not grant.
 type OwnerStore struct {
 	*Store
 	db DynamoDBOwnerAPI

@@ -17,14 +17,10 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// EmailIndex is the GSI on cv-requests that finds a person's requests by
-// email address (for the owner's list and erase), newest last.
-const EmailIndex = "email-index"
-
 // TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
 const TTLAttribute = "ttl"
 
-// Setup creates, if missing, the tables (with the GSI and TTL) and the
+// Setup creates, if missing, the tables (with TTL) and the
 // private bucket, and uploads the CV when cv is not nil. Running it again
 // changes nothing that is already right, so it is safe on every deploy.
 func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
@@ -77,18 +73,8 @@ func requestsTable(name string) *dynamodb.CreateTableInput {
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String("request_id"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("email"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("timestamp"), AttributeType: types.ScalarAttributeTypeN},
 		},
-		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("request_id"), KeyType: types.KeyTypeHash}},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(EmailIndex),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String("email"), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String("timestamp"), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
-		}},
+		KeySchema:        []types.KeySchemaElement{{AttributeName: aws.String("request_id"), KeyType: types.KeyTypeHash}},
 		SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
 	}
 }
@@ -135,15 +121,6 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTa
 	want := aws.ToString(in.KeySchema[0].AttributeName)
 	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != want {
 		return fmt.Errorf("table %s exists with another key schema; want %s as its only key", name, want)
-	}
-	for _, want := range in.GlobalSecondaryIndexes {
-		found := false
-		for _, g := range desc.Table.GlobalSecondaryIndexes {
-			found = found || aws.ToString(g.IndexName) == aws.ToString(want.IndexName)
-		}
-		if !found {
-			return fmt.Errorf("table %s exists without the index %s; add it or let setup create the table", name, aws.ToString(want.IndexName))
-		}
 	}
 
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: in.TableName})
