@@ -27,11 +27,11 @@ import (
 //     place to get wrong, and its presence invites plain comparisons next
 //     to it;
 //   - any ==, !=, tagged switch, bytes.Equal, bytes.Compare,
-//     strings.Compare, strings.EqualFold, slices.Equal or
-//     reflect.DeepEqual with an operand that looks like MAC material: the
-//     result of a hash's Sum (Sum, Sum256, ...), or a variable, field or
-//     function whose name holds the word mac, hmac, sig, sign, signature,
-//     hash or digest; conversions and the arguments of calls such as
+//     strings.Compare, strings.EqualFold, slices.Equal, slices.Compare,
+//     reflect.DeepEqual or a prefix or suffix test with an operand that
+//     looks like MAC material: the result of a hash's Sum (Sum, Sum256,
+//     ...), or a variable, field or function whose name holds the word
+//     mac, hmac, sig, sign, signature, hash, digest, token, tag, jws or jwt; conversions and the arguments of calls such as
 //     hex.EncodeToString are looked through, and a local variable assigned
 //     such a value counts as one. Comparing it with "" or nil tests
 //     presence, not content, and passes, as do len and cap.
@@ -140,6 +140,8 @@ func f(a r, b []byte) bool { return bytes.Equal(a.Hash, b) }`, true},
 		{"a package-level comparison", `var x, sig string; var same = x == sig`, true},
 
 		{"presence", `func f(sig string, mac []byte) bool { return sig == "" || mac == nil }`, false},
+		{"a prefix of a signature", `func f(sig, want []byte) bool { return bytes.HasPrefix(sig, want) }`, true},
+		{"a token", `func f(token, want string) bool { return token == want }`, true},
 		{"length", `func f(sig string) bool { return len(sig) != 43 }`, false},
 		{"ordinary names", `func f(name, machine, design string) bool { return name == machine || design == name }`, false},
 		{"ordinary bytes", `func f(a, b []byte) bool { return bytes.Equal(a, b) }`, false},
@@ -227,7 +229,8 @@ func auditMAC(rel string, src []byte) (found []string, helperCalls int, err erro
 				switch what {
 				case "crypto/hmac.Equal", "crypto/subtle.ConstantTimeCompare":
 					report(fn, n.Lparen, what)
-				case "bytes.Equal", "bytes.Compare", "strings.Compare", "strings.EqualFold", "slices.Equal", "reflect.DeepEqual":
+				case "bytes.Equal", "bytes.Compare", "strings.Compare", "strings.EqualFold", "slices.Equal", "reflect.DeepEqual",
+					"bytes.HasPrefix", "bytes.HasSuffix", "strings.HasPrefix", "strings.HasSuffix", "slices.Compare":
 					for _, a := range n.Args {
 						if m.like(a) {
 							report(fn, n.Lparen, imports[pkg.Name][strings.LastIndex(imports[pkg.Name], "/")+1:]+"."+sel.Sel.Name)
@@ -341,6 +344,7 @@ func heldMACs(decl ast.Decl) map[string]bool {
 var macWords = map[string]bool{
 	"mac": true, "macs": true, "hmac": true, "sig": true, "sigs": true, "sign": true, "signed": true,
 	"signature": true, "signatures": true, "hash": true, "hashes": true, "hashed": true, "digest": true,
+	"token": true, "tokens": true, "tag": true, "tags": true, "jws": true, "jwt": true,
 }
 
 // macName reports whether an identifier has a MAC word in it: ifHash,

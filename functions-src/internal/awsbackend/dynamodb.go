@@ -205,22 +205,22 @@ func (s *Store) counters(limits []access.Limit) []types.TransactWriteItem {
 // one transaction, with a consistent read of the code beside it, since a
 // transaction hands back nothing on success and the comparison needs the
 // hash. The read may land before or after the increment: the increment
-// marks the item with a token of its own, and the count is read off
+// marks the item with a nonce of its own, and the count is read off
 // accordingly. MarkVerified's condition ties the comparison to the hash
 // read here, should a resend replace the code in between.
 func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Time, maxAttempts int,
 	limits []access.Limit) (access.Code, error) {
-	token := uuid.NewString()
+	nonce := uuid.NewString()
 	items := append(s.counters(limits), types.TransactWriteItem{Update: &types.Update{
 		TableName:                &s.tables.OTPs,
 		Key:                      key(requestID),
-		UpdateExpression:         aws.String("SET attempts = attempts + :one, last_attempt = :token"),
+		UpdateExpression:         aws.String("SET attempts = attempts + :one, last_attempt = :nonce"),
 		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND attempts < :max"),
 		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": num(1), ":now": num(now.Unix()), ":max": num(int64(maxAttempts)),
 			":false": &types.AttributeValueMemberBOOL{Value: false},
-			":token": &types.AttributeValueMemberS{Value: token},
+			":nonce": &types.AttributeValueMemberS{Value: nonce},
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}})
@@ -265,7 +265,7 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 	if err := attributevalue.UnmarshalMap(read.Item, &it); err != nil {
 		return access.Code{}, fmt.Errorf("unmarshal code: %w", err)
 	}
-	if seen, _ := read.Item["last_attempt"].(*types.AttributeValueMemberS); seen == nil || seen.Value != token {
+	if seen, _ := read.Item["last_attempt"].(*types.AttributeValueMemberS); seen == nil || seen.Value != nonce {
 		it.Attempts++ // read before this attempt's increment landed
 	}
 	return it.code(), nil
