@@ -10,11 +10,12 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 func main() {
 	log := app.Logger()
-	a, err := app.FromEnv()
+	a, err := app.FromEnv(app.Options{Phones: phone.Numbers{}})
 	if err != nil {
 		log.Error("request-access cannot start", "error", err.Error())
 		os.Exit(1)

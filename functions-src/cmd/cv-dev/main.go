@@ -18,6 +18,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func run() error {
 	if os.Getenv("CV_SITE_URL") == "" {
 		cfg.SiteURL = origin // the port actually bound (PORT=0 picks one)
 	}
-	a, err := app.New(cfg, app.Options{})
+	a, err := app.New(cfg, app.Options{Phones: phone.Numbers{}})
 	if err != nil {
 		return err
 	}

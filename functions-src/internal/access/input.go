@@ -48,8 +48,9 @@ type Visitor struct {
 }
 
 // Validate checks every field and reports all problems at once, so a form
-// can show them together.
-func (in AccessInput) Validate() (Visitor, error) {
+// can show them together. phones reads the phone number; without it a
+// phone is refused.
+func (in AccessInput) Validate(phones Phones) (Visitor, error) {
 	fields := map[string]string{}
 	var v Visitor
 
@@ -69,8 +70,12 @@ func (in AccessInput) Validate() (Visitor, error) {
 	}
 	v.Email = email
 
-	if strings.TrimSpace(in.Phone) != "" {
-		phone, msg := normalizePhone(in.Phone)
+	switch {
+	case strings.TrimSpace(in.Phone) == "":
+	case phones == nil:
+		fields["phone"] = phoneNotTaken
+	default:
+		phone, msg := phones.Parse(in.Phone)
 		if msg != "" {
 			fields["phone"] = msg
 		}
@@ -183,6 +188,12 @@ func plainText(s string) bool {
 	}
 	return true
 }
+
+// Field messages for "phone" that are the domain's, not the parser's.
+const (
+	phoneNotTaken      = "Codes are not sent by SMS here. Leave the phone empty to get the code by email."
+	phoneRegionRefused = "Codes cannot be sent by SMS to numbers in this country. Leave the phone empty to get the code by email."
+)
 
 // VerifyInput is what the verify step submits.
 type VerifyInput struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 func TestAccessInputValidate(t *testing.T) {
@@ -77,7 +78,7 @@ func TestAccessInputValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.in.Validate()
+			got, err := tt.in.Validate(phone.Numbers{})
 			if len(tt.fields) == 0 {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, got)

@@ -262,11 +262,11 @@ func networks(ip string) (network, site string) {
 // smsAllowed reports whether texts may go to this E.164 number's region.
 // Regions, not calling codes: +1 alone spans the US, Canada and some
 // twenty Caribbean countries whose ranges are favourites of SMS pumping.
-func (l limiter) smsAllowed(phone string) bool {
+func (l limiter) smsAllowed(phones Phones, phone string) bool {
 	if len(l.limits.SMSRegions) == 0 {
 		return true
 	}
-	return slices.Contains(l.limits.SMSRegions, phoneRegion(phone))
+	return phones != nil && slices.Contains(l.limits.SMSRegions, phones.Region(phone))
 }
 
 // withoutSoft drops the SMS counters, for a send that goes by email only.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 func TestPhoneValidation(t *testing.T) {
@@ -75,7 +76,7 @@ func TestPhoneValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := access.AccessInput{Name: "Ada Lovelace", Email: "ada@example.com", Phone: tt.phone, Consent: true}
-			got, err := in.Validate()
+			got, err := in.Validate(phone.Numbers{})
 			if tt.msg == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, got.Phone)
@@ -90,12 +91,9 @@ func TestPhoneValidation(t *testing.T) {
 
 func TestRegions(t *testing.T) {
 	for _, r := range []string{"GB", "IE", "US", "JE", "JM"} {
-		assert.True(t, access.KnownRegion(r), r)
+		assert.True(t, phone.Numbers{}.KnownRegion(r), r)
 	}
 	for _, r := range []string{"", "UK", "gb", "EU", "001", "ZZ", "XX"} {
-		assert.False(t, access.KnownRegion(r), r)
+		assert.False(t, phone.Numbers{}.KnownRegion(r), r)
 	}
-	assert.Equal(t, []string{"GB", "GG", "IM", "JE"}, access.RegionsForCallingCode(44))
-	assert.Equal(t, []string{"IE"}, access.RegionsForCallingCode(353))
-	assert.Empty(t, access.RegionsForCallingCode(999))
 }

@@ -84,6 +84,19 @@ type OwnerStore interface {
 	EraseEmail(ctx context.Context, email string) (int, error)
 }
 
+// Phones knows which phone numbers exist and which can take a text.
+// internal/phone implements it with libphonenumber; a process that never
+// reads a visitor's phone does without, and links none of it.
+type Phones interface {
+	// Parse returns the canonical E.164 form of a number as typed, or a
+	// field message saying why it cannot get a code by text.
+	Parse(raw string) (e164, problem string)
+	// Region names the ISO 3166 region of an E.164 number ("" if none).
+	Region(e164 string) string
+	// KnownRegion reports whether numbers can belong to an ISO 3166 code.
+	KnownRegion(code string) bool
+}
+
 // Email is one outgoing message with a plain-text and an HTML body.
 type Email struct {
 	To      string

@@ -52,6 +52,8 @@ type Deps struct {
 	Store  Store
 	Mailer Mailer
 	SMS    SMSSender // may be nil: then phones are not texted
+	// Phones reads visitors' phone numbers; nil refuses any phone.
+	Phones Phones
 	Links  Presigner
 	Codes  *Codes
 	Rand   io.Reader        // for request ids
@@ -116,11 +118,11 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	if in.Honeypot != "" {
 		return s.decoy(ctx)
 	}
-	v, err := in.Validate()
+	v, err := in.Validate(s.d.Phones)
 	if err != nil {
 		return Issued{}, err
 	}
-	if v.Phone != "" && !s.limiter.smsAllowed(v.Phone) {
+	if v.Phone != "" && !s.limiter.smsAllowed(s.d.Phones, v.Phone) {
 		return Issued{}, invalid(map[string]string{"phone": phoneRegionRefused})
 	}
 	now := s.d.Now().UTC().Truncate(time.Second)
@@ -188,8 +190,11 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 // rules: a request may predate a change of CV_SMS_REGIONS, or of what
 // counts as a number that takes texts.
 func (s *Service) textable(phone string) bool {
-	e164, msg := normalizePhone(phone)
-	return msg == "" && e164 == phone && s.limiter.smsAllowed(phone)
+	if s.d.Phones == nil {
+		return false
+	}
+	e164, msg := s.d.Phones.Parse(phone)
+	return msg == "" && e164 == phone && s.limiter.smsAllowed(s.d.Phones, phone)
 }
 
 // noteUnknownNetwork logs (without the value) a caller whose address is

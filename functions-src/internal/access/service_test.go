@@ -17,6 +17,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 // harness is a service on the real embedded store, with a clock the test
@@ -134,7 +135,7 @@ func (h *harness) build(t *testing.T, opts ...option) *access.Service {
 	t.Helper()
 	codes, err := access.NewCodes(rand.Reader, secretA)
 	require.NoError(t, err)
-	d := access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links,
+	d := access.Deps{Store: h.store, Mailer: h.mail, SMS: h.sms, Links: h.links, Phones: phone.Numbers{},
 		Codes: codes, Rand: rand.Reader, Now: h.clock.Now, LimitKeys: [][]byte{limitKey}}
 	p := access.DefaultPolicy()
 	sender := access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"}

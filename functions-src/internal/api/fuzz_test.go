@@ -15,6 +15,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 // countingStore counts the requests that reach storage.
@@ -50,7 +51,7 @@ func realService(f *testing.F) (*access.Service, *countingStore) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	svc, err := access.NewService(access.Deps{Store: cs, Mailer: discard{}, SMS: discard{}, Links: nopLinks{},
+	svc, err := access.NewService(access.Deps{Store: cs, Mailer: discard{}, SMS: discard{}, Links: nopLinks{}, Phones: phone.Numbers{},
 		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("k")}},
 		access.DefaultPolicy(), access.Sender{OwnerName: "A", SiteURL: site})
 	if err != nil {

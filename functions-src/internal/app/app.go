@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -17,10 +19,13 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
 
-// Options replace the real clock and randomness, for tests.
+// Options are what a command adds to the configuration: the phone rules
+// (internal/phone), only where visitors' phones are read, and for tests
+// the clock and randomness.
 type Options struct {
-	Now  func() time.Time
-	Rand io.Reader
+	Phones access.Phones
+	Now    func() time.Time
+	Rand   io.Reader
 }
 
 // App is a wired service and, in local mode, the download-link server the
@@ -32,12 +37,12 @@ type App struct {
 }
 
 // FromEnv loads the configuration from the process environment and wires it.
-func FromEnv() (*App, error) {
+func FromEnv(o Options) (*App, error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, Options{})
+	return New(cfg, o)
 }
 
 // New wires the service for cfg. It makes no network call: on Lambda it
@@ -48,6 +53,18 @@ func New(cfg Config, o Options) (*App, error) {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
+	}
+	if o.Phones != nil {
+		var errs []error
+		for _, r := range cfg.Policy.Limits.SMSRegions {
+			if !o.Phones.KnownRegion(r) {
+				errs = append(errs, fmt.Errorf("CV_SMS_REGIONS: %q is not a region phone numbers belong to; "+
+					"use ISO 3166 alpha-2 codes like GB,IE", r))
+			}
+		}
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
 	}
 	codes, err := access.NewCodes(o.Rand, cfg.OTPSecrets...)
 	if err != nil {
@@ -66,7 +83,7 @@ func New(cfg Config, o Options) (*App, error) {
 			return nil, err
 		}
 		svc, err := access.NewService(access.Deps{
-			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links,
+			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links, Phones: o.Phones,
 			Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 		}, cfg.Policy, sender)
 		if err != nil {
@@ -91,7 +108,7 @@ func New(cfg Config, o Options) (*App, error) {
 		Now:      o.Now,
 	}
 	svc, err := access.NewService(access.Deps{
-		Store: store, Mailer: outbox, SMS: outbox, Links: links,
+		Store: store, Mailer: outbox, SMS: outbox, Links: links, Phones: o.Phones,
 		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 	}, cfg.Policy, sender)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,7 +146,7 @@ func LoadConfig(env Getenv) (Config, error) {
 		}
 	}
 	if v := strings.TrimSpace(env("CV_SMS_COUNTRIES")); v != "" {
-		errs = append(errs, smsCountriesReplaced(v))
+		errs = append(errs, smsCountriesReplaced())
 	}
 	if v := strings.TrimSpace(env("CV_SMS_REGIONS")); v != "" {
 		regions, err := smsRegions(v)
@@ -174,9 +175,13 @@ func LoadConfig(env Getenv) (Config, error) {
 	return c, nil
 }
 
+// isoRegion is the shape of an ISO 3166 alpha-2 code.
+var isoRegion = regexp.MustCompile(`^[A-Z]{2}$`)
+
 // smsRegions parses CV_SMS_REGIONS: ISO 3166 alpha-2 codes, comma
-// separated, each one a region phone numbers can belong to. A typo must
-// stop the start rather than quietly refuse every text.
+// separated. A typo must stop the start rather than quietly refuse every
+// text; whether numbers belong to each code is checked by New, where the
+// phone rules are wired.
 func smsRegions(v string) ([]string, error) {
 	var out []string
 	var errs []error
@@ -186,9 +191,8 @@ func smsRegions(v string) ([]string, error) {
 		case r == "":
 		case r == "UK":
 			errs = append(errs, errors.New(`CV_SMS_REGIONS: "UK" is not an ISO 3166 code; the United Kingdom is GB`))
-		case !access.KnownRegion(r):
-			errs = append(errs, fmt.Errorf("CV_SMS_REGIONS: %q is not a region phone numbers belong to; "+
-				"use ISO 3166 alpha-2 codes like GB,IE", r))
+		case !isoRegion.MatchString(r):
+			errs = append(errs, fmt.Errorf("CV_SMS_REGIONS: %q is not an ISO 3166 alpha-2 code; use codes like GB,IE", r))
 		case !slices.Contains(out, r):
 			out = append(out, r)
 		}
@@ -200,26 +204,12 @@ func smsRegions(v string) ([]string, error) {
 }
 
 // smsCountriesReplaced explains the retired CV_SMS_COUNTRIES. Its calling
-// codes let far more through than they seemed to (+1 is some twenty-five
-// countries), so it is refused rather than translated: the owner picks the
-// regions they mean from the list of what each code covered.
-func smsCountriesReplaced(v string) error {
-	var covers []string
-	for _, p := range strings.Split(v, ",") {
-		p = strings.TrimSpace(p)
-		cc, err := strconv.Atoi(strings.TrimPrefix(p, "+"))
-		if err != nil || cc <= 0 {
-			continue
-		}
-		if regions := access.RegionsForCallingCode(cc); len(regions) > 0 {
-			covers = append(covers, fmt.Sprintf("+%d covers %s", cc, strings.Join(regions, ",")))
-		}
-	}
-	msg := "CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS (ISO regions)"
-	if len(covers) > 0 {
-		msg += ": " + strings.Join(covers, "; ")
-	}
-	return errors.New(msg + " — list the regions you mean, e.g. CV_SMS_REGIONS=GB, and unset CV_SMS_COUNTRIES")
+// codes let far more through than they seemed to, so it is refused rather
+// than translated: the owner names the regions they mean.
+func smsCountriesReplaced() error {
+	return errors.New("CV_SMS_COUNTRIES is replaced by CV_SMS_REGIONS, ISO 3166 regions rather than calling codes " +
+		"(+1 is the US, Canada and some twenty Caribbean countries; +44 is GB, GG, IM and JE): " +
+		"list the regions you mean, e.g. CV_SMS_REGIONS=GB,IE, and unset CV_SMS_COUNTRIES")
 }
 
 // loadAWS reads the AWS backend's settings. Credentials come from CV_AWS_*

@@ -14,6 +14,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 // The AWS backend runs the same check in internal/awsbackend.
@@ -23,7 +24,7 @@ func TestLogHygieneOnTheEmbeddedBackend(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, err := app.New(c, app.Options{Now: clock})
+	a, err := app.New(c, app.Options{Phones: phone.Numbers{}, Now: clock})
 	require.NoError(t, err)
 	logs := &flowtest.Buffer{}
 	cfg := a.API(slog.New(slog.NewJSONHandler(logs, nil)))

@@ -30,6 +30,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 	"github.com/cv-access/cv-access/functions-src/internal/storetest"
 )
 
@@ -155,7 +156,7 @@ func service(t *testing.T, f *fixture) *access.Service {
 	codes, err := access.NewCodes(rand.Reader, []byte(strings.Repeat("k", 32)))
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
-		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
+		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links, Phones: phone.Numbers{},
 		Codes: codes, Rand: rand.Reader, Now: f.clock.Now, LimitKeys: [][]byte{[]byte("limit-key")},
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
@@ -337,7 +338,7 @@ func serviceOn(t *testing.T, f *fixture, endpoint string) *access.Service {
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
 		Store: awsbackend.NewStore(db, f.cfg.Tables), Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: f.backend.Links,
-		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("limit-key")},
+		Phones: phone.Numbers{}, Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("limit-key")},
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return svc

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 // contendedDB is a DynamoDB stand-in for the one thing DynamoDB Local
@@ -168,7 +169,7 @@ func TestSpikeOfVisitorsIsNotRefusedForContention(t *testing.T) {
 	p := access.DefaultPolicy()
 	p.Limits.SiteEmailsPerDay, p.Limits.SMSPerDay = 1000, 1000
 	svc, err := access.NewService(access.Deps{
-		Store: awsbackend.NewStore(db, tables), Mailer: mail, SMS: mail, Links: noLinks{},
+		Store: awsbackend.NewStore(db, tables), Mailer: mail, SMS: mail, Links: noLinks{}, Phones: phone.Numbers{},
 		Codes: codes, Rand: rand.Reader, Now: time.Now, LimitKeys: [][]byte{[]byte("limit-key")},
 	}, p, access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)

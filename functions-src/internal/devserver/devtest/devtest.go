@@ -18,6 +18,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
+	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 // Clock is a settable clock for the server's service and links.
@@ -50,7 +51,7 @@ func Start(t testing.TB, siteDir string) *Env {
 	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	clk := &Clock{t: time.Now().UTC()}
-	a, err := app.New(cfg, app.Options{Now: clk.Now})
+	a, err := app.New(cfg, app.Options{Phones: phone.Numbers{}, Now: clk.Now})
 	require.NoError(t, err)
 	logs := &flowtest.Buffer{}
 	srv := httptest.NewUnstartedServer(devserver.New(a, siteDir, slog.New(slog.NewJSONHandler(logs, nil))))

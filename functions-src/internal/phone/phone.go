@@ -1,12 +1,19 @@
-package access
+// Package phone is what cv-access knows of phone numbers, from
+// libphonenumber: which numbers exist, where they belong, and which can
+// take a text. Only the commands that take a visitor's phone wire it in
+// (request-access and cv-dev): its metadata and the protobuf runtime it
+// brings cost every process that links them, and verify-access has no
+// phone to read.
+package phone
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
 // maxPhoneLen bounds what is handed to the parser: a written-out number
@@ -20,7 +27,6 @@ const (
 	phoneNotValid         = "This is not a valid phone number. Check it, or leave the phone empty to get the code by email only."
 	phoneCannotText       = "This number cannot receive text messages. Enter a mobile number, or leave the phone empty to get the code by email only."
 	phoneDigitsOnly       = "Use digits only, starting with the country code, like +44 7400 900123, or leave the phone empty."
-	phoneRegionRefused    = "Codes cannot be sent by SMS to numbers in this country. Leave the phone empty to get the code by email."
 )
 
 // nonGeographic is libphonenumber's region code for numbers that belong
@@ -35,11 +41,16 @@ const nonGeographic = "001"
 // notation mean what its writers intend everywhere.
 var nationalTrunkZero = regexp.MustCompile(`^(\+|00)([1-9][0-9]{0,2})[\s\-.]*\(\s*0\s*\)`)
 
-// normalizePhone turns a number as a visitor writes it into its canonical
-// E.164 form, so one number counts once against the per-phone limit
-// however it is spaced or prefixed. It returns a field message instead
-// when the number cannot take a text.
-func normalizePhone(raw string) (string, string) {
+// Numbers implements access.Phones with libphonenumber.
+type Numbers struct{}
+
+var _ access.Phones = Numbers{}
+
+// Parse turns a number as a visitor writes it into its canonical E.164
+// form, so one number counts once against the per-phone limit however it
+// is spaced or prefixed. It returns a field message instead when the
+// number cannot take a text.
+func (Numbers) Parse(raw string) (string, string) {
 	s := strings.TrimSpace(raw)
 	if len([]rune(s)) > maxPhoneLen {
 		return "", phoneNotValid
@@ -94,10 +105,10 @@ func textable(t phonenumbers.PhoneNumberType) bool {
 	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
 }
 
-// phoneRegion names the ISO 3166 region of an E.164 number, e.g. "GB" for
+// Region names the ISO 3166 region of an E.164 number, e.g. "GB" for
 // +44 7400 900123 but "JE" for a Jersey mobile under the same +44; it is
 // empty when the number does not parse.
-func phoneRegion(e164 string) string {
+func (Numbers) Region(e164 string) string {
 	num, err := phonenumbers.Parse(e164, "")
 	if err != nil {
 		return ""
@@ -107,12 +118,6 @@ func phoneRegion(e164 string) string {
 
 // KnownRegion reports whether code is an ISO 3166 alpha-2 region that
 // phone numbers can belong to, e.g. "GB" (upper case only).
-func KnownRegion(code string) bool {
+func (Numbers) KnownRegion(code string) bool {
 	return phonenumbers.GetSupportedRegions()[code]
-}
-
-// RegionsForCallingCode lists the regions that share a country calling
-// code, e.g. 44: GB, GG, IM, JE. The main region comes first.
-func RegionsForCallingCode(cc int) []string {
-	return slices.Clone(phonenumbers.GetRegionCodesForCountryCode(cc))
 }
