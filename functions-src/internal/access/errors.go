@@ -33,7 +33,7 @@ type Error struct {
 	Message string // human text, safe to show; never carries personal data
 	// Fields maps an input field to a human message, for validation errors.
 	Fields map[string]string
-	// AttemptsLeft is set on KindIncorrect.
+	// AttemptsLeft is set on KindIncorrect for a code that does not match.
 	AttemptsLeft *int
 	// RetryAfter is set on KindRateLimited.
 	RetryAfter time.Duration

@@ -225,10 +225,10 @@ func InboxOf(email string) string {
 	local, domain := strings.ToLower(email[:at]), strings.ToLower(email[at+1:])
 	// Stored before domains were kept in Punycode, or typed by the owner
 	// in Unicode: the same domain either way.
-	domain = strings.TrimSuffix(domain, ".")
 	if ascii, ok := asciiDomain(domain); ok {
 		domain = ascii
 	}
+	domain = strings.TrimSuffix(domain, ".")
 	if i := strings.IndexByte(local, '+'); i > 0 {
 		local = local[:i]
 	}

@@ -353,6 +353,8 @@ func TestInboxOf(t *testing.T) {
 		{"ada@bücher.example", "ada@xn--bcher-kva.example"},
 		{"ada@XN--BCHER-KVA.example", "ada@xn--bcher-kva.example"},
 		{"a.da@example.com", "a.da@example.com"},
+		{"ada@example.com\u3002", "ada@example.com"},
+		{"ada@example.com.", "ada@example.com"},
 	} {
 		assert.Equal(t, tc.want, access.InboxOf(tc.in), tc.in)
 	}

@@ -25,9 +25,10 @@ const (
 
 // transact sends one write transaction, retrying it while it loses races.
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
 	return s.retryConflicts(ctx, func() error {
-		_, err := s.db.TransactWriteItems(ctx, in)
+		// A fresh input each time: the SDK writes its idempotency token
+		// into the one it is given, and a resend must be a new request.
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return err
 	})
 }

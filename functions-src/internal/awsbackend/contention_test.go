@@ -3,6 +3,7 @@ package awsbackend_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -211,4 +213,35 @@ func TestSpikeOfVisitorsIsNotRefusedForContention(t *testing.T) {
 	assert.Equal(t, visitors/2, db.counted(tables.Limits, "sms-daily:"), "every SMS counted once in the site's budget")
 	assert.Positive(t, db.conflicts.Load(), "the stand-in did conflict: the test measures what it claims")
 	t.Logf("%d visitors, %d transactions cancelled for conflicts and sent again", visitors, db.conflicts.Load())
+}
+
+// firstReadFails fails the first GetItem, as a timed-out read would.
+type firstReadFails struct {
+	awsbackend.DynamoDBAPI
+	failed atomic.Bool
+}
+
+func (f *firstReadFails) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("read timed out")
+	}
+	return f.DynamoDBAPI.GetItem(ctx, in, opts...)
+}
+
+// An attempt counted while the read beside it failed is still answered,
+// not spent unanswered.
+func TestCountedAttemptIsAnsweredWhenTheReadBesideItFails(t *testing.T) {
+	f := backend(t)
+	store := awsbackend.NewStore(&firstReadFails{DynamoDBAPI: f.backend.DynamoDB}, f.cfg.Tables)
+	now := time.Now().UTC().Truncate(time.Second)
+	id := uuid.NewString()
+	r := access.Request{ID: id, Name: "Ada", Email: "ada@example.com", Status: access.StatusPending,
+		Consent: access.Consent{PolicyVersion: "v", At: now}, CreatedAt: now, DeleteAt: now.Add(time.Hour)}
+	c := access.Code{RequestID: id, Hash: []byte("hash-" + id), ExpiresAt: now.Add(10 * time.Minute), SentAt: now,
+		DeleteAt: now.Add(time.Hour)}
+	require.NoError(t, store.CreateRequest(context.Background(), r, c, nil))
+	got, err := store.CountAttempt(context.Background(), id, now, 5, nil)
+	require.NoError(t, err)
+	assert.Equal(t, c.Hash, got.Hash)
+	assert.Equal(t, 1, got.Attempts)
 }

@@ -255,11 +255,18 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 	if err != nil {
 		return access.Code{}, wrap("count attempt", err)
 	}
-	if readErr != nil {
-		return access.Code{}, wrap("read code", readErr)
-	}
-	if read.Item == nil {
-		return access.Code{}, access.ErrNotFound
+	if readErr != nil || read.Item == nil {
+		// The attempt is counted: read once more rather than spend it
+		// unanswered. This read follows the increment, so it sees it.
+		read, readErr = s.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
+		})
+		if readErr != nil {
+			return access.Code{}, wrap("read code", readErr)
+		}
+		if read.Item == nil {
+			return access.Code{}, access.ErrNotFound
+		}
 	}
 	var it codeItem
 	if err := attributevalue.UnmarshalMap(read.Item, &it); err != nil {
