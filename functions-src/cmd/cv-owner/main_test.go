@@ -17,11 +17,7 @@ import (
 )
 
 func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("CV_BACKEND", "local")
-	t.Setenv("CV_DATA_DIR", dir)
-	s, err := embedded.OpenStore(dir + "/cv-access.db")
-	require.NoError(t, err)
+	s := localStore(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	add := func(id, name, email string) {
 		r := access.Request{ID: id, Name: name, Email: email, Phone: "+447400900123", Status: access.StatusPending,
@@ -68,11 +64,7 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 }
 
 func TestCSVDefusesEveryVisitorColumn(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("CV_BACKEND", "local")
-	t.Setenv("CV_DATA_DIR", dir)
-	s, err := embedded.OpenStore(dir + "/cv-access.db")
-	require.NoError(t, err)
+	s := localStore(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	columns := map[string]int{"name": 3, "email": 4, "phone": 5, "company": 6, "location": 7}
 	want := map[string]string{} // request id -> the defused cell
@@ -112,4 +104,15 @@ func TestCSVDefusesEveryVisitorColumn(t *testing.T) {
 			}
 		}
 	}
+}
+
+// localStore points cv-owner at a fresh embedded store and returns it.
+func localStore(t *testing.T) *embedded.Store {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("CV_BACKEND", "local")
+	t.Setenv("CV_DATA_DIR", dir)
+	s, err := embedded.OpenStore(dir + "/cv-access.db")
+	require.NoError(t, err)
+	return s
 }

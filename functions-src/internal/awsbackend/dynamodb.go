@@ -229,11 +229,7 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 		readErr error
 		wg      sync.WaitGroup
 	)
-	wg.Go(func() {
-		read, readErr = s.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
-		})
-	})
+	wg.Go(func() { read, readErr = s.readCode(ctx, requestID) })
 	err := s.transact(ctx, items)
 	wg.Wait()
 	var tce *types.TransactionCanceledException
@@ -258,9 +254,7 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 	if readErr != nil || read.Item == nil {
 		// The attempt is counted: read once more rather than spend it
 		// unanswered. This read follows the increment, so it sees it.
-		read, readErr = s.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
-		})
+		read, readErr = s.readCode(ctx, requestID)
 		if readErr != nil {
 			return access.Code{}, wrap("read code", readErr)
 		}
@@ -276,6 +270,13 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 		it.Attempts++ // read before this attempt's increment landed
 	}
 	return it.code(), nil
+}
+
+// readCode is a consistent read of a code item.
+func (s *Store) readCode(ctx context.Context, requestID string) (*dynamodb.GetItemOutput, error) {
+	return s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.tables.OTPs, Key: key(requestID), ConsistentRead: aws.Bool(true),
+	})
 }
 
 // MarkVerified implements access.Store: the code's used flip (on the hash
