@@ -7,6 +7,14 @@ SHELL := bash
 
 HUGO_VERSION := 0.165.0
 STATICCHECK_VERSION := v0.8.2
+# Amazon's Lambda Runtime Interface Emulator, built from the Go module proxy
+# for the infra tests (the runtime API of Amazon's own base images).
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+# The Terraform provider infra/ pins; the tests install it from a local
+# filesystem mirror (the machine image ships one; CV_TF_PROVIDER_MIRROR
+# names another), never from a registry.
+TF_AWS_PROVIDER := 5.100.0
+TERRAFORMRC := $(CURDIR)/.local/terraformrc
 FUNCTIONS := request-access verify-access
 LOCAL_BIN := $(CURDIR)/.local/bin
 
@@ -15,7 +23,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
+.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check tf-check emulators netlify-dev aws-setup aws-check test-tools infra-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +44,9 @@ functions: ## Compile the functions into netlify/functions/<name>
 	    -o netlify/functions/$$fn ./functions-src/$$fn; \
 	done
 
-test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), end to end, compiled functions, pages, fuzzing
-	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 CV_REQUIRE_BROWSER=1 go test -race -count=1 ./...
+test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), infra/ on moto, end to end, compiled functions, pages, fuzzing
+	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 CV_REQUIRE_BROWSER=1 CV_REQUIRE_INFRA=1 \
+	  CV_TERRAFORMRC=$(TERRAFORMRC) CV_RIE=$(LOCAL_BIN)/aws-lambda-rie go test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 10s
@@ -50,9 +59,35 @@ fuzz: ## Fuzz request parsing and validation, and verify input (FUZZTIME each, d
 # and netlify-cli (Node) from node_modules; the page tests drive Debian's
 # chromium with axe-core from node_modules. `.ci/run` installs Java, Node
 # and chromium on a fresh machine.
-test-tools: node_modules
+test-tools: node_modules infra-tools
 	@command -v java >/dev/null || { echo "make test needs Java 17 for DynamoDB Local: apt-get install openjdk-17-jre-headless"; exit 1; }
 	@test -x /usr/bin/chromium || [ -n "$$CV_CHROMIUM" ] || { echo "make test needs Debian's chromium for the page tests: apt-get install chromium"; exit 1; }
+
+# infra/ is applied to moto (an AWS look-alike with IAM enforcement) with
+# Terraform; both ship on the machine image, PyPI and the Terraform registry
+# are not reachable from it.
+infra-tools: $(TERRAFORMRC) $(LOCAL_BIN)/aws-lambda-rie
+	@command -v moto_server >/dev/null || { echo "make test needs moto_server (moto with its server extra; the machine image ships it) for the infra tests"; exit 1; }
+
+$(TERRAFORMRC):
+	@command -v terraform >/dev/null || { echo "make test needs Terraform >= 1.11 on PATH for the infra tests (the machine image ships it)"; exit 1; }
+	@mirror="$${CV_TF_PROVIDER_MIRROR:-}"; \
+	if [ -z "$$mirror" ]; then \
+	  for d in /opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins $$HOME/.terraform.d/plugins; do \
+	    if [ -d "$$d/registry.terraform.io/hashicorp/aws/$(TF_AWS_PROVIDER)" ]; then mirror=$$d; break; fi; \
+	  done; \
+	fi; \
+	if [ -z "$$mirror" ]; then \
+	  found=$$(find / -xdev -path /proc -prune -o -type d -path '*/registry.terraform.io/hashicorp/aws/$(TF_AWS_PROVIDER)' -print -quit 2>/dev/null); \
+	  mirror=$${found%/registry.terraform.io/*}; \
+	fi; \
+	[ -n "$$mirror" ] || { echo "make test needs a local filesystem mirror of hashicorp/aws $(TF_AWS_PROVIDER) (no registry is reachable); set CV_TF_PROVIDER_MIRROR to its root"; exit 1; }; \
+	mkdir -p $(dir $@); \
+	printf 'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n' "$$mirror" > $@; \
+	echo "Terraform provider mirror: $$mirror (written to $@)"
+
+$(LOCAL_BIN)/aws-lambda-rie:
+	GOBIN=$(LOCAL_BIN) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 screenshots: site ## Save a screenshot of each step into docs/screenshots (for the README)
 	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited' ./functions-src/internal/browsertest
@@ -73,8 +108,15 @@ netlify-dev: site node_modules ## Run `netlify dev` (offline) on :8888; uses .lo
 aws-setup: ## Create the tables and private bucket (idempotent) where CV_* points; CV=path/to/cv.pdf uploads your CV
 	go run ./functions-src/cmd/cv-setup $(if $(CV),-cv "$(CV)")
 
-lint: fmt-check vet ## gofmt, go vet and staticcheck
+lint: fmt-check vet tf-check ## gofmt, go vet, staticcheck, terraform fmt and validate
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# validate needs the provider: init (no backend) from the mirror into
+# infra/.terraform, which git ignores.
+tf-check: $(TERRAFORMRC)
+	terraform fmt -check -diff -recursive infra
+	TF_CLI_CONFIG_FILE=$(TERRAFORMRC) terraform -chdir=infra init -backend=false -input=false -no-color >/dev/null
+	TF_CLI_CONFIG_FILE=$(TERRAFORMRC) terraform -chdir=infra validate -no-color
 
 vet:
 	go vet ./...

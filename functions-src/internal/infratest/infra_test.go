@@ -1,0 +1,336 @@
+package infratest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
+	"github.com/cv-access/cv-access/functions-src/internal/infratest"
+)
+
+// The site origin and names example.tfvars gives.
+const (
+	siteURL = "https://cv.example.com"
+	bucket  = "example-private-cv"
+)
+
+// tools finds what these tests need, or skips (fails under
+// CV_REQUIRE_INFRA, as `make test` sets).
+type tools struct {
+	root, rc, rie string
+	bins          map[string]string
+}
+
+func need(t *testing.T) tools {
+	t.Helper()
+	root, err := emulators.FindRoot()
+	require.NoError(t, err)
+	tl := tools{root: root, rc: os.Getenv("CV_TERRAFORMRC"), rie: os.Getenv("CV_RIE"), bins: map[string]string{}}
+	var missing []string
+	if tl.rc == "" {
+		tl.rc = filepath.Join(root, ".local", "terraformrc")
+	}
+	if _, err := os.Stat(tl.rc); err != nil {
+		missing = append(missing, "the Terraform CLI configuration "+tl.rc+" (`make test` writes it from the provider mirror)")
+	}
+	if tl.rie == "" {
+		tl.rie = filepath.Join(root, ".local", "bin", "aws-lambda-rie")
+	}
+	if _, err := os.Stat(tl.rie); err != nil {
+		missing = append(missing, "Amazon's Lambda Runtime Interface Emulator at "+tl.rie+" (`make test` builds it)")
+	}
+	for _, name := range []string{"request-access", "verify-access"} {
+		p := filepath.Join(root, "netlify", "functions", name)
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p+" (`make functions`)")
+		}
+		tl.bins[name] = p
+	}
+	for _, bin := range []string{"terraform", "moto_server"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin+" on PATH (the machine image ships it)")
+		}
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CV_REQUIRE_INFRA") != "" {
+			t.Fatalf("CV_REQUIRE_INFRA is set but these are missing:\n  %s", strings.Join(missing, "\n  "))
+		}
+		t.Skipf("skipped, missing: %s", strings.Join(missing, "; "))
+	}
+	return tl
+}
+
+// stack is infra/ applied to moto.
+type stack struct {
+	tools
+	moto *infratest.Moto
+	tf   *infratest.Terraform
+	env  map[string]string // netlify_env
+}
+
+func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
+	t.Helper()
+	m, err := infratest.StartMoto(ctx)
+	require.NoError(t, err)
+	t.Cleanup(m.Stop)
+	tf, err := infratest.NewTerraform(tl.root, t.TempDir(), tl.rc)
+	require.NoError(t, err)
+	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m, m.Admin, true)))
+	_, err = tf.Run(ctx, "init", "-no-color")
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = tf.Run(ctx, "apply", "-no-color", "-auto-approve", "-var-file=example.tfvars", "-var", "cv_path="+sampleCV(tl))
+	require.NoError(t, err, "moto: %s", m.Log())
+	t.Logf("terraform apply on moto: %s", time.Since(start).Round(time.Millisecond))
+	out, err := tf.Output(ctx, "netlify_env")
+	require.NoError(t, err)
+	env, err := infratest.ParseEnv(out)
+	require.NoError(t, err)
+	return &stack{tools: tl, moto: m, tf: tf, env: env}
+}
+
+func sampleCV(tl tools) string {
+	return filepath.Join(tl.root, "functions-src", "internal", "embedded", "sample-cv.pdf")
+}
+
+// functionEnv is what the function would run with on Netlify, plus the
+// SDK's endpoint variables for moto.
+func (s *stack) functionEnv(name string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=" + name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024",
+		"CV_OTP_SECRET=" + strings.Repeat("k", 64),
+	}
+	for k, v := range s.env {
+		env = append(env, k+"="+v)
+	}
+	for _, svc := range []string{"DYNAMODB", "SESV2", "SNS", "S3"} {
+		env = append(env, "AWS_ENDPOINT_URL_"+svc+"="+s.moto.URL)
+	}
+	return env
+}
+
+type runtimeKind struct {
+	name  string
+	start func(s *stack, fn string) (infratest.Function, error)
+}
+
+var runtimes = []runtimeKind{
+	{"our Runtime API", func(s *stack, fn string) (infratest.Function, error) {
+		return infratest.OwnRuntime(s.bins[fn], s.functionEnv(fn))
+	}},
+	{"Amazon's RIE", func(s *stack, fn string) (infratest.Function, error) {
+		return infratest.RIE(s.rie, s.bins[fn], s.functionEnv(fn))
+	}},
+}
+
+// pair is both functions running.
+type pair struct{ request, verify infratest.Function }
+
+func (s *stack) start(t *testing.T, rt runtimeKind) pair {
+	t.Helper()
+	ra, err := rt.start(s, "request-access")
+	require.NoError(t, err)
+	t.Cleanup(ra.Stop)
+	va, err := rt.start(s, "verify-access")
+	require.NoError(t, err)
+	t.Cleanup(va.Stop)
+	return pair{ra, va}
+}
+
+// post sends one Netlify-shaped event and decodes the answer.
+func post(t *testing.T, f infratest.Function, ip, body string) (int, map[string]any) {
+	t.Helper()
+	ev, err := json.Marshal(events.APIGatewayProxyRequest{
+		HTTPMethod: "POST", Path: "/.netlify/functions/x",
+		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": ip, "origin": siteURL},
+		Body:    body,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := f.Invoke(ctx, ev)
+	require.NoError(t, err, "function output: %s", f.Logs())
+	var resp events.APIGatewayProxyResponse
+	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &m), resp.Body)
+	return resp.StatusCode, m
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+// visitor is one person going through the flow.
+type visitor struct{ email, phone, ip string }
+
+var visitors int
+
+func newVisitor() visitor {
+	visitors++
+	return visitor{
+		email: fmt.Sprintf("visitor-%d-%d@example.org", visitors, time.Now().UnixNano()),
+		phone: fmt.Sprintf("+4474009%05d", visitors),
+		ip:    fmt.Sprintf("198.51.100.%d", visitors),
+	}
+}
+
+func (v visitor) requestBody() string {
+	return `{"name":"Ada Lovelace","email":"` + v.email + `","phone":"` + v.phone + `","company":"Analytical Engines","consent":true}`
+}
+
+// code is the code moto recorded as mailed to v, and whether a text with
+// the same code went to v's phone.
+func (s *stack) code(t *testing.T, v visitor) (code string, texted bool) {
+	t.Helper()
+	sent, err := s.moto.Sent(context.Background())
+	require.NoError(t, err)
+	for _, m := range sent.Emails {
+		if slices.Contains(m.Destinations.ToAddresses, v.email) {
+			assert.Equal(t, "CV <cv@example.com>", m.Source, "sent as mail_from")
+			code = sixDigits.FindString(m.Body)
+		}
+	}
+	require.NotEmpty(t, code, "no code mailed to the visitor in moto's records")
+	for _, m := range sent.SMS {
+		if m.PhoneNumber == v.phone && strings.Contains(m.Message, code) {
+			texted = true
+		}
+	}
+	return code, texted
+}
+
+// download fetches a presigned link. moto answers a presigned GET with 500
+// while auth is on, so one unauthenticated call is let through for it:
+// SigV4 checks of links are proven against gofakes3 elsewhere.
+func (s *stack) download(t *testing.T, url string) []byte {
+	t.Helper()
+	require.True(t, strings.HasPrefix(url, s.moto.URL+"/"+bucket+"/cv.pdf?"), url)
+	require.Contains(t, url, "X-Amz-Credential="+s.env["CV_AWS_ACCESS_KEY_ID"], "signed with the functions' own key")
+	require.NoError(t, s.moto.LetThrough(context.Background(), 1))
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, string(b))
+	return b
+}
+
+func TestInfraOnMoto(t *testing.T) {
+	t.Parallel()
+	tl := need(t)
+	ctx := context.Background()
+	s := applyStack(t, ctx, tl)
+
+	t.Run("netlify_env holds exactly the functions' settings", func(t *testing.T) {
+		keys := slices.Sorted(maps.Keys(s.env))
+		assert.Equal(t, []string{"CV_AWS_ACCESS_KEY_ID", "CV_AWS_REGION", "CV_AWS_SECRET_ACCESS_KEY", "CV_BACKEND",
+			"CV_MAIL_FROM", "CV_OWNER_NAME", "CV_S3_BUCKET", "CV_S3_KEY", "CV_SITE_URL",
+			"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, keys)
+		assert.Equal(t, "aws", s.env["CV_BACKEND"])
+		assert.Equal(t, "CV <cv@example.com>", s.env["CV_MAIL_FROM"])
+		assert.Equal(t, siteURL, s.env["CV_SITE_URL"])
+	})
+
+	for _, rt := range runtimes {
+		t.Run("the visitor flow under "+rt.name, func(t *testing.T) {
+			p := s.start(t, rt)
+			v := newVisitor()
+			status, body := post(t, p.request, v.ip, v.requestBody())
+			require.Equal(t, 200, status, "%v\n%s", body, p.request.Logs())
+			id, _ := body["requestId"].(string)
+			require.NotEmpty(t, id)
+			code, texted := s.code(t, v)
+			assert.True(t, texted, "the same code went by SMS through moto's SNS")
+
+			status, body = post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+			require.Equal(t, 200, status, "%v\n%s", body, p.verify.Logs())
+			url, _ := body["redirectUrl"].(string)
+			assert.Equal(t, embedded.SampleCV, s.download(t, url), "the bytes Terraform uploaded")
+
+			logs := p.request.Logs() + p.verify.Logs()
+			flowtest.AssertAbsent(t, logs, v.email, v.phone[3:], "Ada", code, v.ip, "X-Amz-Signature", s.env["CV_AWS_SECRET_ACCESS_KEY"])
+		})
+	}
+
+	t.Run("the functions' keys are refused what they must not do", func(t *testing.T) {
+		fn := infratest.Credentials{ID: s.env["CV_AWS_ACCESS_KEY_ID"], Secret: s.env["CV_AWS_SECRET_ACCESS_KEY"]}
+		db := dynamodb.NewFromConfig(s.moto.Config(fn))
+		s3c := s3.NewFromConfig(s.moto.Config(fn), func(o *s3.Options) { o.UsePathStyle = true })
+		denied := map[string]error{}
+		_, denied["dynamodb:Scan"] = db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.env["CV_TABLE_REQUESTS"])})
+		_, denied["dynamodb:DeleteTable"] = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(s.env["CV_TABLE_OTPS"])})
+		_, denied["dynamodb:Query"] = db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.env["CV_TABLE_REQUESTS"]),
+			KeyConditionExpression: aws.String("request_id = :id"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":id": &ddbtypes.AttributeValueMemberS{Value: "x"}}})
+		_, denied["s3:ListBucket"] = s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		_, denied["s3:PutObject"] = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf"), Body: strings.NewReader("not a cv")})
+		_, denied["iam:ListUsers"] = s.moto.IAM(fn).ListUsers(ctx, &iam.ListUsersInput{})
+		for action, err := range denied {
+			assert.Truef(t, isDenied(err), "%s: want access denied, got %v", action, err)
+		}
+	})
+
+	t.Run("destroy leaves nothing behind", func(t *testing.T) {
+		_, err := s.tf.Run(ctx, "destroy", "-no-color", "-auto-approve", "-var-file=example.tfvars", "-var", "cv_path="+sampleCV(tl))
+		require.NoError(t, err)
+		cfg := s.moto.Config(s.moto.Admin)
+		tables, err := dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{})
+		require.NoError(t, err)
+		assert.Empty(t, tables.TableNames)
+		buckets, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).ListBuckets(ctx, &s3.ListBucketsInput{})
+		require.NoError(t, err)
+		assert.Empty(t, buckets.Buckets)
+		users, err := s.moto.IAM(s.moto.Admin).ListUsers(ctx, &iam.ListUsersInput{})
+		require.NoError(t, err)
+		var names []string
+		for _, u := range users.Users {
+			names = append(names, aws.ToString(u.UserName))
+		}
+		sort.Strings(names)
+		assert.Equal(t, []string{"admin"}, names, "only the test's own administrator is left")
+		state, err := s.tf.Run(ctx, "state", "list")
+		require.NoError(t, err)
+		assert.Empty(t, strings.TrimSpace(state))
+	})
+}
+
+// isDenied reports an authorisation refusal, however the service words it.
+func isDenied(err error) bool {
+	if err == nil {
+		return false
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDenied", "AccessDeniedException", "AuthorizationError", "Forbidden":
+			return true
+		}
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
+}

@@ -1,0 +1,217 @@
+package infratest_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/infratest"
+)
+
+// The policies AWS gets are not the ones moto can enforce (see the
+// package doc), so this reads them from a plan with the real settings and
+// checks every statement: exact ARNs, exact actions, the conditions.
+
+type statement struct {
+	Sid         string
+	Effect      string
+	Action      strings1
+	Resource    strings1
+	NotResource strings1
+	Principal   any
+	Condition   map[string]map[string]strings1
+}
+
+// strings1 is IAM's "a string or a list of strings".
+type strings1 []string
+
+func (s *strings1) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = strings1{one}
+		return nil
+	}
+	var many []string
+	err := json.Unmarshal(b, &many)
+	*s = many
+	return err
+}
+
+func policy(t *testing.T, plan map[string]any, address string) map[string]statement {
+	t.Helper()
+	after := planned(t, plan, address)
+	doc, ok := after["policy"].(string)
+	require.Truef(t, ok, "%s: policy is not known at plan time: %v", address, after["policy"])
+	var p struct {
+		Version   string
+		Statement []statement
+	}
+	require.NoError(t, json.Unmarshal([]byte(doc), &p))
+	assert.Equal(t, "2012-10-17", p.Version)
+	out := map[string]statement{}
+	for _, s := range p.Statement {
+		require.NotContains(t, out, s.Sid, "statement ids are unique")
+		out[s.Sid] = s
+	}
+	return out
+}
+
+func planned(t *testing.T, plan map[string]any, address string) map[string]any {
+	t.Helper()
+	changes, _ := plan["resource_changes"].([]any)
+	for _, c := range changes {
+		rc, _ := c.(map[string]any)
+		if rc["address"] == address {
+			change, _ := rc["change"].(map[string]any)
+			after, _ := change["after"].(map[string]any)
+			return after
+		}
+	}
+	t.Fatalf("the plan has no %s", address)
+	return nil
+}
+
+func TestPlanGivesAWSExactPolicies(t *testing.T) {
+	t.Parallel()
+	tl := need(t)
+	ctx := context.Background()
+	m, err := infratest.StartMoto(ctx)
+	require.NoError(t, err)
+	t.Cleanup(m.Stop)
+	tf, err := infratest.NewTerraform(tl.root, t.TempDir(), tl.rc)
+	require.NoError(t, err)
+	// Endpoints only: the emulator switches stay off, as on AWS.
+	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m, m.Admin, false)))
+	_, err = tf.Run(ctx, "init", "-no-color")
+	require.NoError(t, err)
+
+	const arn = "arn:aws:dynamodb:us-east-2:123456789012:table/"
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		tables   [3]string // requests, otps, limits
+		object   string
+		identity string
+		from     string
+		sending  []string // extra SES resources
+	}{
+		{
+			name:   "example.tfvars",
+			args:   []string{"-var-file=example.tfvars"},
+			tables: [3]string{"cv-requests", "otps", "cv-rate-limits"}, object: "arn:aws:s3:::example-private-cv/cv.pdf",
+			identity: "arn:aws:ses:us-east-2:123456789012:identity/example.com", from: "cv@example.com",
+		},
+		{
+			name: "renamed tables, an address identity, a configuration set, a nested key",
+			args: []string{"-var-file=example.tfvars", "-var", `tables={requests="a-req",otps="a-otp",limits="a-lim"}`,
+				"-var", "ses_identity=ada@example.net", "-var", "mail_from=Ada's CV <ada@example.net>",
+				"-var", "ses_configuration_set=cv-events", "-var", "cv_key=docs/ada.pdf", "-var", "bucket_name=ada-cv"},
+			tables: [3]string{"a-req", "a-otp", "a-lim"}, object: "arn:aws:s3:::ada-cv/docs/ada.pdf",
+			identity: "arn:aws:ses:us-east-2:123456789012:identity/ada@example.net", from: "ada@example.net",
+			sending: []string{"arn:aws:ses:us-east-2:123456789012:configuration-set/cv-events"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := tf.PlanJSON(ctx, tc.args...)
+			require.NoError(t, err)
+
+			fn := policy(t, plan, "aws_iam_user_policy.functions")
+			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, keys(fn))
+			for sid, s := range fn {
+				assert.Equal(t, "Allow", s.Effect, sid)
+				assert.NotContains(t, s.Resource, "*", sid)
+			}
+			assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, fn["RequestsAndCodes"].Action)
+			assert.ElementsMatch(t, strings1{arn + tc.tables[0], arn + tc.tables[1]}, fn["RequestsAndCodes"].Resource)
+			assert.Equal(t, strings1{"dynamodb:UpdateItem"}, fn["RateLimitCounters"].Action, "counters are only ever incremented")
+			assert.Equal(t, strings1{arn + tc.tables[2]}, fn["RateLimitCounters"].Resource)
+
+			assert.Equal(t, strings1{"ses:SendEmail"}, fn["SendCodeEmail"].Action)
+			assert.ElementsMatch(t, append(strings1{tc.identity}, tc.sending...), fn["SendCodeEmail"].Resource)
+			assert.Equal(t, map[string]map[string]strings1{"StringEquals": {"ses:FromAddress": {tc.from}}}, fn["SendCodeEmail"].Condition)
+
+			sms := fn["SendCodeSMSToPhoneNumbersOnly"]
+			assert.Equal(t, strings1{"sns:Publish"}, sms.Action)
+			assert.Empty(t, sms.Resource, "a text to a number has no ARN: AWS needs a wildcard, written as NotResource")
+			assert.Equal(t, strings1{"arn:aws:sns:*:*:*"}, sms.NotResource, "no topic")
+
+			assert.Equal(t, strings1{"s3:GetObject"}, fn["ReadTheCV"].Action)
+			assert.Equal(t, strings1{tc.object}, fn["ReadTheCV"].Resource)
+
+			owner := policy(t, plan, "aws_iam_user_policy.owner")
+			assert.ElementsMatch(t, []string{"ListRequests", "EraseRequests"}, keys(owner))
+			assert.Equal(t, strings1{"dynamodb:Scan"}, owner["ListRequests"].Action)
+			assert.Equal(t, strings1{arn + tc.tables[0]}, owner["ListRequests"].Resource)
+			assert.Equal(t, strings1{"dynamodb:DeleteItem"}, owner["EraseRequests"].Action)
+			assert.ElementsMatch(t, strings1{arn + tc.tables[0], arn + tc.tables[1]}, owner["EraseRequests"].Resource)
+
+			bucket := policy(t, plan, "aws_s3_bucket_policy.cv[0]")
+			deny := bucket["DenyInsecureTransport"]
+			assert.Equal(t, "Deny", deny.Effect)
+			assert.Equal(t, strings1{"s3:*"}, deny.Action)
+			b, _, _ := strings.Cut(tc.object, "/")
+			assert.ElementsMatch(t, strings1{b, b + "/*"}, deny.Resource)
+			assert.Equal(t, map[string]map[string]strings1{"Bool": {"aws:SecureTransport": {"false"}}}, deny.Condition)
+
+			for _, role := range []string{"requests", "otps", "limits"} {
+				tbl := planned(t, plan, `aws_dynamodb_table.this["`+role+`"]`)
+				assert.Equal(t, "PAY_PER_REQUEST", tbl["billing_mode"], role)
+				assert.Equal(t, []any{map[string]any{"enabled": true}}, tbl["point_in_time_recovery"], role)
+				assert.Equal(t, []any{map[string]any{"attribute_name": "ttl", "enabled": true}}, tbl["ttl"], role)
+				sse, _ := tbl["server_side_encryption"].([]any)
+				require.Len(t, sse, 1, role)
+				assert.Equal(t, true, sse[0].(map[string]any)["enabled"], role)
+			}
+			pab := planned(t, plan, "aws_s3_bucket_public_access_block.cv")
+			for _, k := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
+				assert.Equal(t, true, pab[k], k)
+			}
+			own := planned(t, plan, "aws_s3_bucket_ownership_controls.cv")
+			assert.Equal(t, "BucketOwnerEnforced", own["rule"].([]any)[0].(map[string]any)["object_ownership"])
+		})
+	}
+
+	t.Run("bad settings stop the plan with a message naming each", func(t *testing.T) {
+		// Terraform checks every variable before it stops, so one plan
+		// (each costs seconds: the provider starts) shows them all.
+		for _, tc := range []struct {
+			args []string
+			says []string
+		}{
+			{
+				args: []string{"site_url=http://cv.example.com", "bucket_name=My_Bucket", "region=mars-1",
+					`tables={requests="same",otps="same"}`, "sms_monthly_spend_limit=-1", "cv_path=/nonexistent/cv.pdf",
+					"ses_identity=example.org", "sms_sender_id=12345"},
+				says: []string{"site_url must be an https origin", "bucket_name must be 3 to 63 characters",
+					"region must be an AWS region name", "The three table names must differ",
+					"sms_monthly_spend_limit must be a whole number", "cv_path must name a readable file",
+					"mail_from's address must be ses_identity", "sms_sender_id must be 3 to 11 letters or digits"},
+			},
+			{args: []string{"mail_from=not an address", "site_url=https://cv.example.com/"},
+				says: []string{"mail_from must be an email address", "site_url must be an https origin"}},
+		} {
+			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
+			for _, a := range tc.args {
+				args = append(args, "-var", a)
+			}
+			_, err := tf.Run(ctx, args...)
+			require.Error(t, err, tc.args)
+			out := strings.Join(strings.Fields(err.Error()), " ")
+			for _, want := range tc.says {
+				assert.Contains(t, out, want)
+			}
+		}
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
