@@ -15,7 +15,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check emulators netlify-dev aws-setup test-tools clean
+.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check emulators netlify-dev aws-setup aws-check test-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,9 @@ netlify-dev: site node_modules ## Run `netlify dev` (offline) on :8888; uses .lo
 
 aws-setup: ## Create the tables and private bucket (idempotent) where CV_* points; CV=path/to/cv.pdf uploads your CV
 	go run ./functions-src/cmd/cv-setup $(if $(CV),-cv "$(CV)")
+
+aws-check: ## With the functions' keys (CV_AWS_* as set in Netlify): test each AWS permission they use; changes nothing
+	go run ./functions-src/cmd/cv-setup check
 
 lint: fmt-check vet ## gofmt, go vet and staticcheck
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,6 +38,42 @@ func cvSetup(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(args, os.Getenv, &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+func TestCheckOnTheEmulators(t *testing.T) {
+	deployed(t, "-cmd-check")
+	code, out, errOut := cvSetup("check")
+	t.Logf("cv-setup check:\n%s%s", out, errOut)
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errOut)
+	assert.Equal(t, 14, strings.Count(out, "\nok     "), "one line per permission")
+	assert.Contains(t, out, "cv-setup check: region eu-west-1, with the functions' keys in CV_AWS_ACCESS_KEY_ID\n")
+	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 14 permissions the functions use are granted\n"))
+}
+
+func TestCheckFailsNamingTheDeniedPermission(t *testing.T) {
+	deployed(t, "-cmd-denied")
+	t.Setenv("AWS_ENDPOINT_URL_SNS", emulators.StandIn(t, "", func(w http.ResponseWriter, _ *http.Request, _ []byte) bool {
+		emulators.SNSError(w, http.StatusForbidden, "AuthorizationError",
+			"User: arn:aws:iam::123456789012:user/cv-functions is not authorized to perform: SNS:Publish on resource: +0")
+		return true
+	}))
+	code, out, errOut := cvSetup("check")
+	t.Logf("cv-setup check:\n%s%s", out, errOut)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "\nDENIED sns:Publish to a phone number (AuthorizationError; ")
+	assert.Equal(t, 13, strings.Count(out, "\nok     "))
+	assert.Contains(t, out, "cv-setup check: 1 of 14 not ok. To fix:\n"+
+		"  - allow sns:Publish to a phone number in the functions' IAM policy\n")
+	assert.Equal(t, "cv-setup: 1 of 14 permissions not ok\n", errOut)
+}
+
+func TestCheckNeedsTheSender(t *testing.T) {
+	deployed(t, "-cmd-nosender")
+	t.Setenv("CV_MAIL_FROM", "")
+	code, _, errOut := cvSetup("check")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "CV_MAIL_FROM is not set")
 }
 
 func TestSetupNeedsNoneOfTheFunctionsOwnSettings(t *testing.T) {
@@ -88,7 +125,10 @@ func TestSetupWithTheFunctionsKeysSaysWhy(t *testing.T) {
 }
 
 func TestArguments(t *testing.T) {
-	code, _, errOut := cvSetup("chek")
+	code, _, errOut := cvSetup("check", "now")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "check takes no arguments")
+	code, _, errOut = cvSetup("chek")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, `unexpected argument "chek"`)
 }
