@@ -92,10 +92,12 @@ $(LOCAL_BIN)/aws-lambda-rie:
 screenshots: site ## Save a screenshot of each step into docs/screenshots (for the README)
 	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited' ./functions-src/internal/browsertest
 
+# A node_modules that is a link (a git worktree sharing another checkout's)
+# is left alone: npm ci through a link empties the folder it points to.
 node_modules: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "make test needs Node.js 20 and npm: apt-get install nodejs npm"; exit 1; }
-	npm ci --no-audit --no-fund
-	@touch node_modules
+	@if [ -L node_modules ]; then echo "node_modules links to $$(readlink node_modules): not reinstalled through the link (run npm ci there if package-lock.json changed)"; exit 0; fi; \
+	command -v npm >/dev/null || { echo "make test needs Node.js 20 and npm: apt-get install nodejs npm"; exit 1; }; \
+	echo "npm ci --no-audit --no-fund"; npm ci --no-audit --no-fund; touch node_modules
 
 emulators: node_modules ## Run DynamoDB Local, SES, SNS and S3 stand-ins, set up like production; prints the env to use
 	go run ./functions-src/cmd/cv-emulators
@@ -107,6 +109,9 @@ netlify-dev: site node_modules ## Run `netlify dev` (offline) on :8888; uses .lo
 
 aws-setup: ## Create the tables and private bucket (idempotent) where CV_* points; CV=path/to/cv.pdf uploads your CV
 	go run ./functions-src/cmd/cv-setup $(if $(CV),-cv "$(CV)")
+
+aws-check: ## With the functions' keys (CV_AWS_* as set in Netlify): test each AWS permission they use; changes nothing
+	go run ./functions-src/cmd/cv-setup check
 
 lint: fmt-check vet tf-check ## gofmt, go vet, staticcheck, terraform fmt and validate
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

@@ -175,6 +175,20 @@ func LoadConfig(env Getenv) (Config, error) {
 	return c, nil
 }
 
+// LoadSetupConfig reads what cv-setup needs: the CV_BACKEND=aws settings
+// of the tables, bucket, region and keys, and CV_MAIL_FROM if it is set
+// (`cv-setup check` sends from it). It leaves out what only the functions
+// use (CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME, the limits), so the owner
+// need not hold the functions' secret to create tables. LoadConfig, which
+// the functions start with, still demands them all.
+func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
+	if b := strings.TrimSpace(env("CV_BACKEND")); b != BackendAWS {
+		return awsbackend.Config{}, fmt.Errorf("CV_BACKEND=%q: set CV_BACKEND=aws and the CV_AWS_* settings "+
+			"(see .env.example); cv-setup prepares AWS, not the embedded backend", b)
+	}
+	return loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")))
+}
+
 // isoRegion is the shape of an ISO 3166 alpha-2 code.
 var isoRegion = regexp.MustCompile(`^[A-Z]{2}$`)
 

@@ -178,3 +178,39 @@ func TestSMSCountriesIsRefusedWithItsReplacement(t *testing.T) {
 			"list the regions you mean, e.g. CV_SMS_REGIONS=GB,IE, and unset CV_SMS_COUNTRIES", err.Error())
 	}
 }
+
+func TestSetupConfigNeedsOnlyWhatSetupUses(t *testing.T) {
+	env := map[string]string{
+		"CV_BACKEND": "aws", "CV_AWS_REGION": "eu-west-2", "CV_S3_BUCKET": "my-cv", "CV_TABLE_LIMITS": "limits",
+	}
+	c, err := app.LoadSetupConfig(envOf(env))
+	require.NoError(t, err, "no CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME or CV_MAIL_FROM needed")
+	assert.Equal(t, "eu-west-2", c.Region)
+	assert.Equal(t, "my-cv", c.Bucket)
+	assert.Equal(t, "cv.pdf", c.Key)
+	assert.Equal(t, "limits", c.Tables.Limits)
+	assert.Empty(t, c.MailFrom)
+
+	env["CV_MAIL_FROM"] = "CV <cv@example.com>"
+	c, err = app.LoadSetupConfig(envOf(env))
+	require.NoError(t, err)
+	assert.Equal(t, "CV <cv@example.com>", c.MailFrom, "read when set: cv-setup check sends from it")
+
+	delete(env, "CV_S3_BUCKET")
+	env["CV_AWS_ACCESS_KEY_ID"] = "AKID"
+	_, err = app.LoadSetupConfig(envOf(env))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CV_S3_BUCKET is not set")
+	assert.Contains(t, err.Error(), "CV_AWS_SECRET_ACCESS_KEY")
+
+	_, err = app.LoadSetupConfig(envOf(map[string]string{"CV_S3_BUCKET": "my-cv"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "set CV_BACKEND=aws")
+
+	// The functions' own start stays strict.
+	_, err = app.LoadConfig(envOf(map[string]string{"CV_BACKEND": "aws", "CV_AWS_REGION": "eu-west-2", "CV_S3_BUCKET": "my-cv"}))
+	require.Error(t, err)
+	for _, v := range []string{"CV_OTP_SECRET", "CV_SITE_URL", "CV_OWNER_NAME", "CV_MAIL_FROM"} {
+		assert.Contains(t, err.Error(), v+" is not set")
+	}
+}

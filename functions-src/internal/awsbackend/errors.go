@@ -65,3 +65,21 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// Codes AWS answers when it refuses an action, and when it refuses the
+// keys themselves.
+var (
+	deniedCodes = map[string]bool{
+		"AccessDenied": true, "AccessDeniedException": true, "AuthorizationError": true,
+	}
+	credentialCodes = map[string]bool{
+		"UnrecognizedClientException": true, "InvalidClientTokenId": true, "SignatureDoesNotMatch": true,
+		"InvalidSignatureException": true, "InvalidAccessKeyId": true, "ExpiredToken": true, "ExpiredTokenException": true,
+	}
+)
+
+// IsAccessDenied reports whether err is AWS refusing an action or the keys.
+func IsAccessDenied(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()])
+}

@@ -3,10 +3,13 @@ package awsbackend
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"path"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,9 +23,12 @@ import (
 // TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
 const TTLAttribute = "ttl"
 
-// Setup creates, if missing, the tables (with TTL) and the
-// private bucket, and uploads the CV when cv is not nil. Running it again
-// changes nothing that is already right, so it is safe on every deploy.
+// Setup creates, if missing, the tables (with TTL and point-in-time
+// recovery, encrypted with the AWS managed KMS key) and the private bucket
+// (public access blocked, SSE-S3 default encryption, ACLs off, TLS only),
+// and uploads the CV when cv is not nil. Running it again changes nothing
+// that is already right, so it is safe on every deploy. What an emulator
+// does not implement is skipped with a message.
 func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
 	if err := ensureTable(ctx, b.DynamoDB, requestsTable(c.Tables.Requests), say); err != nil {
 		return err
@@ -129,7 +135,7 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTa
 	}
 	if d := ttl.TimeToLiveDescription; d != nil && aws.ToString(d.AttributeName) == TTLAttribute &&
 		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
-		return nil
+		return ensurePITR(ctx, db, name, say)
 	}
 	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName:               in.TableName,
@@ -139,7 +145,63 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTa
 		return fmt.Errorf("enable TTL on %s: %w", name, err)
 	}
 	say("TTL on " + name + "." + TTLAttribute + " enabled")
+	return ensurePITR(ctx, db, name, say)
+}
+
+// pitrRetryEvery is how long to wait before asking again when AWS is still
+// preparing a new table's backups; pitrRetryFor bounds the waiting.
+var (
+	pitrRetryEvery = 5 * time.Second
+	pitrRetryFor   = 2 * time.Minute
+)
+
+// ensurePITR turns on point-in-time recovery (35 days of restorable
+// history), as Terraform's point_in_time_recovery { enabled = true } does.
+// DynamoDB Local has no backups: it answers UnknownOperationException.
+func ensurePITR(ctx context.Context, db *dynamodb.Client, name string, say func(string)) error {
+	desc, err := db.DescribeContinuousBackups(ctx, &dynamodb.DescribeContinuousBackupsInput{TableName: aws.String(name)})
+	if errorCode(err) == "UnknownOperationException" {
+		say("table " + name + ": this endpoint does not implement point-in-time recovery (an emulator); skipped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("describe backups of %s: %w", name, err)
+	}
+	if d := desc.ContinuousBackupsDescription; d != nil && d.PointInTimeRecoveryDescription != nil &&
+		d.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus == types.PointInTimeRecoveryStatusEnabled {
+		return nil
+	}
+	deadline := time.Now().Add(pitrRetryFor)
+	for {
+		_, err = db.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
+			TableName:                        aws.String(name),
+			PointInTimeRecoverySpecification: &types.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: aws.Bool(true)},
+		})
+		// A table just created takes a while before its backups can be
+		// turned on: AWS says ContinuousBackupsUnavailableException.
+		var busy *types.ContinuousBackupsUnavailableException
+		if !errors.As(err, &busy) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("enable point-in-time recovery on %s: %w", name, ctx.Err())
+		case <-time.After(pitrRetryEvery):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
+	}
+	say("point-in-time recovery on " + name + " enabled")
 	return nil
+}
+
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
 }
 
 func ensureBucket(ctx context.Context, s3c *s3.Client, bucket string, say func(string)) error {
@@ -160,6 +222,9 @@ func ensureBucket(ctx context.Context, s3c *s3.Client, bucket string, say func(s
 	default:
 		return fmt.Errorf("head bucket %s: %w", bucket, err)
 	}
+	skipped := func(what string) {
+		say("bucket " + bucket + ": this endpoint does not implement " + what + " (an emulator); skipped")
+	}
 	_, err = s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
 		Bucket: aws.String(bucket),
 		PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
@@ -167,14 +232,145 @@ func ensureBucket(ctx context.Context, s3c *s3.Client, bucket string, say func(s
 			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
 		},
 	})
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
-		say("bucket " + bucket + ": this endpoint does not implement public access blocks (an emulator); skipped")
+	switch {
+	case errorCode(err) == "NotImplemented":
+		skipped("public access blocks")
+	case err != nil:
+		return fmt.Errorf("block public access on %s: %w", bucket, err)
+	default:
+		say("bucket " + bucket + ": public access blocked")
+	}
+	for _, step := range []struct {
+		what   string
+		ensure func(context.Context, *s3.Client, string, func(string)) error
+	}{
+		{"default encryption", ensureBucketEncryption},
+		{"object ownership controls", ensureOwnerEnforced},
+		{"bucket policies", ensureTLSOnly},
+	} {
+		err := step.ensure(ctx, s3c, bucket, say)
+		if errorCode(err) == "NotImplemented" {
+			skipped(step.what)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureBucketEncryption sets SSE-S3 (AES256) as the default encryption,
+// unless a default is already set (S3 sets SSE-S3 on every bucket made
+// since 2023; an owner's SSE-KMS is kept).
+func ensureBucketEncryption(ctx context.Context, s3c *s3.Client, bucket string, say func(string)) error {
+	out, err := s3c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+	switch {
+	case errorCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+	case err != nil:
+		return fmt.Errorf("get default encryption of %s: %w", bucket, err)
+	case out.ServerSideEncryptionConfiguration != nil && len(out.ServerSideEncryptionConfiguration.Rules) > 0:
 		return nil
 	}
+	_, err = s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket: aws.String(bucket),
+		ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
+			ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256},
+		}}},
+	})
 	if err != nil {
-		return fmt.Errorf("block public access on %s: %w", bucket, err)
+		return fmt.Errorf("set default encryption of %s: %w", bucket, err)
 	}
-	say("bucket " + bucket + ": public access blocked")
+	say("bucket " + bucket + ": default encryption SSE-S3 (AES256) set")
 	return nil
+}
+
+// ensureOwnerEnforced sets object ownership to BucketOwnerEnforced, which
+// turns ACLs off: access is then the bucket's and IAM's policies alone.
+func ensureOwnerEnforced(ctx context.Context, s3c *s3.Client, bucket string, say func(string)) error {
+	out, err := s3c.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: aws.String(bucket)})
+	switch {
+	case errorCode(err) == "OwnershipControlsNotFoundError":
+	case err != nil:
+		return fmt.Errorf("get object ownership of %s: %w", bucket, err)
+	case out.OwnershipControls != nil && len(out.OwnershipControls.Rules) == 1 &&
+		out.OwnershipControls.Rules[0].ObjectOwnership == s3types.ObjectOwnershipBucketOwnerEnforced:
+		return nil
+	}
+	_, err = s3c.PutBucketOwnershipControls(ctx, &s3.PutBucketOwnershipControlsInput{
+		Bucket: aws.String(bucket),
+		OwnershipControls: &s3types.OwnershipControls{Rules: []s3types.OwnershipControlsRule{
+			{ObjectOwnership: s3types.ObjectOwnershipBucketOwnerEnforced},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("set object ownership of %s: %w", bucket, err)
+	}
+	say("bucket " + bucket + ": object ownership BucketOwnerEnforced (ACLs off)")
+	return nil
+}
+
+// TLSOnlySid names the bucket policy statement that refuses plain HTTP.
+const TLSOnlySid = "DenyInsecureTransport"
+
+// ensureTLSOnly puts a statement in the bucket policy that denies every
+// request made without TLS. A policy the owner already has keeps its other
+// statements; a statement by the same Sid is replaced.
+func ensureTLSOnly(ctx context.Context, s3c *s3.Client, bucket string, say func(string)) error {
+	arn := "arn:" + partition(s3c.Options().Region) + ":s3:::" + bucket
+	want := map[string]any{
+		"Sid": TLSOnlySid, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+		"Resource":  []any{arn, arn + "/*"},
+		"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+	}
+	policy := map[string]any{"Version": "2012-10-17"}
+	var statements []any
+	out, err := s3c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	switch {
+	case errorCode(err) == "NoSuchBucketPolicy":
+	case err != nil:
+		return fmt.Errorf("get the policy of %s: %w", bucket, err)
+	default:
+		if err := json.Unmarshal([]byte(aws.ToString(out.Policy)), &policy); err != nil {
+			return fmt.Errorf("read the policy of %s: %w", bucket, err)
+		}
+		switch st := policy["Statement"].(type) {
+		case []any:
+			statements = st
+		case map[string]any:
+			statements = []any{st}
+		}
+	}
+	var kept, ours []any
+	for _, st := range statements {
+		if m, _ := st.(map[string]any); m != nil && m["Sid"] == TLSOnlySid {
+			ours = append(ours, st)
+		} else {
+			kept = append(kept, st)
+		}
+	}
+	if len(ours) == 1 && reflect.DeepEqual(ours[0], want) {
+		return nil
+	}
+	policy["Statement"] = append(kept, want)
+	doc, err := json.Marshal(policy)
+	if err != nil {
+		return err
+	}
+	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(string(doc))}); err != nil {
+		return fmt.Errorf("put the TLS-only policy on %s: %w", bucket, err)
+	}
+	say("bucket " + bucket + ": policy denies requests without TLS")
+	return nil
+}
+
+// partition is the ARN partition of a region.
+func partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
 }

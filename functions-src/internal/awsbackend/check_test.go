@@ -1,0 +1,200 @@
+package awsbackend_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+)
+
+// checked are the lines Check prints when all is well, for the fixture's
+// configuration: every permission the functions use, and no other.
+func checked(f *fixture) []string {
+	t := f.cfg.Tables
+	return []string{
+		"ok     dynamodb:GetItem on table " + t.Requests,
+		"ok     dynamodb:PutItem on table " + t.Requests,
+		"ok     dynamodb:UpdateItem on table " + t.Requests,
+		"ok     dynamodb:DeleteItem on table " + t.Requests,
+		"ok     dynamodb:GetItem on table " + t.OTPs,
+		"ok     dynamodb:PutItem on table " + t.OTPs,
+		"ok     dynamodb:UpdateItem on table " + t.OTPs,
+		"ok     dynamodb:DeleteItem on table " + t.OTPs,
+		"ok     dynamodb:UpdateItem on table " + t.Limits,
+		"ok     dynamodb:TransactWriteItems on table " + t.OTPs + " (AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)",
+		"ok     dynamodb:TransactGetItems on tables " + t.Requests + " and " + t.OTPs + " (AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)",
+		"ok     ses:SendEmail from cv@example.com (to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)",
+		"ok     sns:Publish to a phone number (to the invalid number +0, which SNS refuses after authorising the call: nothing is sent)",
+		"ok     s3:GetObject on s3://" + f.cfg.Bucket + "/" + f.cfg.Key,
+	}
+}
+
+func lines(results []awsbackend.CheckResult) []string {
+	out := make([]string, len(results))
+	for i, r := range results {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// itemCounts is the number of items in each table, by a consistent scan.
+func itemCounts(t *testing.T, f *fixture) map[string]int32 {
+	t.Helper()
+	out := map[string]int32{}
+	for _, table := range []string{f.cfg.Tables.Requests, f.cfg.Tables.OTPs, f.cfg.Tables.Limits} {
+		res, err := f.backend.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{
+			TableName: aws.String(table), ConsistentRead: aws.Bool(true), Select: "COUNT",
+		})
+		require.NoError(t, err)
+		out[table] = res.Count
+	}
+	return out
+}
+
+func TestCheckOnTheEmulatorsIsAllOKAndChangesNothing(t *testing.T) {
+	f := backend(t)
+	ctx := context.Background()
+	require.NoError(t, stack.ClearEmails(ctx))
+	before := itemCounts(t, f)
+	texts := len(stack.SNSFake.Messages())
+	f.counter.reset()
+
+	results := awsbackend.Check(ctx, f.backend, f.cfg, time.Now())
+	assert.Equal(t, checked(f), lines(results))
+	for _, r := range results {
+		assert.True(t, r.Allowed(), r.String())
+	}
+
+	calls, _ := f.counter.reset()
+	assert.Equal(t, map[string]int{
+		"DynamoDB.GetItem": 2, "DynamoDB.PutItem": 2, "DynamoDB.UpdateItem": 3, "DynamoDB.DeleteItem": 2,
+		"DynamoDB.TransactWriteItems": 1, "DynamoDB.TransactGetItems": 1,
+		"SESv2.SendEmail": 1, "SNS.Publish": 1, "S3.HeadObject": 1,
+	}, calls, "one call per permission, none retried")
+	assert.Equal(t, before, itemCounts(t, f), "no item written or deleted")
+	assert.Len(t, stack.SNSFake.Messages(), texts, "no text sent")
+	mails, err := stack.Emails(ctx)
+	require.NoError(t, err)
+	require.Len(t, mails, 1, "one email, to SES's mailbox simulator")
+	assert.Equal(t, []string{awsbackend.SESSimulatorSuccess}, mails[0].Destination.To)
+	assert.Equal(t, "CV <cv@example.com>", mails[0].From)
+}
+
+// denyAll answers every request as AWS does when the policy lacks the action.
+func denyAll(protocol string) func(http.ResponseWriter, *http.Request, []byte) bool {
+	return func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		msg := "User: arn:aws:iam::123456789012:user/cv-functions is not authorized to perform this action"
+		switch protocol {
+		case "ses":
+			emulators.SESError(w, http.StatusForbidden, "AccessDeniedException", msg)
+		case "sns":
+			emulators.SNSError(w, http.StatusForbidden, "AuthorizationError", msg)
+		case "s3":
+			emulators.S3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
+		}
+		return true
+	}
+}
+
+// denyDynamoDB refuses one operation on one table ("" for any), as AWS
+// does when the policy lacks it.
+func denyDynamoDB(operation, table, code string) func(http.ResponseWriter, *http.Request, []byte) bool {
+	return func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		op, tbl := emulators.DynamoDBOperation(r, body)
+		if op != operation || (table != "" && tbl != table) {
+			return false
+		}
+		emulators.DynamoDBError(w, http.StatusBadRequest, code, "User: arn:aws:iam::123456789012:user/cv-functions is not authorized to perform: dynamodb:"+op)
+		return true
+	}
+}
+
+func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
+	f := backend(t)
+	tables := f.cfg.Tables
+	tests := []struct {
+		name   string
+		config func(c *awsbackend.Config)
+		want   map[int]string // line index -> the line, for the lines that are not ok
+	}{
+		{"PutItem on the requests table", func(c *awsbackend.Config) {
+			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("PutItem", tables.Requests, "AccessDeniedException"))
+		}, map[int]string{1: "DENIED dynamodb:PutItem on table " + tables.Requests + " (AccessDeniedException)"}},
+		{"UpdateItem on the limits table", func(c *awsbackend.Config) {
+			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("UpdateItem", tables.Limits, "AccessDeniedException"))
+		}, map[int]string{8: "DENIED dynamodb:UpdateItem on table " + tables.Limits + " (AccessDeniedException)"}},
+		{"a transaction, as moto asks for it", func(c *awsbackend.Config) {
+			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("TransactWriteItems", "", "AccessDeniedException"))
+		}, map[int]string{9: "DENIED dynamodb:TransactWriteItems on table " + tables.OTPs +
+			" (AccessDeniedException; AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)"}},
+		{"SES", func(c *awsbackend.Config) {
+			c.Endpoints.SESv2 = emulators.StandIn(t, "", denyAll("ses"))
+		}, map[int]string{11: "DENIED ses:SendEmail from cv@example.com (AccessDeniedException; to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)"}},
+		{"SNS", func(c *awsbackend.Config) {
+			c.Endpoints.SNS = emulators.StandIn(t, "", denyAll("sns"))
+		}, map[int]string{12: "DENIED sns:Publish to a phone number (AuthorizationError; to the invalid number +0, which SNS refuses after authorising the call: nothing is sent)"}},
+		{"S3", func(c *awsbackend.Config) {
+			c.Endpoints.S3 = emulators.StandIn(t, "", denyAll("s3"))
+		}, map[int]string{13: "DENIED s3:GetObject on s3://" + f.cfg.Bucket + "/" + f.cfg.Key +
+			" (403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both))"}},
+		{"the CV is not uploaded", func(c *awsbackend.Config) { c.Key = "no-such-cv.pdf" },
+			map[int]string{13: "FAILED s3:GetObject on s3://" + f.cfg.Bucket + "/no-such-cv.pdf" +
+				" (404: the CV is not uploaded; `make aws-setup CV=path/to/cv.pdf` uploads it)"}},
+		{"a missing table", func(c *awsbackend.Config) { c.Tables.Limits = "no-such-table" },
+			map[int]string{8: "FAILED dynamodb:UpdateItem on table no-such-table (ResourceNotFoundException: Cannot do operations on a non-existent table)"}},
+		{"no sender", func(c *awsbackend.Config) { c.MailFrom = "" },
+			map[int]string{11: "FAILED ses:SendEmail from CV_MAIL_FROM (not set) (set CV_MAIL_FROM to the verified SES sender the functions send from; " +
+				"to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := f.cfg
+			cfg.APIOptions = nil
+			tt.config(&cfg)
+			b, err := awsbackend.New(context.Background(), cfg, time.Now)
+			require.NoError(t, err)
+			results := awsbackend.Check(context.Background(), b, cfg, time.Now())
+			require.Len(t, results, len(checked(f)))
+			for i, r := range results {
+				if want, ok := tt.want[i]; ok {
+					assert.False(t, r.Allowed())
+					assert.Equal(t, want, r.String())
+				} else {
+					assert.True(t, r.Allowed(), r.String())
+				}
+			}
+		})
+	}
+}
+
+func TestCheckSaysWhenTheKeysThemselvesAreRefused(t *testing.T) {
+	f := backend(t)
+	cfg := f.cfg
+	cfg.APIOptions = nil
+	cfg.Endpoints.DynamoDB = emulators.StandIn(t, "", func(w http.ResponseWriter, _ *http.Request, _ []byte) bool {
+		emulators.DynamoDBError(w, http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
+		return true
+	})
+	b, err := awsbackend.New(context.Background(), cfg, time.Now)
+	require.NoError(t, err)
+	results := awsbackend.Check(context.Background(), b, cfg, time.Now())
+	for _, r := range results {
+		if strings.HasPrefix(r.Action, "dynamodb:") {
+			assert.True(t, r.CredentialsRefused(), r.String())
+			assert.Contains(t, r.String(), "DENIED "+r.Action)
+			assert.Contains(t, r.String(), "(credentials refused: UnrecognizedClientException")
+		} else {
+			assert.True(t, r.Allowed(), r.String())
+		}
+	}
+	assert.True(t, awsbackend.IsAccessDenied(results[0].Err))
+}
