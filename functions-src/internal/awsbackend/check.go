@@ -236,10 +236,16 @@ func classify(err error, allowed func(error) bool) (CheckStatus, string) {
 		case credentialCodes[code]:
 			return CheckDenied, "credentials refused: " + code
 		}
-		if msg := api.ErrorMessage(); msg != "" {
+		if msg := api.ErrorMessage(); msg != "" && httpStatus(err) != http.StatusForbidden {
 			return CheckFailed, code + ": " + msg
 		}
-		return CheckFailed, code
+		if httpStatus(err) != http.StatusForbidden {
+			return CheckFailed, code
+		}
+	}
+	if httpStatus(err) == http.StatusForbidden {
+		// A 403 whose body named no code we know (or could not be read).
+		return CheckDenied, "HTTP 403"
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return CheckFailed, fmt.Sprintf("no answer within %s", CheckTimeout)

@@ -3,6 +3,8 @@ package awsbackend
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -16,12 +18,19 @@ import (
 // the unverified recipient address, for one), and logs carry no personal
 // data. The original error stays reachable through Unwrap for errors.As.
 type awsError struct {
-	op   string
-	code string
-	err  error
+	op     string
+	code   string
+	action string // the IAM action AWS refused, when it refused one
+	err    error
 }
 
-func (e *awsError) Error() string { return e.op + ": " + e.code }
+func (e *awsError) Error() string {
+	if e.action != "" {
+		return fmt.Sprintf("%s: AWS denied %s (%s): the functions' IAM policy must allow it; `make aws-check` lists what is missing",
+			e.op, e.action, e.code)
+	}
+	return e.op + ": " + e.code
+}
 func (e *awsError) Unwrap() error { return e.err }
 
 // Is lets the domain see throttling as access.ErrBusy (worth a retry),
@@ -54,6 +63,9 @@ func wrap(op string, err error) error {
 			}
 		}
 	}
+	if IsAccessDenied(err) {
+		return &awsError{op: op, code: deniedCode(err), action: iamAction(err), err: err}
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return &awsError{op: op, code: api.ErrorCode(), err: err}
@@ -78,8 +90,41 @@ var (
 	}
 )
 
-// IsAccessDenied reports whether err is AWS refusing an action or the keys.
+// IsAccessDenied reports whether err is AWS refusing an action or the
+// keys. A bare 403 counts too: S3 answers one with no body to a HEAD, and
+// an AWS look-alike may answer a JSON API's refusal in XML that the SDK
+// cannot decode; every AWS service means "forbidden" by it.
 func IsAccessDenied(err error) bool {
 	var api smithy.APIError
-	return errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()])
+	if errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()]) {
+		return true
+	}
+	return httpStatus(err) == http.StatusForbidden
+}
+
+// deniedCode is the refusal's error code, or "HTTP 403" when there is none.
+func deniedCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()]) {
+		return api.ErrorCode()
+	}
+	return "HTTP 403"
+}
+
+// iamAction names the IAM action behind a failed SDK call, as a policy
+// writes it: dynamodb:GetItem, ses:SendEmail, s3:GetObject.
+func iamAction(err error) string {
+	var oe *smithy.OperationError
+	if !errors.As(err, &oe) {
+		return "an action"
+	}
+	service := map[string]string{"DynamoDB": "dynamodb", "SESv2": "ses", "SNS": "sns", "S3": "s3"}[oe.ServiceID]
+	if service == "" {
+		service = strings.ToLower(oe.ServiceID)
+	}
+	op := oe.OperationName
+	if op == "HeadObject" { // authorised as the read it answers for
+		op = "GetObject"
+	}
+	return service + ":" + op
 }

@@ -30,13 +30,7 @@ const TTLAttribute = "ttl"
 // that is already right, so it is safe on every deploy. What an emulator
 // does not implement is skipped with a message.
 func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
-	if err := ensureTable(ctx, b.DynamoDB, requestsTable(c.Tables.Requests), say); err != nil {
-		return err
-	}
-	if err := ensureTable(ctx, b.DynamoDB, otpsTable(c.Tables.OTPs), say); err != nil {
-		return err
-	}
-	if err := ensureTable(ctx, b.DynamoDB, limitsTable(c.Tables.Limits), say); err != nil {
+	if err := SetupTables(ctx, b.DynamoDB, c.Tables, say); err != nil {
 		return err
 	}
 	if err := ensureBucket(ctx, b.S3, c.Bucket, say); err != nil {
@@ -70,6 +64,17 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return fmt.Errorf("upload s3://%s/%s: %w", c.Bucket, c.Key, err)
 	}
 	say(fmt.Sprintf("uploaded the CV to s3://%s/%s (%d bytes)", c.Bucket, c.Key, len(cv)))
+	return nil
+}
+
+// SetupTables creates, if missing, the three tables as infra/ makes them
+// (a test compares the two), and turns on what a table lacks.
+func SetupTables(ctx context.Context, db *dynamodb.Client, t Tables, say func(string)) error {
+	for _, in := range []*dynamodb.CreateTableInput{requestsTable(t.Requests), otpsTable(t.OTPs), limitsTable(t.Limits)} {
+		if err := ensureTable(ctx, db, in, say); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

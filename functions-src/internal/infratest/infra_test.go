@@ -92,6 +92,8 @@ type stack struct {
 	moto *infratest.Moto
 	tf   *infratest.Terraform
 	env  map[string]string // netlify_env
+
+	fullPolicy map[string]any // the functions' policy as applied
 }
 
 func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
@@ -294,6 +296,9 @@ func TestInfraOnMoto(t *testing.T) {
 			assert.Truef(t, isDenied(err), "%s: want access denied, got %v", action, err)
 		}
 	})
+
+	t.Run("least privilege", func(t *testing.T) { leastPrivilege(t, s) })
+	t.Run("aws-setup makes the same tables", func(t *testing.T) { sameTables(t, s) })
 
 	t.Run("destroy leaves nothing behind", func(t *testing.T) {
 		_, err := s.tf.Run(ctx, "destroy", "-no-color", "-auto-approve", "-var-file=example.tfvars", "-var", "cv_path="+sampleCV(tl))
