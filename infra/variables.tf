@@ -24,8 +24,8 @@ variable "owner_name" {
   type        = string
 
   validation {
-    condition     = length(trimspace(var.owner_name)) > 0 && length(var.owner_name) <= 100
-    error_message = "owner_name must be 1 to 100 characters."
+    condition     = length(trimspace(var.owner_name)) > 0 && length(var.owner_name) <= 100 && !can(regex("[\"\\\\$`\n]", var.owner_name))
+    error_message = "owner_name must be 1 to 100 characters, without quotes, backslashes, $ or backticks (it goes into an env file)."
   }
 }
 
@@ -34,7 +34,7 @@ variable "mail_from" {
   type        = string
 
   validation {
-    condition     = can(regex("^([^<>]*<)?[^@<>\\s]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}>?$", trimspace(var.mail_from)))
+    condition     = can(regex("^([^<>\"\\\\$`]*<)?[^@<>\\s\"\\\\$`]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}>?$", trimspace(var.mail_from)))
     error_message = "mail_from must be an email address, optionally with a name: CV <cv@example.com>."
   }
 }

@@ -86,14 +86,57 @@ func need(t *testing.T) tools {
 	return tl
 }
 
-// stack is infra/ applied to moto.
+// stack is infra/ applied to moto by the README's deploy guide.
 type stack struct {
 	tools
 	moto *infratest.Moto
-	tf   *infratest.Terraform
-	env  map[string]string // netlify_env
+	dir  string            // where the guide runs: a copy of infra/, the rest of the repository linked
+	env  map[string]string // netlify_env, as written to .local/netlify.env
 
 	fullPolicy map[string]any // the functions' policy as applied
+}
+
+// guide is the README's deploy guide (and infra/README.md's), command for
+// command, in order: TestDeployGuidesRunOnlyTestedCommands holds the
+// READMEs to this list, and applyStack runs it against moto.
+var guide = []string{
+	"cp infra/example.tfvars infra/terraform.tfvars",
+	"terraform -chdir=infra init",
+	"terraform -chdir=infra plan",
+	"terraform -chdir=infra apply",
+	"terraform -chdir=infra output ses_dns_records",
+	"mkdir -p .local && terraform -chdir=infra output -raw netlify_env > .local/netlify.env",
+	"(set -a; . ./.local/netlify.env; set +a; make aws-check)",
+}
+
+// destroyCommand ends the stack, as infra/README.md says.
+const destroyCommand = "terraform -chdir=infra destroy"
+
+// notRunHere are the guides' commands no test can run here, and why.
+var notRunHere = map[string]string{
+	"npx netlify env:import .local/netlify.env":                   "needs a Netlify account and a linked site",
+	`npx netlify env:set CV_OTP_SECRET "$(openssl rand -hex 32)"`: "needs a Netlify account and a linked site",
+	"npx netlify link":      "needs a Netlify account",
+	"rm .local/netlify.env": "run by the test's cleanup of its own copy",
+	"aws iam create-access-key --user-name cv-access-functions": "the test makes its keys with Terraform",
+}
+
+// run runs one guide command in the stack's copy, as a user would in a
+// shell at the repository root; apply and destroy are answered "yes".
+func (s *stack) run(t *testing.T, command string, extraEnv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", command)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+s.rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Stdin = strings.NewReader("yes\n")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s\n%s", command, out)
+	t.Logf("%s: %s", command, time.Since(start).Round(time.Millisecond))
+	return string(out)
 }
 
 func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
@@ -101,20 +144,41 @@ func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
 	m, err := infratest.StartMoto(ctx)
 	require.NoError(t, err)
 	t.Cleanup(m.Stop)
-	tf, err := infratest.NewTerraform(tl.root, t.TempDir(), tl.rc)
+
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "infra"), 0o755))
+	tf, err := infratest.NewTerraform(tl.root, filepath.Join(dir, "infra"), tl.rc)
 	require.NoError(t, err)
 	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m, m.Admin, true)))
-	_, err = tf.Run(ctx, "init", "-no-color")
+	for _, name := range []string{"Makefile", "go.mod", "go.sum", "functions-src"} {
+		require.NoError(t, os.Symlink(filepath.Join(tl.root, name), filepath.Join(dir, name)))
+	}
+	s := &stack{tools: tl, moto: m, dir: dir}
+
+	// The guide's edit: the owner's values (example.tfvars's are the
+	// test's), and the CV to upload.
+	s.run(t, guide[0])
+	f, err := os.OpenFile(filepath.Join(dir, "infra", "terraform.tfvars"), os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
-	start := time.Now()
-	_, err = tf.Run(ctx, "apply", "-no-color", "-auto-approve", "-var-file=example.tfvars", "-var", "cv_path="+sampleCV(tl))
-	require.NoError(t, err, "moto: %s", m.Log())
-	t.Logf("terraform apply on moto: %s", time.Since(start).Round(time.Millisecond))
-	out, err := tf.Output(ctx, "netlify_env")
+	_, err = fmt.Fprintf(f, "cv_path = %q\n", sampleCV(tl))
 	require.NoError(t, err)
-	env, err := infratest.ParseEnv(out)
+	require.NoError(t, f.Close())
+
+	endpoints := []string{}
+	for _, svc := range []string{"DYNAMODB", "SESV2", "SNS", "S3"} {
+		endpoints = append(endpoints, "AWS_ENDPOINT_URL_"+svc+"="+m.URL)
+	}
+	for _, command := range guide[1:] {
+		out := s.run(t, command, endpoints...)
+		if strings.Contains(command, "aws-check") {
+			assert.Contains(t, out, "cv-setup check: all 14 permissions the functions use are granted")
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".local", "netlify.env"))
 	require.NoError(t, err)
-	return &stack{tools: tl, moto: m, tf: tf, env: env}
+	s.env, err = infratest.ParseEnv(string(b))
+	require.NoError(t, err)
+	return s
 }
 
 func sampleCV(tl tools) string {
@@ -301,8 +365,7 @@ func TestInfraOnMoto(t *testing.T) {
 	t.Run("aws-setup makes the same tables", func(t *testing.T) { sameTables(t, s) })
 
 	t.Run("destroy leaves nothing behind", func(t *testing.T) {
-		_, err := s.tf.Run(ctx, "destroy", "-no-color", "-auto-approve", "-var-file=example.tfvars", "-var", "cv_path="+sampleCV(tl))
-		require.NoError(t, err)
+		s.run(t, destroyCommand)
 		cfg := s.moto.Config(s.moto.Admin)
 		tables, err := dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{})
 		require.NoError(t, err)
@@ -318,9 +381,7 @@ func TestInfraOnMoto(t *testing.T) {
 		}
 		sort.Strings(names)
 		assert.Equal(t, []string{"admin"}, names, "only the test's own administrator is left")
-		state, err := s.tf.Run(ctx, "state", "list")
-		require.NoError(t, err)
-		assert.Empty(t, strings.TrimSpace(state))
+		assert.Empty(t, strings.TrimSpace(s.run(t, "terraform -chdir=infra state list")))
 	})
 }
 

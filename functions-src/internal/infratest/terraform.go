@@ -102,7 +102,8 @@ func (tf *Terraform) Output(ctx context.Context, name string) (string, error) {
 	return tf.Run(ctx, "output", "-no-color", "-raw", name)
 }
 
-// ParseEnv reads KEY=VALUE lines, as Netlify's import does.
+// ParseEnv reads KEY=VALUE lines as Netlify's .env import (dotenv) and a
+// shell both read them: a value may sit in double quotes.
 func ParseEnv(s string) (map[string]string, error) {
 	env := map[string]string{}
 	for i, line := range strings.Split(s, "\n") {
@@ -112,6 +113,12 @@ func ParseEnv(s string) (map[string]string, error) {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || k == "" || strings.TrimSpace(k) != k {
 			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", i+1, line)
+		}
+		if len(v) >= 2 && strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) {
+			v = v[1 : len(v)-1]
+		}
+		if strings.ContainsAny(v, "\"\\$`") {
+			return nil, fmt.Errorf("line %d: %s's value holds a character a shell and dotenv read differently", i+1, k)
 		}
 		if _, dup := env[k]; dup {
 			return nil, fmt.Errorf("line %d repeats %s", i+1, k)

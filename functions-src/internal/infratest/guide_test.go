@@ -1,0 +1,116 @@
+package infratest_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+)
+
+// shellCommands is every command line in the ```sh blocks of text.
+func shellCommands(text string) []string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "```sh"):
+			in = true
+		case strings.HasPrefix(trimmed, "```"):
+			in = false
+		case in && trimmed != "" && !strings.HasPrefix(trimmed, "#"):
+			out = append(out, trimmed)
+		}
+	}
+	return out
+}
+
+// section is the part of a Markdown text from heading to the next heading
+// of the same level.
+func section(text, heading string) string {
+	i := strings.Index(text, "\n"+heading+"\n")
+	if i < 0 {
+		return ""
+	}
+	rest := text[i+len(heading)+2:]
+	level := heading[:strings.IndexByte(heading, ' ')+1]
+	if j := strings.Index(rest, "\n"+level); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// The deploy guides may hold only commands that TestInfraOnMoto runs (or
+// that need a Netlify account, each named with its reason), and hold every
+// one it runs: a command changed in a README and not in the test, or the
+// other way round, fails here.
+func TestDeployGuidesRunOnlyTestedCommands(t *testing.T) {
+	root, err := emulators.FindRoot()
+	require.NoError(t, err)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	infra, err := os.ReadFile(filepath.Join(root, "infra", "README.md"))
+	require.NoError(t, err)
+	deploy := section(string(readme), "## Deploy to your own Netlify and AWS")
+	require.NotEmpty(t, deploy, "README.md has its deploy guide")
+
+	tested := map[string]bool{destroyCommand: true}
+	for _, c := range guide {
+		tested[c] = true
+	}
+	var all []string
+	for _, doc := range []struct{ name, text string }{{"README.md", deploy}, {"infra/README.md", string(infra)}} {
+		cmds := shellCommands(doc.text)
+		require.NotEmpty(t, cmds, doc.name)
+		all = append(all, cmds...)
+		for _, c := range cmds {
+			_, why := notRunHere[c]
+			assert.Truef(t, tested[c] || why, "%s: %q is neither run by TestInfraOnMoto nor listed in notRunHere with its reason", doc.name, c)
+		}
+	}
+	for _, c := range append(guide, destroyCommand) {
+		assert.Contains(t, all, c, "TestInfraOnMoto runs %q but no deploy guide gives it", c)
+	}
+	for c := range notRunHere {
+		assert.Contains(t, all, c, "notRunHere lists %q, which no guide gives any more", c)
+	}
+
+	// The guide's commands in the order the test runs them.
+	readmeCmds := shellCommands(deploy)
+	last := -1
+	for _, c := range guide {
+		i := indexOf(readmeCmds, c)
+		if i < 0 {
+			continue // in infra/README.md only
+		}
+		assert.Greaterf(t, i, last, "README.md gives %q out of the tested order", c)
+		last = i
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkQuote is the README's quote of `make aws-check` on moto.
+func checkQuote(t *testing.T, root string) string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	const intro = "As `make\ntest` prints it against moto:\n\n```\n"
+	text := string(readme)
+	i := strings.Index(text, intro)
+	require.GreaterOrEqual(t, i, 0, "README.md quotes `make aws-check`'s output after %q", intro)
+	rest := text[i+len(intro):]
+	return rest[:strings.Index(rest, "```")]
+}
