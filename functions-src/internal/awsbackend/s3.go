@@ -2,6 +2,7 @@ package awsbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
@@ -20,10 +22,14 @@ import (
 //
 // A link signed with temporary credentials dies with them, whatever its
 // expiry says: sign with the IAM user's long-lived keys (CV_AWS_*).
+//
+// Nor does S3 look at the signer's permissions until the visitor follows
+// the link: CheckCV asks S3 ahead, with the same client and credentials.
 type Presigner struct {
-	client *s3.PresignClient
-	bucket string
-	key    string
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	key     string
 }
 
 var _ access.Presigner = (*Presigner)(nil)
@@ -34,12 +40,12 @@ func NewPresigner(client *s3.Client, bucket, key string, now func() time.Time) *
 	pc := s3.NewPresignClient(client, func(o *s3.PresignOptions) {
 		o.Presigner = clockedSigner{signer: v4.NewSigner(), now: now}
 	})
-	return &Presigner{client: pc, bucket: bucket, key: key}
+	return &Presigner{client: client, presign: pc, bucket: bucket, key: key}
 }
 
 // PresignCV implements access.Presigner.
 func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, error) {
-	req, err := p.client.PresignGetObject(ctx, &s3.GetObjectInput{
+	req, err := p.presign.PresignGetObject(ctx, &s3.GetObjectInput{
 		Bucket:                     aws.String(p.bucket),
 		Key:                        aws.String(p.key),
 		ResponseContentDisposition: aws.String(fmt.Sprintf("attachment; filename=%q", path.Base(p.key))),
@@ -49,6 +55,32 @@ func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, e
 		return "", wrap("s3 presign", err)
 	}
 	return req.URL, nil
+}
+
+// CheckCV implements access.Presigner with a HeadObject on the CV, signed
+// like the links are: S3 authorises HeadObject as s3:GetObject, the very
+// permission a presigned GET of the object needs. A HEAD answer has no
+// body, so the status says what went wrong: 403 is a denial, or a missing
+// object hidden from an identity without s3:ListBucket; 404 is a missing
+// object (or bucket).
+func (p *Presigner) CheckCV(ctx context.Context) error {
+	_, err := p.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.key)})
+	if err == nil {
+		return nil
+	}
+	at := fmt.Sprintf("HeadObject s3://%s/%s with the signing credentials (allowed by s3:GetObject)", p.bucket, p.key)
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusForbidden:
+			return fmt.Errorf("%w: %s answered 403: the credentials lack s3:GetObject on the object, "+
+				"or the object is missing and they lack s3:ListBucket on the bucket (S3 answers 403 for both)", access.ErrCVDenied, at)
+		case http.StatusNotFound:
+			return fmt.Errorf("%w: %s answered 404: there is no such object (or bucket); "+
+				"upload the CV with `make aws-setup CV=path/to/cv.pdf`", access.ErrCVMissing, at)
+		}
+	}
+	return fmt.Errorf("cv check: %s: %w", at, wrap("s3 head", err))
 }
 
 // clockedSigner is the SDK's SigV4 presigner with our clock, so the
