@@ -68,7 +68,7 @@ func (p *Presigner) CheckCV(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	at := fmt.Sprintf("HeadObject s3://%s/%s with the signing credentials (allowed by s3:GetObject)", p.bucket, p.key)
+	at := fmt.Sprintf("HeadObject s3://%s/%s (allowed by s3:GetObject, signed like the links)", p.bucket, p.key)
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		switch re.HTTPStatusCode() {
