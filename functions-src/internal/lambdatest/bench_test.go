@@ -195,7 +195,7 @@ func BenchmarkVerifyAccessCold(b *testing.B) {
 
 // seedRequests stores n pending requests whose code is 123456, hashed
 // with the functions' secret, straight into the tables.
-func seedRequests(b *testing.B, n int) []string {
+func seedRequests(b testing.TB, n int) []string {
 	b.Helper()
 	prodEnv(b) // sets up the deployment
 	be, err := awsbackend.New(context.Background(), deployment.Config, time.Now)
