@@ -75,7 +75,7 @@ func TestCVCheckMapsS3Answers(t *testing.T) {
 		says     []string
 	}{
 		{"403 AccessDenied", 403, denied, access.ErrCVDenied,
-			[]string{"s3:GetObject", "s3:ListBucket", "s3://cv-bucket/cv/ada.pdf", "403"}},
+			[]string{"AWS denied s3:GetObject ", "s3:ListBucket", "s3://cv-bucket/cv/ada.pdf", "403"}},
 		{"404", 404, "", access.ErrCVMissing, []string{"s3://cv-bucket/cv/ada.pdf", "404", "s3:GetObject"}},
 		{"500", 500, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`, nil,
 			[]string{"s3://cv-bucket/cv/ada.pdf", "s3:GetObject"}},

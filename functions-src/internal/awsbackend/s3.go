@@ -2,7 +2,6 @@ package awsbackend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
@@ -68,19 +66,17 @@ func (p *Presigner) CheckCV(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	at := fmt.Sprintf("HeadObject s3://%s/%s (allowed by s3:GetObject, signed like the links)", p.bucket, p.key)
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		switch re.HTTPStatusCode() {
-		case http.StatusForbidden:
-			return fmt.Errorf("%w: %s answered 403: the credentials lack s3:GetObject on the object, "+
-				"or the object is missing and they lack s3:ListBucket on the bucket (S3 answers 403 for both)", access.ErrCVDenied, at)
-		case http.StatusNotFound:
-			return fmt.Errorf("%w: %s answered 404: there is no such object (or bucket); "+
-				"upload the CV with `make aws-setup CV=path/to/cv.pdf`", access.ErrCVMissing, at)
-		}
+	op := fmt.Sprintf("s3 HeadObject s3://%s/%s", p.bucket, p.key)
+	switch httpStatus(err) {
+	case http.StatusForbidden:
+		// wrap names the action refused: s3:GetObject.
+		return fmt.Errorf("%w: %w. Or the object is missing and s3:ListBucket is not allowed on the bucket either: "+
+			"S3 answers 403 for both", access.ErrCVDenied, wrap(op, err))
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s (allowed by s3:GetObject) answered 404: no such object (or bucket); "+
+			"upload the CV with `make aws-setup CV=path/to/cv.pdf`", access.ErrCVMissing, op)
 	}
-	return fmt.Errorf("cv check: %s: %w", at, wrap("s3 head", err))
+	return wrap(op+" (allowed by s3:GetObject)", err)
 }
 
 // clockedSigner is the SDK's SigV4 presigner with our clock, so the
