@@ -131,7 +131,8 @@ func BenchmarkRequestAccessWarm(b *testing.B) {
 }
 
 // BenchmarkVerifyAccessWarm: one warm container answering verify-access on
-// the success path (count the attempt, mark used; presigning is local).
+// the success path (count the attempt, mark used; presigning is local, and
+// the CV check passed on the warm-up call, so it calls nothing more).
 func BenchmarkVerifyAccessWarm(b *testing.B) {
 	env := slowEnv(b)
 	ids := seedRequests(b, b.N+1)
@@ -186,7 +187,8 @@ func BenchmarkRequestAccessCold(b *testing.B) {
 }
 
 // BenchmarkVerifyAccessCold: init, the runtime handshake, two DynamoDB
-// round trips, in a new process each time.
+// round trips (the CV check, an S3 HeadObject, rides beside the first), in
+// a new process each time.
 func BenchmarkVerifyAccessCold(b *testing.B) {
 	env := slowEnv(b)
 	ids := seedRequests(b, b.N)
