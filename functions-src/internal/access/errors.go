@@ -23,6 +23,7 @@ const (
 	KindConflict                // the request cannot do this any more (e.g. resends used up)
 	KindUnavailable             // a delivery channel or dependency failed; retrying may help
 	KindBusy                    // a dependency was too slow or throttled us; retry in a moment
+	KindNotReady                // we cannot give out the result now; nothing was spent, retry later
 )
 
 // Error is what the domain returns to its callers: a stable machine code,
@@ -63,6 +64,14 @@ var (
 	// ErrBusy marks a store failure that is worth retrying soon: the
 	// service throttled us or did not answer within the deadline.
 	ErrBusy = errors.New("store busy")
+
+	// ErrCVDenied and ErrCVMissing are what Presigner.CheckCV wraps when
+	// the signing credentials may not read the CV, or there is no CV. A
+	// file server that hides missing files from those who may not list
+	// them answers both alike: then the error is ErrCVDenied and its text
+	// says that either may be the case.
+	ErrCVDenied  = errors.New("cv not readable with the signing credentials")
+	ErrCVMissing = errors.New("cv missing")
 
 	errInvalidRequestID = errors.New("invalid request id")
 )
@@ -119,4 +128,13 @@ func storeError(op string, err error) *Error {
 			Message: "We are busy right now. Please try again in a few seconds.", RetryAfter: 5 * time.Second, cause: err}
 	}
 	return internal(err)
+}
+
+// downloadUnavailable is the public form of a failed CV check. The code
+// was right and is not spent: the visitor can use it again once the
+// document can be downloaded.
+func downloadUnavailable(cause error) *Error {
+	return &Error{Kind: KindNotReady, Code: "download_unavailable",
+		Message:    "The document cannot be downloaded right now; your code is still valid, try again later.",
+		RetryAfter: 30 * time.Second, cause: cause}
 }

@@ -126,4 +126,12 @@ type SMSSender interface {
 // whoever serves the file.
 type Presigner interface {
 	PresignCV(ctx context.Context, ttl time.Duration) (string, error)
+
+	// CheckCV reports whether a link signed now would download the CV:
+	// the document is there and the signing credentials may read it. It
+	// may call the file's server, so the service runs it beside its first
+	// store call and, once it has passed, not again in this process. It
+	// returns an error wrapping ErrCVDenied or ErrCVMissing when it can
+	// tell which, and whose text names what to fix; it honours ctx.
+	CheckCV(ctx context.Context) error
 }

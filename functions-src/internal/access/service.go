@@ -9,6 +9,7 @@ import (
 	mathrand "math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,6 +74,9 @@ type Service struct {
 	policy  Policy
 	sender  Sender
 	limiter limiter
+	// cvReady is set once Links.CheckCV has passed in this process: from
+	// then on a verify makes no call to check the CV.
+	cvReady atomic.Bool
 }
 
 // NewService checks its dependencies and returns a ready service.
@@ -398,6 +402,9 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// the network's limit is refused without a compare and spends none of
 	// the visitor's attempts.
 	s.noteUnknownNetwork(log, in.ClientIP)
+	// Until the CV has been seen to be downloadable, check it beside the
+	// attempt's round trip, where it costs no time.
+	cvCheck := s.checkCV(ctx)
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts, s.limiter.forVerify(now, in.ClientIP))
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -426,6 +433,12 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		}
 		return Grant{}, &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
 	}
+	// Only a right code waits for the check, and before it is spent: a
+	// link that cannot download must not cost the visitor their code.
+	if err := cvCheck(); err != nil {
+		log.Error("download unavailable", "error", err.Error())
+		return Grant{}, downloadUnavailable(err)
+	}
 	// Sign before marking used: signing is local, and if it failed the
 	// visitor would otherwise have spent their code for nothing.
 	url, err := s.d.Links.PresignCV(ctx, s.policy.LinkTTL)
@@ -441,6 +454,44 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	}
 	log.Info("access granted", "attempts", c.Attempts)
 	return Grant{URL: url, ExpiresIn: s.policy.LinkTTL}, nil
+}
+
+// checkCV starts Links.CheckCV unless it has passed in this process
+// already, and returns a wait for its answer, bounded by ctx. A pass is
+// remembered, whenever it arrives; a failure is not, so the next verify
+// checks again and sees the fix as soon as it is made.
+func (s *Service) checkCV(ctx context.Context) (wait func() error) {
+	if s.cvReady.Load() {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		// This goroutine is outside the edge's recover: a panic in the
+		// adapter must fail the check, not the process.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- errors.New("cv check panicked")
+			}
+		}()
+		err := s.d.Links.CheckCV(ctx)
+		if err == nil {
+			s.cvReady.Store(true)
+		}
+		done <- err
+	}()
+	return func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			select {
+			case err := <-done: // answered as time ran out: take the answer
+				return err
+			default:
+				return fmt.Errorf("cv check unanswered: %w", ctx.Err())
+			}
+		}
+	}
 }
 
 // cleanupTime is kept back from a send's deadline for the undo steps.

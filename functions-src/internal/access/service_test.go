@@ -89,8 +89,13 @@ func (m *mailbox) lastCode(t *testing.T) string {
 }
 
 type presigner struct {
-	calls atomic.Int32
-	fail  error
+	calls  atomic.Int32
+	fail   error
+	checks atomic.Int32
+
+	mu        sync.Mutex
+	checkErr  error                     // what CheckCV answers
+	checkHook func(ctx context.Context) // runs inside CheckCV, first
 }
 
 func (p *presigner) PresignCV(_ context.Context, ttl time.Duration) (string, error) {
@@ -99,6 +104,31 @@ func (p *presigner) PresignCV(_ context.Context, ttl time.Duration) (string, err
 		return "", p.fail
 	}
 	return "https://files.example/cv.pdf?ttl=" + ttl.String(), nil
+}
+
+func (p *presigner) CheckCV(ctx context.Context) error {
+	p.checks.Add(1)
+	p.mu.Lock()
+	hook, err := p.checkHook, p.checkErr
+	p.mu.Unlock()
+	if hook != nil {
+		hook(ctx)
+	}
+	return err
+}
+
+// failCheck makes CheckCV answer err (nil: pass) from now on.
+func (p *presigner) failCheck(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.checkErr = err
+}
+
+// setCheck makes CheckCV run hook, then answer err, from now on.
+func (p *presigner) setCheck(hook func(context.Context), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.checkHook, p.checkErr = hook, err
 }
 
 func newHarness(t *testing.T) *harness {

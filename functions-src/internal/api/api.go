@@ -362,7 +362,7 @@ func status(k access.Kind) int {
 		return http.StatusTooManyRequests
 	case access.KindUnavailable:
 		return http.StatusBadGateway
-	case access.KindBusy:
+	case access.KindBusy, access.KindNotReady:
 		return http.StatusServiceUnavailable
 	case kindMethod:
 		return http.StatusMethodNotAllowed

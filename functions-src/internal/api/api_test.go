@@ -225,6 +225,10 @@ func TestErrorMapping(t *testing.T) {
 		{&access.Error{Kind: access.KindRateLimited, Code: "resend_too_soon", Message: "m", RetryAfter: 1500 * time.Millisecond}, 429, "resend_too_soon",
 			map[string]string{"Retry-After": "2"}},
 		{&access.Error{Kind: access.KindUnavailable, Code: "delivery_failed", Message: "m"}, 502, "delivery_failed", nil},
+		{&access.Error{Kind: access.KindBusy, Code: "busy", Message: "m", RetryAfter: 5 * time.Second}, 503, "busy",
+			map[string]string{"Retry-After": "5"}},
+		{&access.Error{Kind: access.KindNotReady, Code: "download_unavailable", Message: "m", RetryAfter: 30 * time.Second}, 503, "download_unavailable",
+			map[string]string{"Retry-After": "30"}},
 		{errors.New("dynamodb: secret-table-name exploded"), 500, "internal", nil},
 	}
 	for _, tt := range tests {

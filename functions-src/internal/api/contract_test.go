@@ -317,6 +317,8 @@ func TestContractSecurityHeadersOnEveryAnswer(t *testing.T) {
 		{"domain error", &recorder{err: &access.Error{Kind: access.KindIncorrect, Code: "otp_incorrect", Message: "m"}}, "POST", ok, "", 400},
 		{"rate limited", &recorder{err: &access.Error{Kind: access.KindRateLimited, Code: "rate_limited", Message: "m", RetryAfter: time.Minute}}, "POST", ok, "", 429},
 		{"busy", &recorder{err: &access.Error{Kind: access.KindBusy, Code: "busy", Message: "m"}}, "POST", ok, "", 503},
+		{"download unavailable", &recorder{err: &access.Error{Kind: access.KindNotReady, Code: "download_unavailable", Message: "m",
+			RetryAfter: 30 * time.Second}}, "POST", ok, "", 503},
 		{"internal error", &recorder{err: errors.New("table exploded")}, "POST", ok, "", 500},
 		{"foreign origin", &recorder{}, "POST", fromSite(map[string]string{"Origin": "https://evil.example"}), "", 403},
 		{"missing origin", &recorder{}, "POST", map[string]string{"Content-Type": "application/json"}, "", 403},

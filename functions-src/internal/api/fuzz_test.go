@@ -40,6 +40,8 @@ func (nopLinks) PresignCV(context.Context, time.Duration) (string, error) {
 	return "https://files.example/cv.pdf", nil
 }
 
+func (nopLinks) CheckCV(context.Context) error { return nil }
+
 // realService is the domain on a real embedded store; only delivery is faked.
 func realService(f *testing.F) (*access.Service, *countingStore) {
 	store, err := embedded.OpenStore(filepath.Join(f.TempDir(), "cv.db"))

@@ -153,6 +153,8 @@ func (noLinks) PresignCV(context.Context, time.Duration) (string, error) {
 	return "https://files.example/cv", nil
 }
 
+func (noLinks) CheckCV(context.Context) error { return nil }
+
 // quietMailer accepts every message: this test is about the store.
 type quietMailer struct{ emails, texts atomic.Int32 }
 

@@ -20,10 +20,14 @@ import (
 //
 // A link signed with temporary credentials dies with them, whatever its
 // expiry says: sign with the IAM user's long-lived keys (CV_AWS_*).
+//
+// Nor does S3 look at the signer's permissions until the visitor follows
+// the link: CheckCV asks S3 ahead, with the same client and credentials.
 type Presigner struct {
-	client *s3.PresignClient
-	bucket string
-	key    string
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	key     string
 }
 
 var _ access.Presigner = (*Presigner)(nil)
@@ -34,12 +38,12 @@ func NewPresigner(client *s3.Client, bucket, key string, now func() time.Time) *
 	pc := s3.NewPresignClient(client, func(o *s3.PresignOptions) {
 		o.Presigner = clockedSigner{signer: v4.NewSigner(), now: now}
 	})
-	return &Presigner{client: pc, bucket: bucket, key: key}
+	return &Presigner{client: client, presign: pc, bucket: bucket, key: key}
 }
 
 // PresignCV implements access.Presigner.
 func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, error) {
-	req, err := p.client.PresignGetObject(ctx, &s3.GetObjectInput{
+	req, err := p.presign.PresignGetObject(ctx, &s3.GetObjectInput{
 		Bucket:                     aws.String(p.bucket),
 		Key:                        aws.String(p.key),
 		ResponseContentDisposition: aws.String(fmt.Sprintf("attachment; filename=%q", path.Base(p.key))),
@@ -49,6 +53,30 @@ func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, e
 		return "", wrap("s3 presign", err)
 	}
 	return req.URL, nil
+}
+
+// CheckCV implements access.Presigner with a HeadObject on the CV, signed
+// like the links are: S3 authorises HeadObject as s3:GetObject, the very
+// permission a presigned GET of the object needs. A HEAD answer has no
+// body, so the status says what went wrong: 403 is a denial, or a missing
+// object hidden from an identity without s3:ListBucket; 404 is a missing
+// object (or bucket).
+func (p *Presigner) CheckCV(ctx context.Context) error {
+	_, err := p.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.key)})
+	if err == nil {
+		return nil
+	}
+	op := fmt.Sprintf("s3 HeadObject s3://%s/%s", p.bucket, p.key)
+	switch httpStatus(err) {
+	case http.StatusForbidden:
+		// wrap names the action refused: s3:GetObject.
+		return fmt.Errorf("%w: %w. Or the object is missing and s3:ListBucket is not allowed on the bucket either: "+
+			"S3 answers 403 for both", access.ErrCVDenied, wrap(op, err))
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s (allowed by s3:GetObject) answered 404: no such object (or bucket); "+
+			"upload the CV with `make aws-setup CV=path/to/cv.pdf`", access.ErrCVMissing, op)
+	}
+	return wrap(op+" (allowed by s3:GetObject)", err)
 }
 
 // clockedSigner is the SDK's SigV4 presigner with our clock, so the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,33 @@ func TestFlowDownloadLinks(t *testing.T) {
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Contains(t, string(body), "expired")
 	})
+}
+
+// A CV file missing on disk must not cost the visitor their code: the
+// verify answers 503 and logs why; once the file is back the same code
+// gives a link that downloads it.
+func TestFlowCVFileMissing(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, ada)
+	aside := d.Config.CVFile + ".aside"
+	require.NoError(t, os.Rename(d.Config.CVFile, aside))
+
+	a := d.verify(t, id, code)
+	assert.Equal(t, 503, a.Status, a.Body)
+	assert.Equal(t, "download_unavailable", a.Body["error"])
+	assert.Equal(t, "The document cannot be downloaded right now; your code is still valid, try again later.", a.Body["message"])
+	assert.Equal(t, "30", a.RetryAfter)
+	logs := d.Logs.String()
+	assert.Equal(t, 1, strings.Count(logs, `"level":"ERROR"`), logs)
+	assert.Contains(t, logs, `"msg":"download unavailable"`)
+	assert.Contains(t, logs, d.Config.CVFile, "the error line says which file")
+
+	require.NoError(t, os.Rename(aside, d.Config.CVFile))
+	v := d.verify(t, id, code)
+	require.Equal(t, 200, v.Status, v.Body)
+	resp, body := get(t, v.Body["redirectUrl"].(string))
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, embedded.SampleCV, body)
 }
 
 func TestFlowBadRequests(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
@@ -45,6 +47,29 @@ func (l *Links) PresignCV(_ context.Context, ttl time.Duration) (string, error) 
 	exp := strconv.FormatInt(l.Now().Add(ttl).Unix(), 10)
 	q := url.Values{"expires": {exp}, "signature": {l.sign(exp)}}
 	return strings.TrimRight(l.BaseURL, "/") + DownloadPath + "?" + q.Encode(), nil
+}
+
+// CheckCV implements access.Presigner: the file ServeHTTP would send is a
+// file there, and this process may read it.
+func (l *Links) CheckCV(context.Context) error {
+	f, err := os.Open(l.File)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: there is no file at %s (CV_LOCAL_CV_FILE)", access.ErrCVMissing, l.File)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %w", access.ErrCVDenied, err)
+	case err != nil:
+		return fmt.Errorf("cv check: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("cv check: %w", err)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%w: %s is not a regular file (CV_LOCAL_CV_FILE)", access.ErrCVMissing, l.File)
+	}
+	return nil
 }
 
 func (l *Links) sign(expires string) string {

@@ -131,7 +131,8 @@ func BenchmarkRequestAccessWarm(b *testing.B) {
 }
 
 // BenchmarkVerifyAccessWarm: one warm container answering verify-access on
-// the success path (count the attempt, mark used; presigning is local).
+// the success path (count the attempt, mark used; presigning is local, and
+// the CV check passed on the warm-up call, so it calls nothing more).
 func BenchmarkVerifyAccessWarm(b *testing.B) {
 	env := slowEnv(b)
 	ids := seedRequests(b, b.N+1)
@@ -186,7 +187,8 @@ func BenchmarkRequestAccessCold(b *testing.B) {
 }
 
 // BenchmarkVerifyAccessCold: init, the runtime handshake, two DynamoDB
-// round trips, in a new process each time.
+// round trips (the CV check, an S3 HeadObject, rides beside the first), in
+// a new process each time.
 func BenchmarkVerifyAccessCold(b *testing.B) {
 	env := slowEnv(b)
 	ids := seedRequests(b, b.N)
@@ -195,7 +197,7 @@ func BenchmarkVerifyAccessCold(b *testing.B) {
 
 // seedRequests stores n pending requests whose code is 123456, hashed
 // with the functions' secret, straight into the tables.
-func seedRequests(b *testing.B, n int) []string {
+func seedRequests(b testing.TB, n int) []string {
 	b.Helper()
 	prodEnv(b) // sets up the deployment
 	be, err := awsbackend.New(context.Background(), deployment.Config, time.Now)
