@@ -8,12 +8,14 @@ SHELL := bash
 HUGO_VERSION := 0.165.0
 STATICCHECK_VERSION := v0.8.2
 # Amazon's Lambda Runtime Interface Emulator, built from the Go module proxy
-# for the infra tests (the runtime API of Amazon's own base images).
+# for the infra tests (the runtime API of Amazon's own base images), into a
+# folder named by its version so a new pin builds anew.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-# The Terraform provider infra/ pins; the tests install it from a local
-# filesystem mirror (the machine image ships one; CV_TF_PROVIDER_MIRROR
-# names another), never from a registry.
-TF_AWS_PROVIDER := 5.100.0
+RIE := $(CURDIR)/.local/rie/$(RIE_VERSION)/aws-lambda-rie
+# The AWS provider version infra/versions.tf pins; the tests install it from
+# a local filesystem mirror (the machine image ships one at /opt/tf-plugins;
+# CV_TF_PROVIDER_MIRROR names another), never from a registry.
+TF_AWS_PROVIDER := $(shell sed -n 's/^ *version *= *"\([0-9.]*\)"$$/\1/p' infra/versions.tf)
 TERRAFORMRC := $(CURDIR)/.local/terraformrc
 FUNCTIONS := request-access verify-access
 LOCAL_BIN := $(CURDIR)/.local/bin
@@ -46,7 +48,7 @@ functions: ## Compile the functions into netlify/functions/<name>
 
 test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), infra/ on moto, end to end, compiled functions, pages, fuzzing
 	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 CV_REQUIRE_BROWSER=1 CV_REQUIRE_INFRA=1 \
-	  CV_TERRAFORMRC=$(TERRAFORMRC) CV_RIE=$(LOCAL_BIN)/aws-lambda-rie go test -race -count=1 ./...
+	  CV_TERRAFORMRC=$(TERRAFORMRC) CV_RIE=$(RIE) go test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 10s
@@ -66,28 +68,24 @@ test-tools: node_modules infra-tools
 # infra/ is applied to moto (an AWS look-alike with IAM enforcement) with
 # Terraform; both ship on the machine image, PyPI and the Terraform registry
 # are not reachable from it.
-infra-tools: $(TERRAFORMRC) $(LOCAL_BIN)/aws-lambda-rie
+infra-tools: $(TERRAFORMRC) $(RIE)
 	@command -v moto_server >/dev/null || { echo "make test needs moto_server (moto with its server extra; the machine image ships it) for the infra tests"; exit 1; }
 
-$(TERRAFORMRC):
+# Written again whenever the pinned provider or the Makefile changes.
+$(TERRAFORMRC): infra/versions.tf Makefile
 	@command -v terraform >/dev/null || { echo "make test needs Terraform >= 1.11 on PATH for the infra tests (the machine image ships it)"; exit 1; }
-	@mirror="$${CV_TF_PROVIDER_MIRROR:-}"; \
-	if [ -z "$$mirror" ]; then \
-	  for d in /opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins $$HOME/.terraform.d/plugins; do \
-	    if [ -d "$$d/registry.terraform.io/hashicorp/aws/$(TF_AWS_PROVIDER)" ]; then mirror=$$d; break; fi; \
-	  done; \
-	fi; \
-	if [ -z "$$mirror" ]; then \
-	  found=$$(find / -xdev -path /proc -prune -o -type d -path '*/registry.terraform.io/hashicorp/aws/$(TF_AWS_PROVIDER)' -print -quit 2>/dev/null); \
-	  mirror=$${found%/registry.terraform.io/*}; \
-	fi; \
-	[ -n "$$mirror" ] || { echo "make test needs a local filesystem mirror of hashicorp/aws $(TF_AWS_PROVIDER) (no registry is reachable); set CV_TF_PROVIDER_MIRROR to its root"; exit 1; }; \
+	@mirror=""; \
+	for d in $${CV_TF_PROVIDER_MIRROR:-} /opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins $$HOME/.terraform.d/plugins; do \
+	  p=$$d/registry.terraform.io/hashicorp/aws; \
+	  if [ -d "$$p/$(TF_AWS_PROVIDER)/linux_amd64" ] || [ -f "$$p/terraform-provider-aws_$(TF_AWS_PROVIDER)_linux_amd64.zip" ]; then mirror=$$d; break; fi; \
+	done; \
+	[ -n "$$mirror" ] || { echo "make test needs a local filesystem mirror of hashicorp/aws $(TF_AWS_PROVIDER) for linux_amd64 (no registry is reachable): the machine image has one at /opt/tf-plugins; set CV_TF_PROVIDER_MIRROR to another's root"; exit 1; }; \
 	mkdir -p $(dir $@); \
 	printf 'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n' "$$mirror" > $@; \
 	echo "Terraform provider mirror: $$mirror (written to $@)"
 
-$(LOCAL_BIN)/aws-lambda-rie:
-	GOBIN=$(LOCAL_BIN) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+$(RIE):
+	GOBIN=$(dir $@) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 screenshots: site ## Save a screenshot of each step into docs/screenshots (for the README)
 	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited' ./functions-src/internal/browsertest

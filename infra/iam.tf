@@ -65,6 +65,14 @@ resource "aws_iam_user_policy" "functions" {
   name   = "cv-access-functions"
   user   = aws_iam_user.functions.name
   policy = data.aws_iam_policy_document.functions.json
+
+  lifecycle {
+    # The emulator switch widens this policy: it must never reach AWS.
+    precondition {
+      condition     = !local.emulator_compat || local.account == "123456789012"
+      error_message = "local.emulator_compat is on (an *_override.tf file sets it): it is for the tests' AWS look-alike only. Remove the override file."
+    }
+  }
 }
 
 # The functions sign download links with this key, so it must be a

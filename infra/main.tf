@@ -15,8 +15,10 @@ locals {
   cv_object_arn = "${local.bucket_arn}/${var.cv_key}"
 
   # "Name <address>" or a bare address.
-  mail_from_address = lower(trimspace(try(regex("<([^<>]+)>\\s*$", var.mail_from)[0], var.mail_from)))
-  mail_from_domain  = split("@", local.mail_from_address)[1]
+  # As written: the functions send from it as written, and IAM compares
+  # ses:FromAddress case-sensitively.
+  mail_from_address = trimspace(try(regex("<([^<>]+)>\\s*$", var.mail_from)[0], var.mail_from))
+  mail_from_domain  = lower(split("@", local.mail_from_address)[1])
   ses_identity      = coalesce(var.ses_identity, local.mail_from_domain)
   ses_is_address    = strcontains(local.ses_identity, "@")
   ses_identity_arn  = "arn:${local.partition}:ses:${var.region}:${local.account}:identity/${local.ses_identity}"
@@ -30,4 +32,48 @@ locals {
   # TLS-only Deny as "deny everything"). Only the tests' override file sets
   # this; AWS always gets the exact policy, which a plan test checks.
   emulator_compat = false
+}
+
+# The environment the outputs hand to Netlify and to cv-owner.
+locals {
+  functions_key = one(aws_iam_access_key.functions)
+  owner_key     = one(aws_iam_access_key.owner)
+
+  # Settings both the functions and cv-owner read, in order; null values
+  # are left out.
+  aws_settings = [
+    ["CV_BACKEND", "aws"],
+    ["CV_AWS_REGION", var.region],
+    ["CV_S3_BUCKET", aws_s3_bucket.cv.id],
+    ["CV_S3_KEY", var.cv_key],
+    ["CV_TABLE_REQUESTS", aws_dynamodb_table.this["requests"].name],
+    ["CV_TABLE_OTPS", aws_dynamodb_table.this["otps"].name],
+    ["CV_TABLE_LIMITS", aws_dynamodb_table.this["limits"].name],
+  ]
+  function_settings = concat(local.aws_settings, [
+    ["CV_AWS_ACCESS_KEY_ID", try(local.functions_key.id, null)],
+    ["CV_AWS_SECRET_ACCESS_KEY", try(local.functions_key.secret, null)],
+    ["CV_SITE_URL", var.site_url],
+    ["CV_OWNER_NAME", var.owner_name],
+    ["CV_MAIL_FROM", trimspace(var.mail_from)],
+    ["CV_SES_CONFIGURATION_SET", var.ses_configuration_set],
+    ["CV_SMS_SENDER_ID", var.sms_sender_id],
+  ])
+  owner_settings = concat(local.aws_settings, [
+    ["CV_AWS_ACCESS_KEY_ID", try(local.owner_key.id, null)],
+    ["CV_AWS_SECRET_ACCESS_KEY", try(local.owner_key.secret, null)],
+  ])
+
+  # KEY=VALUE, the value in double quotes when it holds anything but plain
+  # characters, so Netlify's .env import and a shell read it the same. No
+  # value may hold a character either would read differently: the
+  # variables refuse them, and the outputs' preconditions check again.
+  unsafe_in_env = "[\\x00-\\x1f\\x7f\"\\\\$`]"
+  env_lines = {
+    for name, settings in { functions = local.function_settings, owner = local.owner_settings } :
+    name => join("", [
+      for kv in settings : format(can(regex("^[A-Za-z0-9_./:@+,=-]*$", kv[1])) ? "%s=%s\n" : "%s=\"%s\"\n", kv[0], kv[1])
+      if kv[1] != null
+    ])
+  }
 }

@@ -1,54 +1,23 @@
-locals {
-  functions_key = one(aws_iam_access_key.functions)
-  owner_key     = one(aws_iam_access_key.owner)
-
-  # Settings both the functions and cv-owner read, in order; null values
-  # are left out.
-  aws_settings = [
-    ["CV_BACKEND", "aws"],
-    ["CV_AWS_REGION", var.region],
-    ["CV_S3_BUCKET", aws_s3_bucket.cv.id],
-    ["CV_S3_KEY", var.cv_key],
-    ["CV_TABLE_REQUESTS", aws_dynamodb_table.this["requests"].name],
-    ["CV_TABLE_OTPS", aws_dynamodb_table.this["otps"].name],
-    ["CV_TABLE_LIMITS", aws_dynamodb_table.this["limits"].name],
-  ]
-  function_settings = concat(local.aws_settings, [
-    ["CV_AWS_ACCESS_KEY_ID", try(local.functions_key.id, null)],
-    ["CV_AWS_SECRET_ACCESS_KEY", try(local.functions_key.secret, null)],
-    ["CV_SITE_URL", var.site_url],
-    ["CV_OWNER_NAME", var.owner_name],
-    ["CV_MAIL_FROM", trimspace(var.mail_from)],
-    ["CV_SES_CONFIGURATION_SET", var.ses_configuration_set],
-    ["CV_SMS_SENDER_ID", var.sms_sender_id],
-  ])
-  owner_settings = concat(local.aws_settings, [
-    ["CV_AWS_ACCESS_KEY_ID", try(local.owner_key.id, null)],
-    ["CV_AWS_SECRET_ACCESS_KEY", try(local.owner_key.secret, null)],
-  ])
-
-  # KEY=VALUE, the value in double quotes when it holds anything but plain
-  # characters (the variables refuse quotes, backslashes, $ and
-  # backticks), so Netlify's .env import and a shell read it the same.
-  env_lines = {
-    for name, settings in { functions = local.function_settings, owner = local.owner_settings } :
-    name => join("", [
-      for kv in settings : format(can(regex("^[A-Za-z0-9_./:@+,=-]*$", kv[1])) ? "%s=%s\n" : "%s=\"%s\"\n", kv[0], kv[1])
-      if kv[1] != null
-    ])
-  }
-}
-
 output "netlify_env" {
   description = "The KEY=VALUE lines to import into the Netlify site's environment (`netlify env:import`). CV_OTP_SECRET is not among them: make it yourself, so it never enters the state."
   sensitive   = true
   value       = local.env_lines.functions
+
+  precondition {
+    condition     = alltrue([for kv in local.function_settings : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
+    error_message = "A setting holds a control character, quote, backslash, $ or backtick, which a shell and Netlify's .env import would read differently."
+  }
 }
 
 output "owner_env" {
-  description = "The settings cv-owner needs, with the owner user's key (source them in your shell to list and erase requests)."
+  description = "The settings cv-owner needs, with the owner user's key: `set -a; . ./owner.env; set +a` in your shell, then list and erase requests."
   sensitive   = true
   value       = local.env_lines.owner
+
+  precondition {
+    condition     = alltrue([for kv in local.owner_settings : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
+    error_message = "A setting holds a control character, quote, backslash, $ or backtick, which a shell would read differently."
+  }
 }
 
 output "ses_dns_records" {

@@ -24,8 +24,8 @@ variable "owner_name" {
   type        = string
 
   validation {
-    condition     = length(trimspace(var.owner_name)) > 0 && length(var.owner_name) <= 100 && !can(regex("[\"\\\\$`\n]", var.owner_name))
-    error_message = "owner_name must be 1 to 100 characters, without quotes, backslashes, $ or backticks (it goes into an env file)."
+    condition     = length(trimspace(var.owner_name)) > 0 && length(var.owner_name) <= 100 && !can(regex("[\\x00-\\x1f\\x7f\"\\\\$`]", var.owner_name))
+    error_message = "owner_name must be 1 to 100 characters, without control characters, quotes, backslashes, $ or backticks (it goes into an env file)."
   }
 }
 
@@ -34,8 +34,9 @@ variable "mail_from" {
   type        = string
 
   validation {
-    condition     = can(regex("^([^<>\"\\\\$`]*<)?[^@<>\\s\"\\\\$`]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}>?$", trimspace(var.mail_from)))
-    error_message = "mail_from must be an email address, optionally with a name: CV <cv@example.com>."
+    condition = (can(regex("^([^<>]*<)?[^@<>\\s]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}>?$", trimspace(var.mail_from))) &&
+    !can(regex("[\\x00-\\x1f\\x7f\"\\\\$`]", var.mail_from)))
+    error_message = "mail_from must be an email address, optionally with a name: CV <cv@example.com>, without control characters, quotes, backslashes, $ or backticks."
   }
 }
 
@@ -51,8 +52,8 @@ variable "ses_identity" {
 
   validation {
     condition = var.ses_identity == null || (strcontains(coalesce(var.ses_identity, "-"), "@") ?
-      strcontains(lower(var.mail_from), lower(coalesce(var.ses_identity, "-"))) :
-    endswith(lower(trimsuffix(trimspace(var.mail_from), ">")), "@${coalesce(var.ses_identity, "-")}"))
+      lower(trimspace(try(regex("<([^<>]+)>\\s*$", var.mail_from)[0], var.mail_from))) == var.ses_identity :
+    endswith(lower(trimspace(try(regex("<([^<>]+)>\\s*$", var.mail_from)[0], var.mail_from))), "@${coalesce(var.ses_identity, "-")}"))
     error_message = "mail_from's address must be ses_identity (an address) or belong to it (a domain): SES sends only from a verified identity."
   }
 }
@@ -61,6 +62,11 @@ variable "ses_configuration_set" {
   description = "Name of an existing SES configuration set to send through (for bounce and complaint events), or null."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.ses_configuration_set == null || can(regex("^[A-Za-z0-9_-]{1,64}$", var.ses_configuration_set))
+    error_message = "ses_configuration_set must be an SES configuration set name: 1 to 64 letters, digits, underscores or hyphens."
+  }
 }
 
 variable "bucket_name" {
@@ -79,8 +85,8 @@ variable "cv_key" {
   default     = "cv.pdf"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]{1,512}$", var.cv_key)) && !startswith(var.cv_key, "/")
-    error_message = "cv_key must be 1 to 512 safe characters (letters, digits, and !_.*'()/-) and must not start with /."
+    condition     = can(regex("^[A-Za-z0-9!_.'()/-]{1,512}$", var.cv_key)) && !startswith(var.cv_key, "/")
+    error_message = "cv_key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard) and must not start with /."
   }
 }
 
@@ -147,12 +153,22 @@ variable "function_user_name" {
   description = "Name of the IAM user whose key the functions use."
   type        = string
   default     = "cv-access-functions"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.function_user_name))
+    error_message = "function_user_name must be an IAM user name: 1 to 64 letters, digits or +=,.@_-."
+  }
 }
 
 variable "owner_user_name" {
   description = "Name of the IAM user for the owner's tool, cv-owner (list and erase)."
   type        = string
   default     = "cv-access-owner"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.owner_user_name)) && var.owner_user_name != var.function_user_name
+    error_message = "owner_user_name must be an IAM user name (1 to 64 letters, digits or +=,.@_-), other than function_user_name."
+  }
 }
 
 variable "create_access_keys" {

@@ -3,6 +3,7 @@ package infratest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,7 +89,9 @@ type rieFunction struct {
 
 func (f *rieFunction) Invoke(ctx context.Context, event []byte) ([]byte, error) {
 	var lastErr error
-	// The emulator listens a moment after it starts.
+	// The emulator listens a moment after it starts. Only a refused
+	// connection is tried again: an event that may have reached the
+	// function is never sent twice.
 	for try := 0; try < 50; try++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(event))
 		if err != nil {
@@ -96,10 +99,15 @@ func (f *rieFunction) Invoke(ctx context.Context, event []byte) ([]byte, error) 
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, err
+			}
 			lastErr = err
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
+			case <-f.done:
+				return nil, fmt.Errorf("RIE exited: %s", f.Logs())
 			case <-time.After(100 * time.Millisecond):
 				continue
 			}

@@ -3,7 +3,6 @@ package infratest_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -15,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,10 +24,10 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -59,8 +59,12 @@ func need(t *testing.T) tools {
 	if _, err := os.Stat(tl.rc); err != nil {
 		missing = append(missing, "the Terraform CLI configuration "+tl.rc+" (`make test` writes it from the provider mirror)")
 	}
-	if tl.rie == "" {
-		tl.rie = filepath.Join(root, ".local", "bin", "aws-lambda-rie")
+	if tl.rie == "" { // `make test` names the pinned one; else the newest built
+		found, _ := filepath.Glob(filepath.Join(root, ".local", "rie", "*", "aws-lambda-rie"))
+		tl.rie = filepath.Join(root, ".local", "rie", "(none)", "aws-lambda-rie")
+		if len(found) > 0 {
+			tl.rie = found[len(found)-1]
+		}
 	}
 	if _, err := os.Stat(tl.rie); err != nil {
 		missing = append(missing, "Amazon's Lambda Runtime Interface Emulator at "+tl.rie+" (`make test` builds it)")
@@ -105,7 +109,7 @@ var guide = []string{
 	"terraform -chdir=infra plan",
 	"terraform -chdir=infra apply",
 	"terraform -chdir=infra output ses_dns_records",
-	"mkdir -p .local && terraform -chdir=infra output -raw netlify_env > .local/netlify.env",
+	"umask 077 && mkdir -p .local && terraform -chdir=infra output -raw netlify_env > .local/netlify.env",
 	"(set -a; . ./.local/netlify.env; set +a; make aws-check)",
 }
 
@@ -114,10 +118,11 @@ const destroyCommand = "terraform -chdir=infra destroy"
 
 // notRunHere are the guides' commands no test can run here, and why.
 var notRunHere = map[string]string{
-	"npx netlify env:import .local/netlify.env":                   "needs a Netlify account and a linked site",
-	`npx netlify env:set CV_OTP_SECRET "$(openssl rand -hex 32)"`: "needs a Netlify account and a linked site",
-	"npx netlify link":      "needs a Netlify account",
-	"rm .local/netlify.env": "run by the test's cleanup of its own copy",
+	"npx netlify link": "needs a Netlify account",
+	"npx netlify env:import .local/netlify.env > /dev/null": "needs a Netlify account and a linked site",
+	`npx netlify env:set CV_AWS_SECRET_ACCESS_KEY "$(sed -n 's/^CV_AWS_SECRET_ACCESS_KEY=//p' .local/netlify.env)" --scope functions > /dev/null`: "needs a Netlify account and a linked site",
+	`npx netlify env:set CV_OTP_SECRET "$(openssl rand -hex 32)" --scope functions > /dev/null`:                                                   "needs a Netlify account and a linked site",
+	"rm .local/netlify.env": "deletes the file of secrets; the test's copy goes with its temporary folder",
 	"aws iam create-access-key --user-name cv-access-functions": "the test makes its keys with Terraform",
 }
 
@@ -129,9 +134,16 @@ func (s *stack) run(t *testing.T, command string, extraEnv ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", command)
 	cmd.Dir = s.dir
-	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+s.rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+	// Only what a clean shell would hold: nothing from the developer's own
+	// (TF_VAR_*, CV_*, MAKEFLAGS) may change what the guide does.
+	cmd.Env = append(infratest.BaseEnv(), "TF_CLI_CONFIG_FILE="+s.rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdin = strings.NewReader("yes\n")
+	// A timeout ends the whole command (make, go run, cv-setup), not just
+	// bash, and never waits on a pipe a child still holds.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s\n%s", command, out)
@@ -174,7 +186,11 @@ func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
 			assert.Contains(t, out, "cv-setup check: all 14 permissions the functions use are granted")
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(dir, ".local", "netlify.env"))
+	envFile := filepath.Join(dir, ".local", "netlify.env")
+	st, err := os.Stat(envFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the file of secrets is the owner's alone")
+	b, err := os.ReadFile(envFile)
 	require.NoError(t, err)
 	s.env, err = infratest.ParseEnv(string(b))
 	require.NoError(t, err)
@@ -359,6 +375,12 @@ func TestInfraOnMoto(t *testing.T) {
 		for action, err := range denied {
 			assert.Truef(t, isDenied(err), "%s: want access denied, got %v", action, err)
 		}
+		// The same key, the same clients: what it may do, it can.
+		_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.env["CV_TABLE_REQUESTS"]),
+			Key: map[string]ddbtypes.AttributeValue{"request_id": &ddbtypes.AttributeValueMemberS{Value: "x"}}})
+		assert.NoError(t, err, "dynamodb:GetItem is allowed")
+		_, err = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+		assert.NoError(t, err, "s3:GetObject on the CV is allowed")
 	})
 
 	t.Run("least privilege", func(t *testing.T) { leastPrivilege(t, s) })
@@ -385,18 +407,6 @@ func TestInfraOnMoto(t *testing.T) {
 	})
 }
 
-// isDenied reports an authorisation refusal, however the service words it.
-func isDenied(err error) bool {
-	if err == nil {
-		return false
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		switch api.ErrorCode() {
-		case "AccessDenied", "AccessDeniedException", "AuthorizationError", "Forbidden":
-			return true
-		}
-	}
-	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
-}
+// isDenied reports an authorisation refusal, as the functions' own error
+// handling reads one.
+func isDenied(err error) bool { return awsbackend.IsAccessDenied(err) }

@@ -91,8 +91,8 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		// The reset-auth page is moto's own API: it is not counted as a
-		// call and needs no credentials. Any answer means it is up.
+		// moto's own API (/moto-api/) is not counted as a call and needs
+		// no credentials. Any answer means it is up.
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/moto-api/", nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()

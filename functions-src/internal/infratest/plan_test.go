@@ -108,10 +108,12 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		{
 			name: "renamed tables, an address identity, a configuration set, a nested key",
 			args: []string{"-var-file=example.tfvars", "-var", `tables={requests="a-req",otps="a-otp",limits="a-lim"}`,
-				"-var", "ses_identity=ada@example.net", "-var", "mail_from=Ada's CV <ada@example.net>",
+				"-var", "ses_identity=ada@example.net", "-var", "mail_from=Ada's CV <Ada@Example.net>",
 				"-var", "ses_configuration_set=cv-events", "-var", "cv_key=docs/ada.pdf", "-var", "bucket_name=ada-cv"},
 			tables: [3]string{"a-req", "a-otp", "a-lim"}, object: "arn:aws:s3:::ada-cv/docs/ada.pdf",
-			identity: "arn:aws:ses:us-east-2:123456789012:identity/ada@example.net", from: "ada@example.net",
+			// IAM compares ses:FromAddress case-sensitively: the policy
+			// names the address exactly as the functions send from it.
+			identity: "arn:aws:ses:us-east-2:123456789012:identity/ada@example.net", from: "Ada@Example.net",
 			sending: []string{"arn:aws:ses:us-east-2:123456789012:configuration-set/cv-events"},
 		},
 	} {
@@ -185,14 +187,23 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			{
 				args: []string{"site_url=http://cv.example.com", "bucket_name=My_Bucket", "region=mars-1",
 					`tables={requests="same",otps="same"}`, "sms_monthly_spend_limit=-1", "cv_path=/nonexistent/cv.pdf",
-					"ses_identity=example.org", "sms_sender_id=12345"},
+					"ses_identity=example.org", "sms_sender_id=12345", "owner_name=Ada\nCV_SITE_URL=https://evil.example",
+					"cv_key=*", `ses_configuration_set=x"$(id)`, "function_user_name=cv access"},
 				says: []string{"site_url must be an https origin", "bucket_name must be 3 to 63 characters",
 					"region must be an AWS region name", "The three table names must differ",
 					"sms_monthly_spend_limit must be a whole number", "cv_path must name a readable file",
-					"mail_from's address must be ses_identity", "sms_sender_id must be 3 to 11 letters or digits"},
+					"mail_from's address must be ses_identity", "sms_sender_id must be 3 to 11 letters or digits",
+					"owner_name must be 1 to 100 characters, without control characters", "cv_key must be 1 to 512 safe characters",
+					"ses_configuration_set must be an SES configuration set name", "function_user_name must be an IAM user name"},
 			},
-			{args: []string{"mail_from=not an address", "site_url=https://cv.example.com/"},
-				says: []string{"mail_from must be an email address", "site_url must be an https origin"}},
+			// A check that reads another variable is skipped while that
+			// one is invalid, hence the separate plans.
+			{args: []string{"mail_from=CV \"quoted\" <cv@example.com>", "site_url=https://cv.example.com/", `tables={requests="a b"}`,
+				"owner_user_name=cv-access-functions"},
+				says: []string{"mail_from must be an email address, optionally with a name: CV <cv@example.com>, without control characters, quotes",
+					"site_url must be an https origin", "Each table name must be 3 to 255", "owner_user_name must be an IAM user name"}},
+			{args: []string{"ses_identity=Example.com"}, says: []string{"ses_identity must be a lower-case domain"}},
+			{args: []string{"ses_identity=v@example.com"}, says: []string{"mail_from's address must be ses_identity"}},
 		} {
 			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
 			for _, a := range tc.args {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,16 +94,11 @@ func without(p map[string]any, action string) map[string]any {
 // functions' settings from netlify_env.
 func (s *stack) check(t *testing.T) (string, bool) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cv-setup")
-	build := exec.Command("go", "build", "-o", bin, "./functions-src/cmd/cv-setup")
-	build.Dir = s.root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	cmd := exec.Command(bin, "check")
+	cmd := exec.Command(command(t, s.root, "cv-setup"), "check")
 	cmd.Env = s.functionEnv("cv-setup")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err = cmd.Run()
+	err := cmd.Run()
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatalf("cv-setup check did not run: %v", err)
 	}

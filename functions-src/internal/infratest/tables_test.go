@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/infratest"
 )
 
 // table is what the functions depend on in a table, as DynamoDB describes
@@ -61,12 +62,17 @@ func sameTables(t *testing.T, s *stack) {
 	ctx := context.Background()
 	setupNames := awsbackend.Tables{Requests: "setup-requests", OTPs: "setup-otps", Limits: "setup-limits"}
 	b, err := awsbackend.New(ctx, awsbackend.Config{
-		Region: "us-east-2", AccessKeyID: s.moto.Admin.ID, SecretAccessKey: s.moto.Admin.Secret,
+		Region: infratest.Region, AccessKeyID: s.moto.Admin.ID, SecretAccessKey: s.moto.Admin.Secret,
 		Tables:    setupNames,
 		Endpoints: awsbackend.Endpoints{DynamoDB: s.moto.URL, SESv2: s.moto.URL, SNS: s.moto.URL, S3: s.moto.URL},
 		Emulated:  true,
 	}, nil)
 	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, n := range []string{setupNames.Requests, setupNames.OTPs, setupNames.Limits} {
+			_, _ = b.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(n)})
+		}
+	})
 	require.NoError(t, awsbackend.SetupTables(ctx, b.DynamoDB, setupNames, func(string) {}))
 
 	for _, pair := range [][2]string{
@@ -80,9 +86,5 @@ func sameTables(t *testing.T, s *stack) {
 		assert.Equal(t, "ttl ENABLED", tf.TTL, pair[0])
 		assert.Equal(t, "PAY_PER_REQUEST", tf.Billing, pair[0])
 		assert.Equal(t, 0, tf.Indexes, pair[0])
-	}
-	for _, n := range []string{setupNames.Requests, setupNames.OTPs, setupNames.Limits} {
-		_, err := b.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(n)})
-		require.NoError(t, err)
 	}
 }

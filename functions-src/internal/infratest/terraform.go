@@ -45,9 +45,21 @@ func NewTerraform(root, dir, rc string) (*Terraform, error) {
 			return nil, err
 		}
 	}
-	env := []string{"TF_CLI_CONFIG_FILE=" + rc, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1",
-		"TF_PLUGIN_CACHE_DIR=", "HOME=" + os.Getenv("HOME"), "PATH=" + os.Getenv("PATH")}
+	env := append(BaseEnv(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
 	return &Terraform{Dir: dir, bin: bin, env: env}, nil
+}
+
+// BaseEnv is the environment of a clean shell for the commands these tests
+// run: the search path, home and Go's caches, and nothing else (no TF_VAR_*,
+// CV_* or MAKEFLAGS from the developer's shell).
+func BaseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOCACHE", "GOPATH", "GOMODCACHE", "GOPROXY", "GOTOOLCHAIN", "GOFLAGS"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // Override writes a test-only override file (provider endpoints and keys,
