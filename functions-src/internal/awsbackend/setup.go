@@ -37,9 +37,9 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return err
 	}
 	if cv == nil {
-		// Verify presigns without asking S3 (that keeps it at two round
-		// trips), so a missing CV would only show as a failed download.
-		// Say so here, where the owner is looking.
+		// Verify refuses to spend codes while the CV is missing (it answers
+		// 503 download_unavailable); say so here, before any visitor
+		// meets it, where the owner is looking.
 		_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(c.Key)})
 		var nf *s3types.NotFound
 		switch {
