@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,19 +59,7 @@ func TestListAndEraseOnAWSWithOnlyTheOwnerEnv(t *testing.T) {
 	addRequest(t, b.Store, "5a0f3c1e-2b4d-4e6f-8a9b-0c1d2e3f4a5b", "Ada Lovelace", "ada@example.com")
 	addRequest(t, b.Store, "7c2e4a6b-8d0f-4a1c-9e3b-5d7f9a1c3e5b", "Grace Hopper", "grace@example.com")
 
-	// owner_env's lines, and the emulators' endpoints (which the SDK
-	// reads from the process environment, as it would in a shell).
-	env := map[string]string{}
-	for _, k := range ownerEnv {
-		require.NotEmpty(t, dep.Env[k], k)
-		env[k] = dep.Env[k]
-	}
-	for k, v := range dep.Env {
-		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
-			env[k] = v
-			t.Setenv(k, v)
-		}
-	}
+	env := ownerEnvOf(t, dep.Env)
 
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"list"}, envOf(env), &out), "no CV_SITE_URL, CV_OWNER_NAME, CV_MAIL_FROM or CV_OTP_SECRET needed")
@@ -90,6 +80,53 @@ func TestListAndEraseOnAWSWithOnlyTheOwnerEnv(t *testing.T) {
 	err = run([]string{"list"}, envOf(env), &out)
 	require.Error(t, err, "a half-set key is still refused")
 	assert.Contains(t, err.Error(), "CV_AWS_SECRET_ACCESS_KEY")
+}
+
+// ownerEnvOf is owner_env's lines of a deployment's settings, and the
+// emulators' endpoints (which the SDK reads from the process environment,
+// as it would in a shell).
+func ownerEnvOf(t *testing.T, deployed map[string]string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, k := range ownerEnv {
+		require.NotEmpty(t, deployed[k], k)
+		env[k] = deployed[k]
+	}
+	for k, v := range deployed {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			env[k] = v
+			t.Setenv(k, v)
+		}
+	}
+	return env
+}
+
+// Run with a key whose policy lacks Scan (the functions' key, say), the
+// refusal says to use the owner's key, never to widen the functions'
+// policy.
+func TestARefusalNamesTheOwnersKey(t *testing.T) {
+	if stack == nil {
+		t.Skip("the emulator stack is not running (see TestMain output); `make test` starts it")
+	}
+	dep, err := stack.Deploy(context.Background(), "-cmd-owner-denied", nil)
+	require.NoError(t, err)
+	env := ownerEnvOf(t, dep.Env)
+	denied := emulators.StandIn(t, stack.DynamoDB, func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if op, _ := emulators.DynamoDBOperation(r, body); op != "Scan" {
+			return false
+		}
+		emulators.DynamoDBError(w, http.StatusBadRequest, "AccessDeniedException",
+			"User: arn:aws:iam::123456789012:user/cv-functions is not authorized to perform: dynamodb:Scan")
+		return true
+	})
+	env["AWS_ENDPOINT_URL_DYNAMODB"] = denied
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", denied)
+	for _, args := range [][]string{{"list"}, {"erase", "-email", "ada@example.com"}} {
+		err := run(args, envOf(env), io.Discard)
+		require.Error(t, err, "%v", args)
+		assert.Contains(t, err.Error(), "AWS denied dynamodb:Scan (AccessDeniedException): run cv-owner with the owner's key")
+		assert.NotContains(t, err.Error(), "functions'")
+	}
 }
 
 func TestLocalModeNeedsNoneOfTheFunctionsSettings(t *testing.T) {

@@ -69,3 +69,20 @@ func TestRefusedKeysPointAtTheKeysNotThePolicy(t *testing.T) {
 		assert.True(t, IsAccessDenied(err))
 	}
 }
+
+// cv-owner runs with the owner's key: a refusal there must never send the
+// owner to widen the functions' policy, which lacks Scan on purpose.
+func TestOwnerRefusalsPointAtTheOwnersKey(t *testing.T) {
+	err := forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "AccessDeniedException")))
+	assert.Equal(t, "scan requests: AWS denied dynamodb:Scan (AccessDeniedException): run cv-owner with the owner's key "+
+		"(Terraform's owner_env output), whose IAM policy allows dynamodb:Scan on the requests table and "+
+		"dynamodb:DeleteItem on the requests and codes tables", err.Error())
+	assert.True(t, IsAccessDenied(err))
+
+	err = forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "UnrecognizedClientException")))
+	assert.Equal(t, "scan requests: AWS refused the owner's key (UnrecognizedClientException): "+
+		"check CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY", err.Error())
+
+	assert.NoError(t, forOwner(nil))
+	assert.Equal(t, "x: ResourceNotFoundException", forOwner(wrap("x", &types.ResourceNotFoundException{})).Error())
+}
