@@ -3,9 +3,14 @@
 //	cv-owner list [-format json|csv]   every request held, oldest first
 //	cv-owner erase -email ADDRESS      delete everything held about an inbox
 //
-// It reads the same CV_ variables as the functions. On AWS it needs
-// dynamodb:Scan and dynamodb:DeleteItem, which the functions' own policy
-// deliberately lacks: run it with the owner's keys.
+// It reads CV_BACKEND and, on AWS, the region, tables and keys: exactly the
+// lines of Terraform's owner_env output (CV_BACKEND=aws, CV_AWS_REGION,
+// CV_S3_BUCKET, CV_S3_KEY, CV_TABLE_REQUESTS, CV_TABLE_OTPS,
+// CV_TABLE_LIMITS, CV_AWS_ACCESS_KEY_ID, CV_AWS_SECRET_ACCESS_KEY); on the
+// local backend, CV_DATA_DIR. It needs none of the functions' own settings
+// (CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME, CV_MAIL_FROM). On AWS it
+// needs dynamodb:Scan and dynamodb:DeleteItem, which the functions' own
+// policy deliberately lacks: run it with the owner's keys.
 package main
 
 import (
@@ -30,13 +35,15 @@ const usage = `usage:
   cv-owner erase -email ADDRESS`
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "cv-owner:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, out io.Writer) error {
+// run is the command with its arguments, environment and output, so tests
+// can run it.
+func run(args []string, env app.Getenv, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -48,7 +55,7 @@ func run(args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, err := openStore(ctx)
+	store, err := openStore(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -80,8 +87,8 @@ func run(args []string, out io.Writer) error {
 	return errors.New(usage)
 }
 
-func openStore(ctx context.Context) (access.OwnerStore, error) {
-	cfg, err := app.LoadConfig(os.Getenv)
+func openStore(ctx context.Context, env app.Getenv) (access.OwnerStore, error) {
+	cfg, err := app.LoadOwnerConfig(env)
 	if err != nil {
 		return nil, err
 	}

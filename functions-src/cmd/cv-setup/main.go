@@ -2,8 +2,8 @@
 // the same CV_ variables as the functions (CV_BACKEND=aws and the CV_AWS_*,
 // table, bucket and mail settings), but not the functions' own secrets.
 //
-//	cv-setup [-cv path | -sample]   create what is missing (`make aws-setup`)
-//	cv-setup check                  test the functions' permissions (`make aws-check`)
+//	cv-setup [-cv path | -sample]          create what is missing (`make aws-setup`)
+//	cv-setup check [-default-credentials]  test the functions' permissions (`make aws-check`)
 //
 // Setup creates, idempotently, the cv-requests, otps and cv-rate-limits
 // tables (TTL, encryption at rest, point-in-time recovery) and the private
@@ -14,7 +14,14 @@
 //
 // Check runs with the functions' keys after a deploy: it tries each AWS
 // permission the functions use, prints one line per permission and exits
-// non-zero if any is not granted. It changes nothing.
+// non-zero if any is not granted. It changes nothing. It needs the
+// functions' key in CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, as
+// set in Netlify, and refuses to run without it: the SDK's default
+// credentials are usually the administrator's, who may do everything, so
+// all would read as granted. -default-credentials runs it with the SDK's
+// default credentials instead, for a deploy where the functions get
+// theirs from a role (run it as that role); it cannot be combined with
+// CV_AWS_ACCESS_KEY_ID.
 package main
 
 import (
@@ -39,11 +46,7 @@ func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)) }
 func run(args []string, env app.Getenv, stdout, stderr io.Writer) int {
 	var err error
 	if len(args) > 0 && args[0] == "check" {
-		if len(args) > 1 {
-			err = fmt.Errorf("check takes no arguments (it reads the CV_ settings from the environment)")
-		} else {
-			err = check(env, stdout)
-		}
+		err = check(args[1:], env, stdout, stderr)
 	} else {
 		err = setup(args, env, stdout, stderr)
 	}
@@ -61,8 +64,8 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cv-setup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cv-setup [-cv path | -sample]   create the tables and bucket, upload the CV")
-		fmt.Fprintln(stderr, "       cv-setup check                  test the functions' AWS permissions with their keys")
+		fmt.Fprintln(stderr, "usage: cv-setup [-cv path | -sample]          create the tables and bucket, upload the CV")
+		fmt.Fprintln(stderr, "       cv-setup check [-default-credentials]  test the functions' AWS permissions with their keys")
 		fs.PrintDefaults()
 	}
 	cvPath := fs.String("cv", "", "upload this file as the CV (to CV_S3_BUCKET/CV_S3_KEY)")
@@ -114,13 +117,34 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func check(env app.Getenv, stdout io.Writer) error {
+func check(args []string, env app.Getenv, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cv-setup check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defaultCreds := fs.Bool("default-credentials", false,
+		"run with the SDK's default credentials, not CV_AWS_ACCESS_KEY_ID (for functions that get theirs from a role)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("check takes no arguments but -default-credentials (it reads the CV_ settings from the environment)")
+	}
 	cfg, err := app.LoadSetupConfig(env)
 	if err != nil {
 		return err
 	}
 	if cfg.MailFrom == "" {
 		return errors.New("CV_MAIL_FROM is not set: check sends a test email from the functions' sender, e.g. CV <cv@example.com>")
+	}
+	switch {
+	case cfg.AccessKeyID == "" && !*defaultCreds:
+		// The SDK's default credentials are most often the administrator's:
+		// everything would be granted, and the check would prove nothing.
+		return errors.New("CV_AWS_ACCESS_KEY_ID is not set: check tests the functions' permissions with their key; " +
+			"set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY to the functions' key, as in Netlify " +
+			"(or, if the functions get their credentials from a role, run check -default-credentials as that role)")
+	case cfg.AccessKeyID != "" && *defaultCreds:
+		return errors.New("-default-credentials: CV_AWS_ACCESS_KEY_ID is set; unset CV_AWS_ACCESS_KEY_ID and " +
+			"CV_AWS_SECRET_ACCESS_KEY to use the SDK's default credentials, or drop -default-credentials to use the key")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -129,8 +153,8 @@ func check(env app.Getenv, stdout io.Writer) error {
 		return err
 	}
 	keys := "the functions' keys in CV_AWS_ACCESS_KEY_ID"
-	if cfg.AccessKeyID == "" {
-		keys = "the SDK's default credentials, as CV_AWS_ACCESS_KEY_ID is not set: set it to the functions' key to test theirs"
+	if *defaultCreds {
+		keys = "the SDK's default credentials (-default-credentials): the results are the functions' only if these are theirs"
 	}
 	fmt.Fprintf(stdout, "cv-setup check: region %s, with %s\n", b.DynamoDB.Options().Region, keys)
 	results := awsbackend.Check(ctx, b, cfg, time.Now())

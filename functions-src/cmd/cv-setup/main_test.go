@@ -68,6 +68,39 @@ func TestCheckFailsNamingTheDeniedPermission(t *testing.T) {
 	assert.Equal(t, "cv-setup: 1 of 14 permissions not ok\n", errOut)
 }
 
+// Without the functions' key the SDK's default credentials (most often
+// the administrator's) would pass every check: check refuses, unless told
+// that the default credentials are the functions' own.
+func TestCheckNeedsTheFunctionsKeyOrTheFlag(t *testing.T) {
+	deployed(t, "-cmd-nokey")
+	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv("CV_AWS_ACCESS_KEY_ID"))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("CV_AWS_SECRET_ACCESS_KEY"))
+	t.Setenv("CV_AWS_ACCESS_KEY_ID", "")
+	t.Setenv("CV_AWS_SECRET_ACCESS_KEY", "")
+
+	code, out, errOut := cvSetup("check")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out, "nothing tried")
+	assert.Equal(t, "cv-setup: CV_AWS_ACCESS_KEY_ID is not set: check tests the functions' permissions with their key; "+
+		"set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY to the functions' key, as in Netlify "+
+		"(or, if the functions get their credentials from a role, run check -default-credentials as that role)\n", errOut)
+
+	code, out, errOut = cvSetup("check", "-default-credentials")
+	t.Logf("cv-setup check -default-credentials:\n%s%s", out, errOut)
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errOut)
+	assert.True(t, strings.HasPrefix(out, "cv-setup check: region eu-west-1, with the SDK's default credentials "+
+		"(-default-credentials): the results are the functions' only if these are theirs\n"))
+	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 14 permissions the functions use are granted\n"))
+
+	t.Setenv("CV_AWS_ACCESS_KEY_ID", os.Getenv("AWS_ACCESS_KEY_ID"))
+	t.Setenv("CV_AWS_SECRET_ACCESS_KEY", os.Getenv("AWS_SECRET_ACCESS_KEY"))
+	code, out, errOut = cvSetup("check", "-default-credentials")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "-default-credentials: CV_AWS_ACCESS_KEY_ID is set")
+}
+
 func TestCheckNeedsTheSender(t *testing.T) {
 	deployed(t, "-cmd-nosender")
 	t.Setenv("CV_MAIL_FROM", "")
@@ -127,7 +160,10 @@ func TestSetupWithTheFunctionsKeysSaysWhy(t *testing.T) {
 func TestArguments(t *testing.T) {
 	code, _, errOut := cvSetup("check", "now")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "check takes no arguments")
+	assert.Contains(t, errOut, "check takes no arguments but -default-credentials")
+	code, _, errOut = cvSetup("check", "-sample")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "flag provided but not defined: -sample")
 	code, _, errOut = cvSetup("chek")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, `unexpected argument "chek"`)

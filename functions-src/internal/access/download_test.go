@@ -47,7 +47,10 @@ func TestAFailedDownloadCheckDoesNotSpendTheCode(t *testing.T) {
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, access.KindNotReady, e.Kind)
 			assert.Equal(t, "download_unavailable", e.Code)
-			assert.Equal(t, "The document cannot be downloaded right now; your code is still valid, try again later.", e.Message)
+			assert.Equal(t, "The document cannot be downloaded right now. Please try again later; "+
+				"your code stays valid for its remaining attempts (4 left).", e.Message)
+			require.NotNil(t, e.AttemptsLeft)
+			assert.Equal(t, 4, *e.AttemptsLeft, "the attempt was counted")
 			assert.Positive(t, e.RetryAfter)
 			assert.Zero(t, h.links.calls.Load(), "no link is signed")
 			req, err := h.store.GetRequest(context.Background(), id, h.clock.Now())
@@ -60,6 +63,38 @@ func TestAFailedDownloadCheckDoesNotSpendTheCode(t *testing.T) {
 			assert.NotEmpty(t, g.URL)
 		})
 	}
+}
+
+// Each verify that waits on a failed check still counts an attempt: the
+// answer says how many are left, and when none are, that the code is done
+// for, rather than that it is still valid.
+func TestAFailedDownloadCheckSaysHowManyAttemptsAreLeft(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t)
+	h.links.failCheck(access.ErrCVMissing)
+	for want := 4; want >= 0; want-- {
+		_, err := h.verify(id, code)
+		var e *access.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, "download_unavailable", e.Code)
+		require.NotNil(t, e.AttemptsLeft)
+		assert.Equal(t, want, *e.AttemptsLeft)
+		switch want {
+		case 0:
+			assert.Equal(t, "The document cannot be downloaded right now, and this code has no attempts left. "+
+				"Please start again later for a new code.", e.Message)
+		default:
+			assert.Equal(t, fmt.Sprintf("The document cannot be downloaded right now. Please try again later; "+
+				"your code stays valid for its remaining attempts (%d left).", want), e.Message)
+		}
+	}
+	req, err := h.store.GetRequest(context.Background(), id, h.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, access.StatusExpired, req.Status, "a code with no attempts left is over, as after wrong guesses")
+
+	h.links.failCheck(nil)
+	_, err = h.verify(id, code)
+	assert.Equal(t, "otp_locked", errCode(t, err), "the right code, once the CV is back, has no attempt left: as the answer said")
 }
 
 func TestAWrongCodeIsToldSoWhateverTheDownloadCheckSays(t *testing.T) {

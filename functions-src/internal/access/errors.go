@@ -34,7 +34,8 @@ type Error struct {
 	Message string // human text, safe to show; never carries personal data
 	// Fields maps an input field to a human message, for validation errors.
 	Fields map[string]string
-	// AttemptsLeft is set on KindIncorrect for a code that does not match.
+	// AttemptsLeft is set on KindIncorrect for a code that does not match,
+	// and on download_unavailable: the attempts the code has left.
 	AttemptsLeft *int
 	// RetryAfter is set on KindRateLimited.
 	RetryAfter time.Duration
@@ -131,10 +132,17 @@ func storeError(op string, err error) *Error {
 }
 
 // downloadUnavailable is the public form of a failed CV check. The code
-// was right and is not spent: the visitor can use it again once the
-// document can be downloaded.
-func downloadUnavailable(cause error) *Error {
-	return &Error{Kind: KindNotReady, Code: "download_unavailable",
-		Message:    "The document cannot be downloaded right now; your code is still valid, try again later.",
+// was right and is not marked used, but the attempt was counted (the
+// check's answer is awaited only after the attempt), so the code stays
+// valid only for the attempts it has left, until it expires: with none
+// left, the visitor must start again.
+func downloadUnavailable(cause error, attemptsLeft int) *Error {
+	msg := fmt.Sprintf("The document cannot be downloaded right now. Please try again later; "+
+		"your code stays valid for its remaining attempts (%d left).", attemptsLeft)
+	if attemptsLeft == 0 {
+		msg = "The document cannot be downloaded right now, and this code has no attempts left. " +
+			"Please start again later for a new code."
+	}
+	return &Error{Kind: KindNotReady, Code: "download_unavailable", Message: msg, AttemptsLeft: &attemptsLeft,
 		RetryAfter: 30 * time.Second, cause: cause}
 }

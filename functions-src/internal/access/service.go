@@ -418,8 +418,8 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		}
 		return Grant{}, codeStateError(err)
 	}
+	left := max(s.policy.MaxAttempts-c.Attempts, 0)
 	if !s.d.Codes.Match(in.RequestID, in.OTP, c.Hash) {
-		left := max(s.policy.MaxAttempts-c.Attempts, 0)
 		log.Info("verify refused", "reason", "incorrect", "attempts_left", left)
 		if left == 0 {
 			s.markExpired(ctx, in.RequestID)
@@ -434,10 +434,15 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
 	}
 	// Only a right code waits for the check, and before it is spent: a
-	// link that cannot download must not cost the visitor their code.
+	// link that cannot download must not cost the visitor their code. The
+	// attempt is counted all the same, so the code keeps only the
+	// attempts it has left.
 	if err := cvCheck(); err != nil {
-		log.Error("download unavailable", "error", err.Error())
-		return Grant{}, downloadUnavailable(err)
+		log.Error("download unavailable", "error", err.Error(), "attempts_left", left)
+		if left == 0 {
+			s.markExpired(ctx, in.RequestID)
+		}
+		return Grant{}, downloadUnavailable(err, left)
 	}
 	// Sign before marking used: signing is local, and if it failed the
 	// visitor would otherwise have spent their code for nothing.

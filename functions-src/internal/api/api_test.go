@@ -227,8 +227,8 @@ func TestErrorMapping(t *testing.T) {
 		{&access.Error{Kind: access.KindUnavailable, Code: "delivery_failed", Message: "m"}, 502, "delivery_failed", nil},
 		{&access.Error{Kind: access.KindBusy, Code: "busy", Message: "m", RetryAfter: 5 * time.Second}, 503, "busy",
 			map[string]string{"Retry-After": "5"}},
-		{&access.Error{Kind: access.KindNotReady, Code: "download_unavailable", Message: "m", RetryAfter: 30 * time.Second}, 503, "download_unavailable",
-			map[string]string{"Retry-After": "30"}},
+		{&access.Error{Kind: access.KindNotReady, Code: "download_unavailable", Message: "m", AttemptsLeft: &two, RetryAfter: 30 * time.Second},
+			503, "download_unavailable", map[string]string{"Retry-After": "30"}},
 		{errors.New("dynamodb: secret-table-name exploded"), 500, "internal", nil},
 	}
 	for _, tt := range tests {
@@ -241,7 +241,7 @@ func TestErrorMapping(t *testing.T) {
 			for k, v := range tt.headers {
 				assert.Equal(t, v, resp.Headers[k])
 			}
-			if tt.code == "otp_incorrect" {
+			if tt.code == "otp_incorrect" || tt.code == "download_unavailable" {
 				require.NotNil(t, b.AttemptsLeft)
 				assert.Equal(t, 2, *b.AttemptsLeft)
 			}

@@ -46,7 +46,9 @@ type Config struct {
 }
 
 // StorePath is the embedded store's file.
-func (c Config) StorePath() string { return filepath.Join(c.DataDir, "cv-access.db") }
+func (c Config) StorePath() string { return storePath(c.DataDir) }
+
+func storePath(dataDir string) string { return filepath.Join(dataDir, "cv-access.db") }
 
 // Getenv reads one variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
@@ -57,21 +59,13 @@ func LoadConfig(env Getenv) (Config, error) {
 	var errs []error
 	c := Config{Policy: access.DefaultPolicy()}
 
-	c.Backend = strings.TrimSpace(env("CV_BACKEND"))
-	if c.Backend == "" {
-		if onLambda(env) {
-			// Production must never fall back to the embedded mode by accident.
-			return Config{}, errors.New("CV_BACKEND is not set: on Netlify or Lambda set CV_BACKEND=aws " +
-				"(or CV_BACKEND=local for `netlify dev` without AWS)")
-		}
-		c.Backend = BackendLocal
-	}
-	if c.Backend != BackendLocal && c.Backend != BackendAWS {
-		return Config{}, fmt.Errorf("CV_BACKEND=%q: use %q or %q", c.Backend, BackendLocal, BackendAWS)
+	var err error
+	if c.Backend, err = loadBackend(env); err != nil {
+		return Config{}, err
 	}
 	local := c.Backend == BackendLocal
 
-	c.DataDir = orDefault(env("CV_DATA_DIR"), ".local")
+	c.DataDir = loadDataDir(env)
 	c.OutboxDir = orDefault(env("CV_OUTBOX_DIR"), filepath.Join(c.DataDir, "outbox"))
 	c.CVFile = orDefault(env("CV_LOCAL_CV_FILE"), filepath.Join(c.DataDir, "private", "cv.pdf"))
 
@@ -156,7 +150,6 @@ func LoadConfig(env Getenv) (Config, error) {
 		lim.SMSRegions = regions
 	}
 
-	var err error
 	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
 	if err != nil {
 		errs = append(errs, err)
@@ -164,7 +157,7 @@ func LoadConfig(env Getenv) (Config, error) {
 	c.OTPSecrets = secrets
 
 	if !local {
-		c.AWS, err = loadAWS(env, c.MailFrom)
+		c.AWS, err = loadAWS(env, c.MailFrom, true)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -186,8 +179,63 @@ func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
 		return awsbackend.Config{}, fmt.Errorf("CV_BACKEND=%q: set CV_BACKEND=aws and the CV_AWS_* settings "+
 			"(see .env.example); cv-setup prepares AWS, not the embedded backend", b)
 	}
-	return loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")))
+	return loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")), true)
 }
+
+// OwnerConfig is what cv-owner reads: which backend holds the requests,
+// and where.
+type OwnerConfig struct {
+	Backend string
+	DataDir string            // local backend: the embedded store's folder
+	AWS     awsbackend.Config // AWS backend: the tables, region and keys
+}
+
+// StorePath is the embedded store's file.
+func (c OwnerConfig) StorePath() string { return storePath(c.DataDir) }
+
+// LoadOwnerConfig reads what cv-owner needs. On CV_BACKEND=aws that is the
+// region, the tables and the owner's keys: exactly what Terraform's
+// owner_env output gives (CV_BACKEND, CV_AWS_REGION, CV_S3_BUCKET,
+// CV_S3_KEY, CV_TABLE_*, CV_AWS_ACCESS_KEY_ID, CV_AWS_SECRET_ACCESS_KEY),
+// the bucket being read if set but not required, as cv-owner never touches
+// it. On the local backend it is CV_DATA_DIR, as for the functions. It
+// leaves out what only the functions use (CV_OTP_SECRET, CV_SITE_URL,
+// CV_OWNER_NAME, CV_MAIL_FROM, the limits), and on the local backend
+// makes no dev secret.
+func LoadOwnerConfig(env Getenv) (OwnerConfig, error) {
+	backend, err := loadBackend(env)
+	if err != nil {
+		return OwnerConfig{}, err
+	}
+	c := OwnerConfig{Backend: backend, DataDir: loadDataDir(env)}
+	if backend == BackendAWS {
+		if c.AWS, err = loadAWS(env, "", false); err != nil {
+			return OwnerConfig{}, err
+		}
+	}
+	return c, nil
+}
+
+// loadBackend reads CV_BACKEND: local when unset, except under a Lambda
+// runtime.
+func loadBackend(env Getenv) (string, error) {
+	b := strings.TrimSpace(env("CV_BACKEND"))
+	if b == "" {
+		if onLambda(env) {
+			// Production must never fall back to the embedded mode by accident.
+			return "", errors.New("CV_BACKEND is not set: on Netlify or Lambda set CV_BACKEND=aws " +
+				"(or CV_BACKEND=local for `netlify dev` without AWS)")
+		}
+		return BackendLocal, nil
+	}
+	if b != BackendLocal && b != BackendAWS {
+		return "", fmt.Errorf("CV_BACKEND=%q: use %q or %q", b, BackendLocal, BackendAWS)
+	}
+	return b, nil
+}
+
+// loadDataDir is the local backend's data folder.
+func loadDataDir(env Getenv) string { return orDefault(env("CV_DATA_DIR"), ".local") }
 
 // isoRegion is the shape of an ISO 3166 alpha-2 code.
 var isoRegion = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -228,8 +276,9 @@ func smsCountriesReplaced() error {
 
 // loadAWS reads the AWS backend's settings. Credentials come from CV_AWS_*
 // because Netlify reserves the AWS_* names; emulator endpoints come from
-// the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
-func loadAWS(env Getenv, mailFrom string) (awsbackend.Config, error) {
+// the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables. needBucket says the
+// caller uses the CV bucket, so CV_S3_BUCKET must be set.
+func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, error) {
 	c := awsbackend.Config{
 		Region:          strings.TrimSpace(env("CV_AWS_REGION")),
 		AccessKeyID:     strings.TrimSpace(env("CV_AWS_ACCESS_KEY_ID")),
@@ -247,7 +296,7 @@ func loadAWS(env Getenv, mailFrom string) (awsbackend.Config, error) {
 		Emulated:            env("AWS_ENDPOINT_URL_S3") != "" || env("AWS_ENDPOINT_URL_DYNAMODB") != "",
 	}
 	var errs []error
-	if c.Bucket == "" {
+	if c.Bucket == "" && needBucket {
 		errs = append(errs, errors.New("CV_S3_BUCKET is not set: the private bucket holding the CV"))
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
@@ -213,4 +214,47 @@ func TestSetupConfigNeedsOnlyWhatSetupUses(t *testing.T) {
 	for _, v := range []string{"CV_OTP_SECRET", "CV_SITE_URL", "CV_OWNER_NAME", "CV_MAIL_FROM"} {
 		assert.Contains(t, err.Error(), v+" is not set")
 	}
+}
+
+func TestOwnerConfigNeedsOnlyWhatOwnerEnvGives(t *testing.T) {
+	// Terraform's owner_env output, line for line.
+	env := map[string]string{
+		"CV_BACKEND": "aws", "CV_AWS_REGION": "eu-west-2", "CV_S3_BUCKET": "my-cv", "CV_S3_KEY": "cv.pdf",
+		"CV_TABLE_REQUESTS": "requests", "CV_TABLE_OTPS": "codes", "CV_TABLE_LIMITS": "limits",
+		"CV_AWS_ACCESS_KEY_ID": "AKIDOWNER", "CV_AWS_SECRET_ACCESS_KEY": "owner-secret",
+	}
+	c, err := app.LoadOwnerConfig(envOf(env))
+	require.NoError(t, err, "no CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME or CV_MAIL_FROM needed")
+	assert.Equal(t, app.BackendAWS, c.Backend)
+	assert.Equal(t, "eu-west-2", c.AWS.Region)
+	assert.Equal(t, "AKIDOWNER", c.AWS.AccessKeyID)
+	assert.Equal(t, "owner-secret", c.AWS.SecretAccessKey)
+	assert.Equal(t, awsbackend.Tables{Requests: "requests", OTPs: "codes", Limits: "limits"}, c.AWS.Tables)
+
+	delete(env, "CV_S3_BUCKET")
+	_, err = app.LoadOwnerConfig(envOf(env))
+	assert.NoError(t, err, "the owner's tool never reads the bucket")
+
+	delete(env, "CV_AWS_SECRET_ACCESS_KEY")
+	_, err = app.LoadOwnerConfig(envOf(env))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CV_AWS_SECRET_ACCESS_KEY")
+
+	_, err = app.LoadOwnerConfig(envOf(map[string]string{"CV_BACKEND": "gcp"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `CV_BACKEND="gcp"`)
+	_, err = app.LoadOwnerConfig(envOf(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "f"}))
+	require.Error(t, err, "never the embedded store by accident on Lambda")
+
+	// Local: the data folder, and nothing of the functions' checked or made.
+	dir := t.TempDir()
+	c, err = app.LoadOwnerConfig(envOf(map[string]string{"CV_DATA_DIR": dir, "CV_OTP_SECRET": "short", "CV_SITE_URL": "nope"}))
+	require.NoError(t, err)
+	assert.Equal(t, app.BackendLocal, c.Backend)
+	assert.Equal(t, filepath.Join(dir, "cv-access.db"), c.StorePath())
+	_, err = os.Stat(filepath.Join(dir, "otp-secret"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no dev secret made")
+	c, err = app.LoadOwnerConfig(envOf(map[string]string{}))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(".local", "cv-access.db"), c.StorePath())
 }

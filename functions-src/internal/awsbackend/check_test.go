@@ -1,14 +1,20 @@
 package awsbackend_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -30,8 +36,8 @@ func checked(f *fixture) []string {
 		"ok     dynamodb:UpdateItem on table " + t.OTPs,
 		"ok     dynamodb:DeleteItem on table " + t.OTPs,
 		"ok     dynamodb:UpdateItem on table " + t.Limits,
-		"ok     dynamodb:TransactWriteItems on table " + t.OTPs + " (AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)",
-		"ok     dynamodb:TransactGetItems on tables " + t.Requests + " and " + t.OTPs + " (AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)",
+		"ok     dynamodb:TransactWriteItems on table " + t.OTPs + " (on AWS authorised as the item actions above)",
+		"ok     dynamodb:TransactGetItems on tables " + t.Requests + " and " + t.OTPs + " (on AWS authorised as the item actions above)",
 		"ok     ses:SendEmail from cv@example.com (to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)",
 		"ok     sns:Publish to a phone number (to the invalid number +0, which SNS refuses after authorising the call: nothing is sent)",
 		"ok     s3:GetObject on s3://" + f.cfg.Bucket + "/" + f.cfg.Key,
@@ -135,7 +141,7 @@ func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
 		{"a transaction, as moto asks for it", func(c *awsbackend.Config) {
 			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("TransactWriteItems", "", "AccessDeniedException"))
 		}, map[int]string{9: "DENIED dynamodb:TransactWriteItems on table " + tables.OTPs +
-			" (AccessDeniedException; AWS authorises a transaction as the item actions inside it, checked above; moto asks for this action by name)"}},
+			" (AccessDeniedException; on AWS authorised as the item actions above)"}},
 		{"SES", func(c *awsbackend.Config) {
 			c.Endpoints.SESv2 = emulators.StandIn(t, "", denyAll("ses"))
 		}, map[int]string{11: "DENIED ses:SendEmail from cv@example.com (AccessDeniedException; to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)"}},
@@ -197,4 +203,75 @@ func TestCheckSaysWhenTheKeysThemselvesAreRefused(t *testing.T) {
 		}
 	}
 	assert.True(t, awsbackend.IsAccessDenied(results[0].Err))
+}
+
+// The check's writes are safe by construction, not only because their
+// random keys are new: aimed by a stand-in at items that exist, every
+// write still answers ConditionalCheckFailed (ok) and changes nothing.
+func TestCheckWritesCannotChangeAnItemThatExists(t *testing.T) {
+	f := backend(t)
+	ctx := context.Background()
+	target := "existing-" + uuid.NewString()
+	keys := map[string]string{f.cfg.Tables.Requests: "request_id", f.cfg.Tables.OTPs: "request_id", f.cfg.Tables.Limits: "limit_key"}
+	item := func(table string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{
+			keys[table]: &types.AttributeValueMemberS{Value: target},
+			"kept":      &types.AttributeValueMemberS{Value: "as it was"},
+		}
+	}
+	get := func(table string) map[string]types.AttributeValue {
+		out, err := f.backend.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{keys[table]: &types.AttributeValueMemberS{Value: target}}})
+		require.NoError(t, err)
+		return out.Item
+	}
+	for table := range keys {
+		_, err := f.backend.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item(table)})
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, _ = f.backend.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+				Key: map[string]types.AttributeValue{keys[table]: &types.AttributeValueMemberS{Value: target}}})
+		})
+	}
+
+	// Every probe key becomes the existing item's, on the way to DynamoDB
+	// Local (which reads the signature's key id, not the signature).
+	probe := regexp.MustCompile(`cv-setup-check-[0-9a-f-]{36}`)
+	var aimed atomic.Int32
+	cfg := f.cfg
+	cfg.APIOptions = nil
+	cfg.Endpoints.DynamoDB = emulators.StandIn(t, "", func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if probe.Match(body) {
+			aimed.Add(1)
+		}
+		body = probe.ReplaceAll(body, []byte(target))
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, stack.DynamoDB+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+		return true
+	})
+	b, err := awsbackend.New(ctx, cfg, time.Now)
+	require.NoError(t, err)
+	results := awsbackend.Check(ctx, b, cfg, time.Now())
+	assert.EqualValues(t, 11, aimed.Load(), "every DynamoDB probe was aimed at the existing items")
+	for _, r := range results {
+		assert.True(t, r.Allowed(), r.String())
+	}
+	for table := range keys {
+		assert.Equal(t, item(table), get(table), "table %s: the item is as it was", table)
+	}
 }

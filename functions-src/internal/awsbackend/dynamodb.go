@@ -521,7 +521,7 @@ func (s *OwnerStore) ListRequests(ctx context.Context, now time.Time) ([]access.
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, wrap("scan requests", err)
+			return nil, forOwner(wrap("scan requests", err))
 		}
 		for _, item := range page.Items {
 			var it requestItem
@@ -552,7 +552,7 @@ func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) 
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return 0, wrap("scan requests", err)
+			return 0, forOwner(wrap("scan requests", err))
 		}
 		for _, item := range page.Items {
 			id, _ := item["request_id"].(*types.AttributeValueMemberS)
@@ -564,7 +564,7 @@ func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) 
 	}
 	for i, id := range ids {
 		if err := s.DeleteRequest(ctx, id); err != nil {
-			return i, err
+			return i, forOwner(err)
 		}
 	}
 	return len(ids), nil

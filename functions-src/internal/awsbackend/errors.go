@@ -21,16 +21,50 @@ type awsError struct {
 	op     string
 	code   string
 	action string // the IAM action AWS refused, when it refused one
+	keys   bool   // AWS refused the keys themselves, not one action
+	owner  bool   // the call was cv-owner's, with the owner's key (forOwner)
 	err    error
 }
 
 func (e *awsError) Error() string {
-	if e.action != "" {
-		return fmt.Sprintf("%s: AWS denied %s (%s): the functions' IAM policy must allow it; `make aws-check` lists what is missing",
-			e.op, e.action, e.code)
+	who := "the functions'"
+	fix := "the functions' IAM policy must allow it; `make aws-check` lists what is missing"
+	if e.owner {
+		// Never "the functions' policy must allow it": the functions are
+		// denied Scan on purpose.
+		who = "the owner's"
+		fix = "run cv-owner with the owner's key (Terraform's owner_env output), whose IAM policy allows " +
+			"dynamodb:Scan on the requests table and dynamodb:DeleteItem on the requests and codes tables"
+	}
+	switch {
+	case e.keys:
+		// Not a policy matter: the key is unknown, its secret wrong, or
+		// its session over; the IAM policy cannot help.
+		return fmt.Sprintf("%s: AWS refused %s key (%s): check CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY",
+			e.op, who, e.code)
+	case e.action != "":
+		return fmt.Sprintf("%s: AWS denied %s (%s%s): %s", e.op, e.action, e.code, transactionNote[e.action], fix)
 	}
 	return e.op + ": " + e.code
 }
+
+// forOwner words err's AWS refusal, if it is one, for the owner's command.
+func forOwner(err error) error {
+	var ae *awsError
+	if errors.As(err, &ae) {
+		ae.owner = true
+	}
+	return err
+}
+
+// transactionNote says what a refused transaction means: AWS authorises a
+// transaction as the item actions inside it, so on AWS the policy lacks
+// one of those (an AWS look-alike may ask for the transaction by name).
+var transactionNote = map[string]string{
+	"dynamodb:TransactWriteItems": "; on AWS, one of the PutItem, UpdateItem or DeleteItem inside it",
+	"dynamodb:TransactGetItems":   "; on AWS, one of the GetItem inside it",
+}
+
 func (e *awsError) Unwrap() error { return e.err }
 
 // Is lets the domain see throttling as access.ErrBusy (worth a retry),
@@ -64,7 +98,8 @@ func wrap(op string, err error) error {
 		}
 	}
 	if IsAccessDenied(err) {
-		return &awsError{op: op, code: deniedCode(err), action: iamAction(err), err: err}
+		code := deniedCode(err)
+		return &awsError{op: op, code: code, action: iamAction(err), keys: credentialCodes[code], err: err}
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {

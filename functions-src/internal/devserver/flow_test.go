@@ -220,7 +220,9 @@ func TestFlowCVFileMissing(t *testing.T) {
 	a := d.verify(t, id, code)
 	assert.Equal(t, 503, a.Status, a.Body)
 	assert.Equal(t, "download_unavailable", a.Body["error"])
-	assert.Equal(t, "The document cannot be downloaded right now; your code is still valid, try again later.", a.Body["message"])
+	assert.Equal(t, "The document cannot be downloaded right now. Please try again later; "+
+		"your code stays valid for its remaining attempts (4 left).", a.Body["message"])
+	assert.EqualValues(t, 4, a.Body["attemptsLeft"])
 	assert.Equal(t, "30", a.RetryAfter)
 	logs := d.Logs.String()
 	assert.Equal(t, 1, strings.Count(logs, `"level":"ERROR"`), logs)
