@@ -98,6 +98,7 @@ type stack struct {
 	env  map[string]string // netlify_env, as written to .local/netlify.env
 
 	fullPolicy map[string]any // the functions' policy as applied
+	visitors   []visitor      // who went through the flow
 }
 
 // guide is the README's deploy guide (and infra/README.md's), command for
@@ -343,6 +344,7 @@ func TestInfraOnMoto(t *testing.T) {
 		t.Run("the visitor flow under "+rt.name, func(t *testing.T) {
 			p := s.start(t, rt)
 			v := newVisitor()
+			s.visitors = append(s.visitors, v)
 			status, body := post(t, p.request, v.ip, v.requestBody())
 			require.Equal(t, 200, status, "%v\n%s", body, p.request.Logs())
 			id, _ := body["requestId"].(string)
@@ -385,6 +387,7 @@ func TestInfraOnMoto(t *testing.T) {
 
 	t.Run("least privilege", func(t *testing.T) { leastPrivilege(t, s) })
 	t.Run("aws-setup makes the same tables", func(t *testing.T) { sameTables(t, s) })
+	t.Run("the owner's key lists and erases, and nothing more", func(t *testing.T) { ownerIdentity(t, s) })
 
 	t.Run("destroy leaves nothing behind", func(t *testing.T) {
 		s.run(t, destroyCommand)
