@@ -52,10 +52,11 @@ test: site functions test-tools lint ## Run every test: unit, contract (embedded
 	@$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 10s
-fuzz: ## Fuzz request parsing and validation, and verify input (FUZZTIME each, default 10s)
+fuzz: ## Fuzz request parsing and validation, verify input, email normalising and proxy signatures (FUZZTIME each, default 10s)
 	go test -run='^$$' -fuzz='^FuzzRequestAccess$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/api
 	go test -run='^$$' -fuzz='^FuzzVerifyAccess$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/api
 	go test -run='^$$' -fuzz='^FuzzNormalizeEmail$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/access
+	go test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./functions-src/internal/proxysign
 
 # The AWS-side tests run Amazon's DynamoDB Local (Java 17), aws-ses-v2-local
 # and netlify-cli (Node) from node_modules; the page tests drive Debian's
