@@ -20,5 +20,5 @@ func main() {
 		log.Error("request-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(api.RequestAccess(a.Service, a.API(log)))
+	lambda.Start(api.RequestAccess(a.Service, a.API(log)).V1)
 }

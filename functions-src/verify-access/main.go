@@ -21,5 +21,5 @@ func main() {
 		log.Error("verify-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(api.VerifyAccess(a.Service, a.API(log)))
+	lambda.Start(api.VerifyAccess(a.Service, a.API(log)).V1)
 }

@@ -91,7 +91,7 @@ func (r *recorder) VerifyAccess(_ context.Context, in access.VerifyInput) (acces
 // endpoint is one function with a body it accepts.
 type endpoint struct {
 	name string
-	new  func(api.Service, api.Config) api.Handler
+	new  func(api.Service, api.Config) *api.Function
 	body string
 }
 
@@ -110,7 +110,7 @@ func call(t *testing.T, e endpoint, svc api.Service, body string, headers map[st
 	for k, v := range headers {
 		ev.Headers[k] = v
 	}
-	resp, err := e.new(svc, siteConfig())(context.Background(), ev)
+	resp, err := e.new(svc, siteConfig()).V1(context.Background(), ev)
 	require.NoError(t, err, "a handler never returns an error to the runtime")
 	return resp
 }
@@ -196,7 +196,7 @@ func TestContractBodyLimitIs4096Bytes(t *testing.T) {
 						ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(body)), true
 					}
 					svc := &recorder{}
-					resp, err := e.new(svc, siteConfig())(context.Background(), ev)
+					resp, err := e.new(svc, siteConfig()).V1(context.Background(), ev)
 					require.NoError(t, err)
 					return svc, resp
 				}
@@ -336,7 +336,7 @@ func TestContractSecurityHeadersOnEveryAnswer(t *testing.T) {
 					body = e.body
 				}
 				ev := events.APIGatewayProxyRequest{HTTPMethod: tt.method, Headers: tt.hdr, Body: body}
-				resp, err := e.new(tt.svc, siteConfig())(context.Background(), ev)
+				resp, err := e.new(tt.svc, siteConfig()).V1(context.Background(), ev)
 				require.NoError(t, err)
 				require.Equal(t, tt.status, resp.StatusCode, resp.Body)
 				assertSecurityHeaders(t, resp)

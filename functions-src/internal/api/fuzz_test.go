@@ -100,7 +100,7 @@ func FuzzRequestAccess(f *testing.F) {
 	}
 	f.Add([]byte("name=a&email=b"), "application/x-www-form-urlencoded")
 	svc, store := realService(f)
-	h := api.RequestAccess(svc, cfg(nil))
+	h := api.RequestAccess(svc, cfg(nil)).V1
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		before := store.created.Load()
 		resp, err := h(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: string(body),
@@ -124,7 +124,7 @@ func FuzzVerifyAccess(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	svc, _ := realService(f)
-	h := api.VerifyAccess(svc, cfg(nil))
+	h := api.VerifyAccess(svc, cfg(nil)).V1
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, err := h(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: string(body),
 			Headers: map[string]string{"content-type": "application/json", "origin": site}})

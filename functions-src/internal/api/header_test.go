@@ -66,7 +66,7 @@ func TestHeaderCopiesAreReadTheSameWayEveryTime(t *testing.T) {
 						ev.MultiValueHeaders[k] = v
 					}
 					svc := &recorder{}
-					resp, err := e.new(svc, siteConfig())(context.Background(), ev)
+					resp, err := e.new(svc, siteConfig()).V1(context.Background(), ev)
 					require.NoError(t, err)
 					require.Equal(t, tt.status, resp.StatusCode, resp.Body)
 					if tt.status != 200 {

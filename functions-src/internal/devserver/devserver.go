@@ -44,9 +44,9 @@ func PageHeaders() map[string]string {
 // New returns the dev server's handler for a wired app and a built site.
 func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	fns := map[string]api.Handler{
-		"request-access": api.RequestAccess(a.Service, a.API(log)),
-		"verify-access":  api.VerifyAccess(a.Service, a.API(log)),
+	fns := map[string]api.V1Handler{
+		"request-access": api.RequestAccess(a.Service, a.API(log)).V1,
+		"verify-access":  api.VerifyAccess(a.Service, a.API(log)).V1,
 	}
 	fn := func(w http.ResponseWriter, r *http.Request) {
 		h, ok := fns[r.PathValue("name")]
@@ -90,7 +90,7 @@ func loopbackOnly(next http.Handler) http.Handler {
 }
 
 // serveLambda calls a function handler with the event Netlify would build.
-func serveLambda(w http.ResponseWriter, r *http.Request, h api.Handler) {
+func serveLambda(w http.ResponseWriter, r *http.Request, h api.V1Handler) {
 	// Read one byte past the limit so the handler itself answers 413.
 	body, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBodyBytes+1))
 	if err != nil {
