@@ -99,7 +99,7 @@ func TestRequestAccessSuccessShape(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"message":"OTP sent","requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","expiresIn":600}`, resp.Body)
-	assertSecurityHeaders(t, resp)
+	assertSecurityHeaders(t, v1Answer(resp))
 	assert.Equal(t, access.AccessInput{Name: "Ada", Email: "ada@example.com", Phone: "+447400900123",
 		Company: "E", Location: "L", Consent: true}, svc.gotAccess)
 }
@@ -130,7 +130,7 @@ func TestVerifyAccessSuccessShape(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"redirectUrl":"https://files.example/cv.pdf?sig=x","expiresIn":120}`, resp.Body)
-	assertSecurityHeaders(t, resp)
+	assertSecurityHeaders(t, v1Answer(resp))
 	assert.Equal(t, access.VerifyInput{RequestID: "r", OTP: "123456"}, svc.gotVerify)
 }
 
@@ -177,7 +177,7 @@ func TestRequestShapeRefusals(t *testing.T) {
 			resp, err := api.RequestAccess(svc, cfg(nil)).V1(context.Background(), tt.ev)
 			require.NoError(t, err, "handlers never return an error to the runtime")
 			assert.Equal(t, tt.status, resp.StatusCode, resp.Body)
-			assertSecurityHeaders(t, resp)
+			assertSecurityHeaders(t, v1Answer(resp))
 			if tt.code == "" {
 				return
 			}
