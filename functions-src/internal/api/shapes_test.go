@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -38,9 +42,10 @@ type answer struct {
 	Body       string
 }
 
-// shape is one event shape the functions are reached through. Each sends
-// its event as JSON through Function.Lambda, the handler lambda.Start
-// runs, and reads the answer back from JSON.
+// shape is one way the functions are reached. The event shapes send their
+// event as JSON through Function.Lambda, the handler lambda.Start runs, and
+// read the answer back from JSON; "http" is net/http, as the dev server
+// serves them.
 type shape struct {
 	name  string
 	event func(sent) any
@@ -61,6 +66,30 @@ var shapes = []shape{
 		}
 		return answer{r.StatusCode, mergeHeaders(r.Headers, nil), r.Body}, err
 	}},
+	{name: "http"},
+}
+
+// sendHTTP is the "http" shape: each header copy is one header line, and
+// the body arrives as bytes, never base64.
+func sendHTTP(t testing.TB, f *api.Function, s sent) answer {
+	r := httptest.NewRequest(s.method, "/.netlify/functions/x", strings.NewReader(s.body))
+	r.RemoteAddr = net.JoinHostPort(cmp.Or(s.sourceIP, "192.0.2.200"), "4711")
+	for k, v := range s.headers {
+		r.Header[k] = append(r.Header[k], v) // as sent, casing kept
+	}
+	for k, vs := range s.multi {
+		r.Header[k] = append(r.Header[k], vs...)
+	}
+	for _, c := range s.cookies {
+		r.AddCookie(&http.Cookie{Name: strings.SplitN(c, "=", 2)[0], Value: strings.SplitN(c, "=", 2)[1]})
+	}
+	w := httptest.NewRecorder()
+	f.ServeHTTP(w, r)
+	res := w.Result()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	h := map[string][]string(res.Header)
+	return answer{res.StatusCode, mergeHeaders(nil, h), string(b)}
 }
 
 var errCookies = errors.New("the function set cookies")
@@ -105,6 +134,9 @@ func v2Event(s sent) any {
 // send delivers s to f in this shape, as the Lambda runtime would.
 func (sh shape) send(t testing.TB, f *api.Function, s sent) answer {
 	t.Helper()
+	if sh.event == nil {
+		return sendHTTP(t, f, s)
+	}
 	if s.base64 {
 		s.body = base64.StdEncoding.EncodeToString([]byte(s.body))
 	}
