@@ -1,6 +1,8 @@
 // Command request-access is the Netlify function that takes a visitor's
 // details and consent and sends them a one-time code. Wiring only: the
 // rules live in internal/access, the HTTP edge in internal/api.
+// Function.Lambda serves both event shapes it may be handed: Netlify's
+// (API Gateway REST v1) and payload format 2.0 (Function URL, HTTP API).
 package main
 
 import (
@@ -20,5 +22,5 @@ func main() {
 		log.Error("request-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(api.RequestAccess(a.Service, a.API(log)))
+	lambda.Start(api.RequestAccess(a.Service, a.API(log)).Lambda)
 }

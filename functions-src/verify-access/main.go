@@ -1,6 +1,8 @@
 // Command verify-access is the Netlify function that checks a one-time
 // code and answers with a two-minute download link. Wiring only: the
 // rules live in internal/access, the HTTP edge in internal/api.
+// Function.Lambda serves both event shapes it may be handed: Netlify's
+// (API Gateway REST v1) and payload format 2.0 (Function URL, HTTP API).
 package main
 
 import (
@@ -21,5 +23,5 @@ func main() {
 		log.Error("verify-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(api.VerifyAccess(a.Service, a.API(log)))
+	lambda.Start(api.VerifyAccess(a.Service, a.API(log)).Lambda)
 }

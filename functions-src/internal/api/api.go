@@ -1,13 +1,18 @@
-// Package api is the Lambda edge: it turns API Gateway proxy events (what
-// Netlify hands a Go function) into domain calls and domain results into
-// JSON responses with stable error codes. It never returns a Go error to
-// the runtime, which would become an opaque 502 for the visitor.
+// Package api is the HTTP edge: it turns requests into domain calls and
+// domain results into JSON responses with stable error codes.
+//
+// The rules live once, in Function.Serve, on a shape-neutral Request and
+// Response (request.go). Thin adapters carry each host's shape in and out:
+// API Gateway REST v1 events, what Netlify hands a Go function (v1.go);
+// payload format 2.0 events from Lambda Function URLs and HTTP APIs
+// (v2.go); the choice between the two per event (lambda.go); and net/http
+// for the dev server (http.go). No adapter returns a Go error to the
+// runtime, which would become an opaque 502 for the visitor.
 package api
 
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
 
@@ -32,9 +36,6 @@ import (
 // MaxBodyBytes bounds a request body. The largest valid form is well under
 // 1 KiB; anything near this is not a visitor.
 const MaxBodyBytes = 4096
-
-// Handler is the signature lambda.Start accepts for API Gateway events.
-type Handler func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
 
 // Service is what the edge needs from the domain.
 type Service interface {
@@ -85,6 +86,11 @@ type Config struct {
 	// Timeout bounds each invocation, AWS calls included; the platform's
 	// own deadline, less a margin, wins when it is sooner.
 	Timeout time.Duration
+	// ClientIP names the caller's address for the domain's per-address
+	// limits. Nil means NetlifyClientIP, today's rule on every target.
+	// The AWS target will set a rule that trusts Netlify's header only
+	// once the proxy signature (x-nf-sign) verifies; see ClientIPRule.
+	ClientIP ClientIPRule
 }
 
 // DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
@@ -97,8 +103,8 @@ const DefaultTimeout = 8 * time.Second
 func LocalOrigins() []string { return []string{"http://127.0.0.1:8888", "http://localhost:8888"} }
 
 // RequestAccess serves POST request-access.
-func RequestAccess(svc Service, cfg Config) Handler {
-	return handle("request-access", cfg, func(ctx context.Context, ev events.APIGatewayProxyRequest, body []byte) (any, error) {
+func RequestAccess(svc Service, cfg Config) *Function {
+	return newFunction("request-access", cfg, func(ctx context.Context, clientIP string, body []byte) (any, error) {
 		var in requestAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
@@ -112,12 +118,12 @@ func RequestAccess(svc Service, cfg Config) Handler {
 				return nil, &access.Error{Kind: access.KindInvalid, Code: "invalid_input",
 					Message: `A resend takes only "requestId" and "resend": true.`}
 			}
-			out, err = svc.Resend(ctx, in.RequestID, clientIP(ev))
+			out, err = svc.Resend(ctx, in.RequestID, clientIP)
 		} else {
 			out, err = svc.RequestAccess(ctx, access.AccessInput{
 				Name: in.Name, Email: in.Email, Phone: in.Phone,
 				Company: in.Company, Location: in.Location, Consent: in.Consent,
-				Honeypot: in.Website, ClientIP: clientIP(ev),
+				Honeypot: in.Website, ClientIP: clientIP,
 			})
 		}
 		if err != nil {
@@ -128,13 +134,13 @@ func RequestAccess(svc Service, cfg Config) Handler {
 }
 
 // VerifyAccess serves POST verify-access.
-func VerifyAccess(svc Service, cfg Config) Handler {
-	return handle("verify-access", cfg, func(ctx context.Context, ev events.APIGatewayProxyRequest, body []byte) (any, error) {
+func VerifyAccess(svc Service, cfg Config) *Function {
+	return newFunction("verify-access", cfg, func(ctx context.Context, clientIP string, body []byte) (any, error) {
 		var in verifyAccessBody
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: clientIP(ev)})
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: clientIP})
 		if err != nil {
 			return nil, err
 		}
@@ -142,95 +148,103 @@ func VerifyAccess(svc Service, cfg Config) Handler {
 	})
 }
 
-// handle wraps a JSON operation with everything every function does: one
-// log line per invocation with its id and outcome, method, media type and
-// size checks, base64 bodies, panic recovery, and the error mapping.
-func handle(name string, cfg Config, op func(context.Context, events.APIGatewayProxyRequest, []byte) (any, error)) Handler {
-	base := cfg.Log
-	if base == nil {
-		base = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	origins := map[string]bool{}
-	for _, o := range cfg.Origins {
-		origins[strings.TrimRight(o, "/")] = true
-	}
-	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
-		start := time.Now()
-		log := base.With("fn", name, "invocation", invocationID(ctx, ev))
-		ctx = logctx.With(ctx, log)
-		ctx, cancel := withDeadline(ctx, cfg.Timeout)
-		defer cancel()
-		var outcome string // the stable error code, empty on success
-		defer func() {
-			if p := recover(); p != nil {
-				// The panic value may hold request data: log where, not what.
-				log.Error("panic", "stack", string(debug.Stack()))
-				resp, outcome = errorResponse(errors.New("panic"))
-			}
-			log.Info("done", "status", resp.StatusCode, "error", outcome, "ms", time.Since(start).Milliseconds())
-		}()
-
-		body, err := readBody(ev)
-		if err == nil && !origins[header(ev, "origin")] {
-			err = &access.Error{Kind: kindOrigin, Code: "origin_not_allowed",
-				Message: "Requests are accepted from this site's own pages only."}
-		}
-		if err == nil {
-			var out any
-			if out, err = op(ctx, ev, body); err == nil {
-				return jsonResponse(http.StatusOK, out), nil
-			}
-		}
-		var e *access.Error
-		switch {
-		case !errors.As(err, &e):
-			log.Error("internal error", "error", err.Error())
-		case e.Kind == access.KindInternal && e.Unwrap() != nil:
-			log.Error("internal error", "error", e.Unwrap().Error())
-		}
-		resp, outcome = errorResponse(err)
-		return resp, nil
-	}
+// Function is one function's rules, whatever carries its requests: the
+// adapters V1, V2, Lambda and ServeHTTP all end in Serve.
+type Function struct {
+	name     string
+	log      *slog.Logger
+	timeout  time.Duration
+	origins  map[string]bool
+	clientIP ClientIPRule
+	op       func(ctx context.Context, clientIP string, body []byte) (any, error)
 }
 
-// readBody applies the method, media type and size rules and returns the
-// raw JSON.
-func readBody(ev events.APIGatewayProxyRequest) ([]byte, error) {
-	if ev.HTTPMethod != http.MethodPost {
+func newFunction(name string, cfg Config, op func(context.Context, string, []byte) (any, error)) *Function {
+	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, op: op}
+	if f.log == nil {
+		f.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if f.timeout <= 0 {
+		f.timeout = DefaultTimeout
+	}
+	if f.clientIP == nil {
+		f.clientIP = NetlifyClientIP
+	}
+	for _, o := range cfg.Origins {
+		f.origins[strings.TrimRight(o, "/")] = true
+	}
+	return f
+}
+
+// Serve is everything every function does, in one place: one log line per
+// invocation with its id and outcome, method, media type and size checks,
+// the origin check, the client address, panic recovery, and the error
+// mapping.
+func (f *Function) Serve(ctx context.Context, r Request) (resp Response) {
+	start := time.Now()
+	log := f.log.With("fn", f.name, "invocation", invocationID(ctx, r))
+	ctx = logctx.With(ctx, log)
+	ctx, cancel := withDeadline(ctx, f.timeout)
+	defer cancel()
+	var outcome string // the stable error code, empty on success
+	defer func() {
+		if p := recover(); p != nil {
+			// The panic value may hold request data: log where, not what.
+			log.Error("panic", "stack", string(debug.Stack()))
+			resp, outcome = errorResponse(errors.New("panic"))
+		}
+		log.Info("done", "status", resp.Status, "error", outcome, "ms", time.Since(start).Milliseconds())
+	}()
+
+	body, err := readBody(r)
+	if err == nil && !f.origins[r.Header.Get("origin")] {
+		err = &access.Error{Kind: kindOrigin, Code: "origin_not_allowed",
+			Message: "Requests are accepted from this site's own pages only."}
+	}
+	if err == nil {
+		var out any
+		if out, err = f.op(ctx, f.clientIP(r), body); err == nil {
+			return jsonResponse(http.StatusOK, out)
+		}
+	}
+	var e *access.Error
+	switch {
+	case !errors.As(err, &e):
+		log.Error("internal error", "error", err.Error())
+	case e.Kind == access.KindInternal && e.Unwrap() != nil:
+		log.Error("internal error", "error", e.Unwrap().Error())
+	}
+	resp, outcome = errorResponse(err)
+	return resp
+}
+
+// readBody applies the method, media type and size rules, in that order,
+// and returns the raw JSON.
+func readBody(r Request) ([]byte, error) {
+	if r.Method != http.MethodPost {
 		return nil, &access.Error{Kind: kindMethod, Code: "method_not_allowed",
 			Message: "Use POST with a JSON body."}
 	}
 	// JSON only, and said so: a cross-site page can POST text/plain or a
 	// form without asking the browser first, but not application/json.
-	mt, _, err := mime.ParseMediaType(header(ev, "content-type"))
+	mt, _, err := mime.ParseMediaType(r.Header.Get("content-type"))
 	if err != nil || mt != "application/json" {
 		return nil, &access.Error{Kind: kindMediaType, Code: "unsupported_media_type",
 			Message: "Send the body as application/json."}
 	}
-	raw := []byte(ev.Body)
-	if ev.IsBase64Encoded {
-		if base64.StdEncoding.DecodedLen(len(ev.Body)) > MaxBodyBytes+3 {
-			return nil, tooLarge()
-		}
-		dec, err := base64.StdEncoding.DecodeString(ev.Body)
-		if err != nil {
-			return nil, badJSON("The request body could not be decoded.")
-		}
-		raw = dec
+	if r.bodyErr != nil {
+		return nil, r.bodyErr
 	}
-	if len(raw) > MaxBodyBytes {
+	if len(r.Body) > MaxBodyBytes {
 		return nil, tooLarge()
 	}
-	switch trimmed := bytes.TrimSpace(raw); {
+	switch trimmed := bytes.TrimSpace(r.Body); {
 	case len(trimmed) == 0:
 		return nil, badJSON("The request body is empty; send a JSON object.")
 	case trimmed[0] != '{':
 		return nil, badJSON("The request body must be a JSON object.")
 	}
-	return raw, nil
+	return r.Body, nil
 }
 
 // decode parses exactly one JSON object with only known fields, each named
@@ -324,17 +338,6 @@ func withDeadline(ctx context.Context, timeout time.Duration) (context.Context, 
 	return context.WithDeadline(ctx, deadline)
 }
 
-// clientIP is the caller's address as Netlify saw the connection. Netlify
-// sets x-nf-client-connection-ip itself (and cv-dev does the same), so a
-// client cannot choose it; X-Forwarded-For could be, and is not read.
-func clientIP(ev events.APIGatewayProxyRequest) string {
-	ip := header(ev, "x-nf-client-connection-ip")
-	if len(ip) > 45 { // longer than any IPv6 text form
-		return ""
-	}
-	return ip
-}
-
 func tooLarge() error {
 	return &access.Error{Kind: kindTooLarge, Code: "body_too_large",
 		Message: fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes)}
@@ -386,7 +389,7 @@ type errorBody struct {
 
 // errorResponse is the one place an error becomes a response. Anything
 // that is not an *access.Error is an internal fault and says nothing.
-func errorResponse(err error) (events.APIGatewayProxyResponse, string) {
+func errorResponse(err error) (Response, string) {
 	var e *access.Error
 	if !errors.As(err, &e) {
 		e = &access.Error{Kind: access.KindInternal, Code: "internal",
@@ -396,21 +399,21 @@ func errorResponse(err error) (events.APIGatewayProxyResponse, string) {
 	resp := jsonResponse(code, errorBody{Error: e.Code, Message: e.Message, Fields: e.Fields, AttemptsLeft: e.AttemptsLeft})
 	switch {
 	case code == http.StatusTooManyRequests, code == http.StatusServiceUnavailable:
-		resp.Headers["Retry-After"] = strconv.Itoa(max(1, int((e.RetryAfter+time.Second-1)/time.Second)))
+		resp.Header["Retry-After"] = strconv.Itoa(max(1, int((e.RetryAfter+time.Second-1)/time.Second)))
 	case code == http.StatusMethodNotAllowed:
-		resp.Headers["Allow"] = "POST"
+		resp.Header["Allow"] = "POST"
 	}
 	return resp, e.Code
 }
 
-func jsonResponse(code int, v any) events.APIGatewayProxyResponse {
+func jsonResponse(code int, v any) Response {
 	body, err := json.Marshal(v)
 	if err != nil {
 		code, body = http.StatusInternalServerError, []byte(`{"error":"internal","message":"Something went wrong on our side."}`)
 	}
 	h := SecurityHeaders()
 	h["Content-Type"] = "application/json; charset=utf-8"
-	return events.APIGatewayProxyResponse{StatusCode: code, Headers: h, Body: string(body)}
+	return Response{Status: code, Header: h, Body: body}
 }
 
 // SecurityHeaders are set on every function response. Netlify applies
@@ -429,55 +432,17 @@ func SecurityHeaders() map[string]string {
 
 // invocationID names this invocation in logs: Lambda's request id when
 // there is one, else the proxy's, else a fresh one.
-func invocationID(ctx context.Context, ev events.APIGatewayProxyRequest) string {
+func invocationID(ctx context.Context, r Request) string {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 		return lc.AwsRequestID
 	}
-	if ev.RequestContext.RequestID != "" {
-		return ev.RequestContext.RequestID
+	if r.ID != "" {
+		return r.ID
 	}
-	if id := header(ev, "x-nf-request-id"); isToken(id) {
+	if id := r.Header.Get("x-nf-request-id"); isToken(id) {
 		return id
 	}
 	return uuid.NewString()
-}
-
-// header reads a header case-insensitively, since proxies differ in
-// casing. Every copy counts, in Headers and MultiValueHeaders alike: a
-// client can add its own copy of a platform header under another casing,
-// and picking one of them would depend on map order, so copies that
-// disagree make the header absent. Absent is the safe reading for each
-// header read here: a request without Origin or Content-Type is refused,
-// and a caller without a client address is counted with every other
-// caller whose address is unknown.
-func header(ev events.APIGatewayProxyRequest, name string) string {
-	var (
-		value string
-		seen  bool
-	)
-	same := func(v string) bool {
-		if seen && v != value {
-			return false
-		}
-		value, seen = v, true
-		return true
-	}
-	for k, v := range ev.Headers {
-		if strings.EqualFold(k, name) && !same(v) {
-			return ""
-		}
-	}
-	for k, vs := range ev.MultiValueHeaders {
-		if !strings.EqualFold(k, name) {
-			continue
-		}
-		for _, v := range vs {
-			if !same(v) {
-				return ""
-			}
-		}
-	}
-	return value
 }
 
 func seconds(d time.Duration) int { return int(d / time.Second) }

@@ -94,19 +94,19 @@ const validForm = `{"name":"Ada Lovelace","email":"ada@example.com","consent":tr
 
 func TestRequestAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
-	resp, err := api.RequestAccess(svc, cfg(nil))(context.Background(), post(
+	resp, err := api.RequestAccess(svc, cfg(nil)).V1(context.Background(), post(
 		`{"name":"Ada","email":"ada@example.com","phone":"+447400900123","company":"E","location":"L","consent":true}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"message":"OTP sent","requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","expiresIn":600}`, resp.Body)
-	assertSecurityHeaders(t, resp)
+	assertSecurityHeaders(t, v1Answer(resp))
 	assert.Equal(t, access.AccessInput{Name: "Ada", Email: "ada@example.com", Phone: "+447400900123",
 		Company: "E", Location: "L", Consent: true}, svc.gotAccess)
 }
 
 func TestResendShape(t *testing.T) {
 	svc := &fakeService{}
-	h := api.RequestAccess(svc, cfg(nil))
+	h := api.RequestAccess(svc, cfg(nil)).V1
 	resp, _ := h(context.Background(), post(`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","resend":true}`))
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", svc.gotResend)
@@ -126,11 +126,11 @@ func TestResendShape(t *testing.T) {
 
 func TestVerifyAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
-	resp, err := api.VerifyAccess(svc, cfg(nil))(context.Background(), post(`{"requestId":"r","otp":"123456"}`))
+	resp, err := api.VerifyAccess(svc, cfg(nil)).V1(context.Background(), post(`{"requestId":"r","otp":"123456"}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"redirectUrl":"https://files.example/cv.pdf?sig=x","expiresIn":120}`, resp.Body)
-	assertSecurityHeaders(t, resp)
+	assertSecurityHeaders(t, v1Answer(resp))
 	assert.Equal(t, access.VerifyInput{RequestID: "r", OTP: "123456"}, svc.gotVerify)
 }
 
@@ -174,10 +174,10 @@ func TestRequestShapeRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &fakeService{}
-			resp, err := api.RequestAccess(svc, cfg(nil))(context.Background(), tt.ev)
+			resp, err := api.RequestAccess(svc, cfg(nil)).V1(context.Background(), tt.ev)
 			require.NoError(t, err, "handlers never return an error to the runtime")
 			assert.Equal(t, tt.status, resp.StatusCode, resp.Body)
-			assertSecurityHeaders(t, resp)
+			assertSecurityHeaders(t, v1Answer(resp))
 			if tt.code == "" {
 				return
 			}
@@ -193,14 +193,14 @@ func TestRequestShapeRefusals(t *testing.T) {
 }
 
 func TestWrongTypeNamesTheField(t *testing.T) {
-	resp, _ := api.RequestAccess(&fakeService{}, cfg(nil))(context.Background(),
+	resp, _ := api.RequestAccess(&fakeService{}, cfg(nil)).V1(context.Background(),
 		post(`{"name":"Ada","email":"ada@example.com","consent":"yes"}`))
 	assert.Contains(t, decodeError(t, resp).Message, `"consent"`)
 }
 
 func TestBase64BodyIsDecoded(t *testing.T) {
 	svc := &fakeService{}
-	resp, _ := api.RequestAccess(svc, cfg(nil))(context.Background(), events.APIGatewayProxyRequest{
+	resp, _ := api.RequestAccess(svc, cfg(nil)).V1(context.Background(), events.APIGatewayProxyRequest{
 		HTTPMethod: "POST", IsBase64Encoded: true, Headers: jsonHeader, Body: base64.StdEncoding.EncodeToString([]byte(validForm)),
 	})
 	assert.Equal(t, 200, resp.StatusCode, resp.Body)
@@ -233,7 +233,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			resp, _ := api.VerifyAccess(&fakeService{err: tt.err}, cfg(nil))(context.Background(), post(`{"requestId":"r","otp":"1"}`))
+			resp, _ := api.VerifyAccess(&fakeService{err: tt.err}, cfg(nil)).V1(context.Background(), post(`{"requestId":"r","otp":"1"}`))
 			assert.Equal(t, tt.status, resp.StatusCode)
 			b := decodeError(t, resp)
 			assert.Equal(t, tt.code, b.Error)
@@ -255,7 +255,7 @@ func TestErrorMapping(t *testing.T) {
 func TestPanicBecomesInternalErrorWithoutLeaking(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	resp, err := api.RequestAccess(&fakeService{panic: true}, cfg(log))(context.Background(), post(validForm))
+	resp, err := api.RequestAccess(&fakeService{panic: true}, cfg(log)).V1(context.Background(), post(validForm))
 	require.NoError(t, err)
 	assert.Equal(t, 500, resp.StatusCode)
 	assert.Equal(t, "internal", decodeError(t, resp).Error)
@@ -268,7 +268,7 @@ func TestLogLinesCarryTheInvocationAndOutcome(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "inv-123"})
-	_, _ = api.VerifyAccess(&fakeService{err: &access.Error{Kind: access.KindExpired, Code: "otp_expired", Message: "m"}}, cfg(log))(
+	_, _ = api.VerifyAccess(&fakeService{err: &access.Error{Kind: access.KindExpired, Code: "otp_expired", Message: "m"}}, cfg(log)).V1(
 		ctx, post(`{"requestId":"r","otp":"654321"}`))
 	var line map[string]any
 	require.NoError(t, json.Unmarshal(logs.Bytes(), &line), logs.String())
@@ -284,6 +284,6 @@ func TestClientRequestIDHeaderCannotInjectText(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ev := post(`{"requestId":"r","otp":"1"}`)
 	ev.Headers["x-nf-request-id"] = "ada@example.com"
-	_, _ = api.VerifyAccess(&fakeService{}, cfg(log))(context.Background(), ev)
+	_, _ = api.VerifyAccess(&fakeService{}, cfg(log)).V1(context.Background(), ev)
 	assert.NotContains(t, logs.String(), "ada@example.com")
 }

@@ -3,21 +3,19 @@ package api_test
 // The edge's contract, written against what a function receives and what it
 // answers: every expected value is spelled out here, never read back from
 // the package, so a change to the edge that breaks the contract fails here
-// however the edge is arranged inside.
+// however the edge is arranged inside. Every case runs in every event
+// shape (shapes_test.go) with the same expectations.
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
+	"maps"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -91,7 +89,7 @@ func (r *recorder) VerifyAccess(_ context.Context, in access.VerifyInput) (acces
 // endpoint is one function with a body it accepts.
 type endpoint struct {
 	name string
-	new  func(api.Service, api.Config) api.Handler
+	new  func(api.Service, api.Config) *api.Function
 	body string
 }
 
@@ -103,16 +101,10 @@ var endpoints = []endpoint{
 
 func siteConfig() api.Config { return api.Config{Origins: []string{ownOrigin}} }
 
-// call sends one POST with the given headers (nil values are left out).
-func call(t *testing.T, e endpoint, svc api.Service, body string, headers map[string]string) events.APIGatewayProxyResponse {
+// call sends one POST with the given headers in shape sh.
+func call(t *testing.T, sh shape, e endpoint, svc api.Service, body string, headers map[string]string) answer {
 	t.Helper()
-	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Headers: map[string]string{}, Body: body}
-	for k, v := range headers {
-		ev.Headers[k] = v
-	}
-	resp, err := e.new(svc, siteConfig())(context.Background(), ev)
-	require.NoError(t, err, "a handler never returns an error to the runtime")
-	return resp
+	return sh.send(t, e.new(svc, siteConfig()), sent{method: "POST", headers: headers, body: body})
 }
 
 func fromSite(extra map[string]string) map[string]string {
@@ -123,7 +115,7 @@ func fromSite(extra map[string]string) map[string]string {
 	return h
 }
 
-func errorCode(t *testing.T, resp events.APIGatewayProxyResponse) string {
+func errorCode(t *testing.T, resp answer) string {
 	t.Helper()
 	var b struct {
 		Error   string `json:"error"`
@@ -135,34 +127,36 @@ func errorCode(t *testing.T, resp events.APIGatewayProxyResponse) string {
 }
 
 func TestContractOriginMustBeTheSitesOwn(t *testing.T) {
-	for _, e := range endpoints {
-		t.Run(e.name, func(t *testing.T) {
-			for _, origin := range []string{
-				"",
-				"https://evil.example",
-				"https://cv.example.com.evil.example",
-				"http://cv.example.com",
-				"https://cv.example.com:8443",
-				"null",
-				"http://localhost:8888",
-				"http://127.0.0.1:8888",
-			} {
-				svc := &recorder{}
-				h := map[string]string{"Content-Type": "application/json"}
-				if origin != "" {
-					h["Origin"] = origin
+	for _, sh := range shapes {
+		for _, e := range endpoints {
+			t.Run(sh.name+"/"+e.name, func(t *testing.T) {
+				for _, origin := range []string{
+					"",
+					"https://evil.example",
+					"https://cv.example.com.evil.example",
+					"http://cv.example.com",
+					"https://cv.example.com:8443",
+					"null",
+					"http://localhost:8888",
+					"http://127.0.0.1:8888",
+				} {
+					svc := &recorder{}
+					h := map[string]string{"Content-Type": "application/json"}
+					if origin != "" {
+						h["Origin"] = origin
+					}
+					resp := call(t, sh, e, svc, e.body, h)
+					assert.Equal(t, 403, resp.StatusCode, "origin %q", origin)
+					assert.Equal(t, "origin_not_allowed", errorCode(t, resp), "origin %q", origin)
+					assert.Zero(t, svc.calls(), "origin %q reached the service", origin)
 				}
-				resp := call(t, e, svc, e.body, h)
-				assert.Equal(t, 403, resp.StatusCode, "origin %q", origin)
-				assert.Equal(t, "origin_not_allowed", errorCode(t, resp), "origin %q", origin)
-				assert.Zero(t, svc.calls(), "origin %q reached the service", origin)
-			}
 
-			svc := &recorder{}
-			resp := call(t, e, svc, e.body, fromSite(nil))
-			assert.Equal(t, 200, resp.StatusCode, resp.Body)
-			assert.Equal(t, 1, svc.calls())
-		})
+				svc := &recorder{}
+				resp := call(t, sh, e, svc, e.body, fromSite(nil))
+				assert.Equal(t, 200, resp.StatusCode, resp.Body)
+				assert.Equal(t, 1, svc.calls())
+			})
+		}
 	}
 }
 
@@ -182,40 +176,36 @@ func sized(t *testing.T, e endpoint, n int) string {
 
 func TestContractBodyLimitIs4096Bytes(t *testing.T) {
 	// The resend body has no room to grow, so the form stands in for it.
-	for _, e := range []endpoint{endpoints[0], endpoints[2]} {
-		for _, encoded := range []bool{false, true} {
-			name := e.name
-			if encoded {
-				name += "/base64"
+	for _, sh := range shapes {
+		for _, e := range []endpoint{endpoints[0], endpoints[2]} {
+			for _, encoded := range []bool{false, true} {
+				name := sh.name + "/" + e.name
+				if encoded {
+					name += "/base64"
+				}
+				t.Run(name, func(t *testing.T) {
+					send := func(n int) (*recorder, answer) {
+						svc := &recorder{}
+						return svc, sh.send(t, e.new(svc, siteConfig()), sent{method: "POST", headers: fromSite(nil),
+							body: sized(t, e, n), base64: encoded})
+					}
+					// Three sizes each side: every base64 padding case.
+					for _, n := range []int{4094, 4095, 4096} {
+						svc, resp := send(n)
+						assert.Equal(t, 200, resp.StatusCode, "%d bytes: %s", n, resp.Body)
+						assert.Equal(t, 1, svc.calls(), "%d bytes reach the service", n)
+						if e.name == "verify-access" && svc.calls() == 1 {
+							assert.Len(t, svc.verifyCalls[0].RequestID, n-len(`{"requestId":"","otp":"123456"}`), "the whole body was read")
+						}
+					}
+					for _, n := range []int{4097, 4098, 4099, 100_000} {
+						svc, resp := send(n)
+						assert.Equal(t, 413, resp.StatusCode, "%d bytes", n)
+						assert.Equal(t, "body_too_large", errorCode(t, resp), "%d bytes", n)
+						assert.Zero(t, svc.calls(), "%d bytes reached the service", n)
+					}
+				})
 			}
-			t.Run(name, func(t *testing.T) {
-				send := func(n int) (*recorder, events.APIGatewayProxyResponse) {
-					body := sized(t, e, n)
-					ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Headers: fromSite(nil), Body: body}
-					if encoded {
-						ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(body)), true
-					}
-					svc := &recorder{}
-					resp, err := e.new(svc, siteConfig())(context.Background(), ev)
-					require.NoError(t, err)
-					return svc, resp
-				}
-				// Three sizes each side: every base64 padding case.
-				for _, n := range []int{4094, 4095, 4096} {
-					svc, resp := send(n)
-					assert.Equal(t, 200, resp.StatusCode, "%d bytes: %s", n, resp.Body)
-					assert.Equal(t, 1, svc.calls(), "%d bytes reach the service", n)
-					if e.name == "verify-access" && svc.calls() == 1 {
-						assert.Len(t, svc.verifyCalls[0].RequestID, n-len(`{"requestId":"","otp":"123456"}`), "the whole body was read")
-					}
-				}
-				for _, n := range []int{4097, 4098, 4099, 100_000} {
-					svc, resp := send(n)
-					assert.Equal(t, 413, resp.StatusCode, "%d bytes", n)
-					assert.Equal(t, "body_too_large", errorCode(t, resp), "%d bytes", n)
-					assert.Zero(t, svc.calls(), "%d bytes reached the service", n)
-				}
-			})
 		}
 	}
 }
@@ -233,15 +223,23 @@ func TestContractClientIPIsNetlifysHeaderOnly(t *testing.T) {
 		{"longer than any address", map[string]string{"x-nf-client-connection-ip": strings.Repeat("1", 46)}, ""},
 		{"45 characters, the longest IPv6 text", map[string]string{
 			"x-nf-client-connection-ip": "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"}, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"},
+		{"no header: the event's source address is not the client's", map[string]string{}, ""},
+		{"a comma-joined list is two copies", map[string]string{"x-nf-client-connection-ip": "203.0.113.7, 198.51.100.9"}, ""},
+		{"a comma-joined list without spaces", map[string]string{"x-nf-client-connection-ip": "203.0.113.7,198.51.100.9"}, ""},
+		{"a comma-joined list that agrees", map[string]string{"x-nf-client-connection-ip": "203.0.113.7, 203.0.113.7"}, "203.0.113.7"},
+		{"a trailing comma", map[string]string{"x-nf-client-connection-ip": "203.0.113.7,"}, ""},
 	}
-	for _, tt := range tests {
-		for _, e := range endpoints {
-			t.Run(tt.name+"/"+e.name, func(t *testing.T) {
-				svc := &recorder{}
-				resp := call(t, e, svc, e.body, fromSite(tt.headers))
-				require.Equal(t, 200, resp.StatusCode, resp.Body)
-				assert.Equal(t, tt.want, svc.clientIP(t))
-			})
+	for _, sh := range shapes {
+		for _, tt := range tests {
+			for _, e := range endpoints {
+				t.Run(sh.name+"/"+tt.name+"/"+e.name, func(t *testing.T) {
+					svc := &recorder{}
+					resp := sh.send(t, e.new(svc, siteConfig()), sent{method: "POST", headers: fromSite(tt.headers),
+						body: e.body, sourceIP: "192.0.2.44"})
+					require.Equal(t, 200, resp.StatusCode, resp.Body)
+					assert.Equal(t, tt.want, svc.clientIP(t), "never the event's source address")
+				})
+			}
 		}
 	}
 }
@@ -259,39 +257,10 @@ var wantHeaders = map[string]string{
 	"Content-Type":                 "application/json; charset=utf-8",
 }
 
-// answerHeaders merges single- and multi-value headers the way API Gateway
-// and Netlify do, one entry per canonical name, distinct values joined.
-func answerHeaders(resp events.APIGatewayProxyResponse) map[string]string {
-	vals := map[string][]string{}
-	add := func(k, v string) {
-		k = http.CanonicalHeaderKey(k)
-		for _, have := range vals[k] {
-			if have == v {
-				return
-			}
-		}
-		vals[k] = append(vals[k], v)
-	}
-	for k, v := range resp.Headers {
-		add(k, v)
-	}
-	for k, vs := range resp.MultiValueHeaders {
-		for _, v := range vs {
-			add(k, v)
-		}
-	}
-	out := map[string]string{}
-	for k, vs := range vals {
-		sort.Strings(vs)
-		out[k] = strings.Join(vs, ", ")
-	}
-	return out
-}
-
 // assertSecurityHeaders checks the exact header set of an answer.
-func assertSecurityHeaders(t *testing.T, resp events.APIGatewayProxyResponse) {
+func assertSecurityHeaders(t *testing.T, resp answer) {
 	t.Helper()
-	got := answerHeaders(resp)
+	got := maps.Clone(resp.Headers)
 	switch resp.StatusCode {
 	case 405:
 		assert.Equal(t, "POST", got["Allow"])
@@ -328,19 +297,19 @@ func TestContractSecurityHeadersOnEveryAnswer(t *testing.T) {
 		{"bad JSON", &recorder{}, "POST", ok, `{"name":`, 400},
 		{"panic", &recorder{panic: true}, "POST", ok, "", 500},
 	}
-	for _, tt := range tests {
-		for _, e := range endpoints {
-			t.Run(tt.name+"/"+e.name, func(t *testing.T) {
-				body := tt.body
-				if body == "" {
-					body = e.body
-				}
-				ev := events.APIGatewayProxyRequest{HTTPMethod: tt.method, Headers: tt.hdr, Body: body}
-				resp, err := e.new(tt.svc, siteConfig())(context.Background(), ev)
-				require.NoError(t, err)
-				require.Equal(t, tt.status, resp.StatusCode, resp.Body)
-				assertSecurityHeaders(t, resp)
-			})
+	for _, sh := range shapes {
+		for _, tt := range tests {
+			for _, e := range endpoints {
+				t.Run(sh.name+"/"+tt.name+"/"+e.name, func(t *testing.T) {
+					body := tt.body
+					if body == "" {
+						body = e.body
+					}
+					resp := sh.send(t, e.new(tt.svc, siteConfig()), sent{method: tt.method, headers: tt.hdr, body: body})
+					require.Equal(t, tt.status, resp.StatusCode, resp.Body)
+					assertSecurityHeaders(t, resp)
+				})
+			}
 		}
 	}
 }

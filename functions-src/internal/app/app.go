@@ -126,6 +126,10 @@ func (a *App) API(log *slog.Logger) api.Config {
 	if a.Config.Backend == BackendLocal {
 		origins = append(origins, api.LocalOrigins()...)
 	}
+	// ClientIP is left nil: Netlify's x-nf-client-connection-ip, today's
+	// rule. A deployment reached through a Function URL (payload 2.0)
+	// must set it here to a rule that trusts that header only once
+	// Netlify's proxy signature (x-nf-sign) verifies; see api.ClientIPRule.
 	return api.Config{Log: log, Origins: origins}
 }
 

@@ -31,8 +31,8 @@ func TestLogHygieneOnTheEmbeddedBackend(t *testing.T) {
 	code := regexp.MustCompile(`\b[0-9]{6}\b`)
 
 	flowtest.LogHygiene(t, flowtest.Env{
-		RequestAccess: api.RequestAccess(a.Service, cfg),
-		VerifyAccess:  api.VerifyAccess(a.Service, cfg),
+		RequestAccess: api.RequestAccess(a.Service, cfg).V1,
+		VerifyAccess:  api.VerifyAccess(a.Service, cfg).V1,
 		Origin:        "https://cv.example.com",
 		Code: func(t *testing.T, email string) string {
 			msgs, err := embedded.ReadOutbox(c.OutboxDir, 0)

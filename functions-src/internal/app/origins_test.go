@@ -63,7 +63,7 @@ func TestDevOriginsAreAllowedOnTheLocalBackendOnly(t *testing.T) {
 			require.NoError(t, err)
 			for origin, ok := range tt.allowed {
 				svc := &countingService{}
-				resp, err := api.RequestAccess(svc, a.API(nil))(context.Background(), events.APIGatewayProxyRequest{
+				resp, err := api.RequestAccess(svc, a.API(nil)).V1(context.Background(), events.APIGatewayProxyRequest{
 					HTTPMethod: "POST",
 					Headers:    map[string]string{"Content-Type": "application/json", "Origin": origin},
 					Body:       `{"name":"Ada","email":"ada@example.com","consent":true}`,

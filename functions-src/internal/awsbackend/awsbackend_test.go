@@ -371,7 +371,7 @@ func post(body string) events.APIGatewayProxyRequest {
 func TestThrottlingIsRetriedBrieflyThenBusy(t *testing.T) {
 	f := backend(t)
 	endpoint, attempts := misbehaving(t, false)
-	h := api.RequestAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}})
+	h := api.RequestAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}}).V1
 	start := time.Now()
 	resp, err := h(context.Background(), post(`{"name":"Ada","email":"throttle@example.com","consent":true}`))
 	require.NoError(t, err)
@@ -388,7 +388,7 @@ func TestThrottlingIsRetriedBrieflyThenBusy(t *testing.T) {
 func TestAHangingDependencyEndsTheRequestAtTheDeadline(t *testing.T) {
 	f := backend(t)
 	endpoint, _ := misbehaving(t, true)
-	h := api.VerifyAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}, Timeout: 300 * time.Millisecond})
+	h := api.VerifyAccess(serviceOn(t, f, endpoint), api.Config{Origins: []string{"https://cv.example.com"}, Timeout: 300 * time.Millisecond}).V1
 	start := time.Now()
 	resp, err := h(context.Background(), post(`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","otp":"123456"}`))
 	require.NoError(t, err)
@@ -415,8 +415,8 @@ func TestLogHygieneOnTheAWSBackend(t *testing.T) {
 	logs := &flowtest.Buffer{}
 	cfg := api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}
 	flowtest.LogHygiene(t, flowtest.Env{
-		RequestAccess: api.RequestAccess(svc, cfg),
-		VerifyAccess:  api.VerifyAccess(svc, cfg),
+		RequestAccess: api.RequestAccess(svc, cfg).V1,
+		VerifyAccess:  api.VerifyAccess(svc, cfg).V1,
 		Origin:        "https://cv.example.com",
 		Code: func(t *testing.T, email string) string {
 			mails, err := stack.EmailsTo(context.Background(), email)

@@ -133,7 +133,7 @@ func TestVerifyWithTheCVMissingOnAWS(t *testing.T) {
 	links := awsbackend.NewPresigner(f.backend.S3, f.cfg.Bucket, key, f.clock.Now)
 	svc := serviceWith(t, f, links)
 	logs := &flowtest.Buffer{}
-	h := api.VerifyAccess(svc, api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}})
+	h := api.VerifyAccess(svc, api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}).V1
 
 	email := fmt.Sprintf("missing-%d@example.com", time.Now().UnixNano())
 	out, err := svc.RequestAccess(ctx, access.AccessInput{Name: "Ada Lovelace", Email: email, Consent: true, ClientIP: "198.51.100.40"})

@@ -1,11 +1,10 @@
 // Package devserver is the one-process local mode behind `make dev`: the
-// built Hugo site, both function handlers called exactly as Netlify calls
-// them (API Gateway proxy events), signed CV downloads, and a page that
-// shows the outbox.
+// built Hugo site, both functions served through the same edge as on
+// Netlify and AWS (api.Function, over net/http), signed CV downloads, and a
+// page that shows the outbox.
 package devserver
 
 import (
-	"encoding/base64"
 	"html/template"
 	"io"
 	"log/slog"
@@ -15,11 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/google/uuid"
 
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
@@ -44,17 +38,17 @@ func PageHeaders() map[string]string {
 // New returns the dev server's handler for a wired app and a built site.
 func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	fns := map[string]api.Handler{
+	fns := map[string]*api.Function{
 		"request-access": api.RequestAccess(a.Service, a.API(log)),
 		"verify-access":  api.VerifyAccess(a.Service, a.API(log)),
 	}
 	fn := func(w http.ResponseWriter, r *http.Request) {
-		h, ok := fns[r.PathValue("name")]
+		f, ok := fns[r.PathValue("name")]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		serveLambda(w, r, h)
+		f.ServeHTTP(w, asFromNetlify(r))
 	}
 	mux.HandleFunc("/.netlify/functions/{name}", fn)
 	mux.HandleFunc("/api/{name}", fn) // the netlify.toml redirect
@@ -89,64 +83,21 @@ func loopbackOnly(next http.Handler) http.Handler {
 	})
 }
 
-// serveLambda calls a function handler with the event Netlify would build.
-func serveLambda(w http.ResponseWriter, r *http.Request, h api.Handler) {
-	// Read one byte past the limit so the handler itself answers 413.
-	body, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBodyBytes+1))
-	if err != nil {
-		http.Error(w, "could not read body", http.StatusBadRequest)
-		return
+// asFromNetlify sets x-nf-client-connection-ip from the connection, as
+// Netlify does, after dropping every copy the client sent in any casing:
+// the client address comes from the connection, never from what the
+// client claims.
+func asFromNetlify(r *http.Request) *http.Request {
+	r = r.Clone(r.Context())
+	for k := range r.Header {
+		if strings.EqualFold(k, "x-nf-client-connection-ip") {
+			delete(r.Header, k)
+		}
 	}
-	id := uuid.NewString()
-	ev := events.APIGatewayProxyRequest{
-		HTTPMethod:            r.Method,
-		Path:                  r.URL.Path,
-		Headers:               map[string]string{},
-		MultiValueHeaders:     map[string][]string{},
-		QueryStringParameters: map[string]string{},
-		RequestContext:        events.APIGatewayProxyRequestContext{RequestID: id},
-	}
-	for k, v := range r.Header {
-		k = strings.ToLower(k)
-		ev.Headers[k], ev.MultiValueHeaders[k] = v[0], v
-	}
-	for k, v := range r.URL.Query() {
-		ev.QueryStringParameters[k] = v[0]
-	}
-	// As on Netlify, the client address comes from the connection, never
-	// from what the client claims.
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ev.Headers["x-nf-client-connection-ip"] = host
-		ev.MultiValueHeaders["x-nf-client-connection-ip"] = []string{host}
+		r.Header.Set("x-nf-client-connection-ip", host)
 	}
-	if utf8.Valid(body) {
-		ev.Body = string(body)
-	} else {
-		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
-	}
-	ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{AwsRequestID: id})
-	resp, err := h(ctx, ev)
-	if err != nil { // the handlers never do this; Netlify would answer 502
-		http.Error(w, "function error", http.StatusBadGateway)
-		return
-	}
-	for k, v := range resp.Headers {
-		w.Header().Set(k, v)
-	}
-	for k, vs := range resp.MultiValueHeaders {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	out := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
-			http.Error(w, "function returned bad base64", http.StatusBadGateway)
-			return
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(out)
+	return r
 }
 
 // site serves the built Hugo site with the page headers and its 404 page.

@@ -19,7 +19,7 @@ import (
 
 // Env is one backend's handlers and the ways to observe it.
 type Env struct {
-	RequestAccess, VerifyAccess api.Handler
+	RequestAccess, VerifyAccess api.V1Handler
 	Origin                      string                                  // an allowed Origin
 	Code                        func(t *testing.T, email string) string // the newest code sent to email
 	Advance                     func(time.Duration)                     // moves the service's clock
@@ -44,7 +44,7 @@ func NewPerson() Person {
 	}
 }
 
-func (e Env) call(t *testing.T, h api.Handler, ip, body string) (int, map[string]any) {
+func (e Env) call(t *testing.T, h api.V1Handler, ip, body string) (int, map[string]any) {
 	t.Helper()
 	resp, err := h(context.Background(), events.APIGatewayProxyRequest{
 		HTTPMethod: "POST", Body: body,
