@@ -91,6 +91,12 @@ type Config struct {
 	// The AWS target will set a rule that trusts Netlify's header only
 	// once the proxy signature (x-nf-sign) verifies; see ClientIPRule.
 	ClientIP ClientIPRule
+	// Admit, when set, decides before anything else whether a request may
+	// be served at all: on the AWS target, only what Netlify's signed
+	// proxy forwarded. A refusal is logged with Admit's reason and
+	// answered 403 proxy_signature_invalid, whatever else the request
+	// holds, so a direct call learns nothing of the function's rules.
+	Admit func(Request) error
 }
 
 // DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
@@ -156,11 +162,12 @@ type Function struct {
 	timeout  time.Duration
 	origins  map[string]bool
 	clientIP ClientIPRule
+	admit    func(Request) error
 	op       func(ctx context.Context, clientIP string, body []byte) (any, error)
 }
 
 func newFunction(name string, cfg Config, op func(context.Context, string, []byte) (any, error)) *Function {
-	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, op: op}
+	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, admit: cfg.Admit, op: op}
 	if f.log == nil {
 		f.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
@@ -196,6 +203,14 @@ func (f *Function) Serve(ctx context.Context, r Request) (resp Response) {
 		log.Info("done", "status", resp.Status, "error", outcome, "ms", time.Since(start).Milliseconds())
 	}()
 
+	if f.admit != nil {
+		if reason := f.admit(r); reason != nil {
+			log.Warn("refused: not through the site's signed proxy", "reason", reason.Error())
+			resp, outcome = errorResponse(&access.Error{Kind: kindOrigin, Code: "proxy_signature_invalid",
+				Message: "Requests reach this function through its site only."})
+			return resp
+		}
+	}
 	body, err := readBody(r)
 	if err == nil && !f.origins[r.Header.Get("origin")] {
 		err = &access.Error{Kind: kindOrigin, Code: "origin_not_allowed",

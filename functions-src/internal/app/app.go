@@ -17,6 +17,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/proxysign"
 )
 
 // Options are what a command adds to the configuration: the phone rules
@@ -34,6 +35,8 @@ type App struct {
 	Config  Config
 	Service *access.Service
 	Links   *embedded.Links // nil unless Backend is local
+
+	now func() time.Time
 }
 
 // FromEnv loads the configuration from the process environment and wires it.
@@ -89,7 +92,7 @@ func New(cfg Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &App{Config: cfg, Service: svc}, nil
+		return &App{Config: cfg, Service: svc, now: o.Now}, nil
 	}
 
 	store, err := embedded.OpenStore(cfg.StorePath())
@@ -114,7 +117,7 @@ func New(cfg Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Service: svc, Links: links}, nil
+	return &App{Config: cfg, Service: svc, Links: links, now: o.Now}, nil
 }
 
 // API is the edge configuration: the site's own origin is the one allowed
@@ -126,11 +129,26 @@ func (a *App) API(log *slog.Logger) api.Config {
 	if a.Config.Backend == BackendLocal {
 		origins = append(origins, api.LocalOrigins()...)
 	}
-	// ClientIP is left nil: Netlify's x-nf-client-connection-ip, today's
-	// rule. A deployment reached through a Function URL (payload 2.0)
-	// must set it here to a rule that trusts that header only once
-	// Netlify's proxy signature (x-nf-sign) verifies; see api.ClientIPRule.
-	return api.Config{Log: log, Origins: origins}
+	cfg := api.Config{Log: log, Origins: origins}
+	if len(a.Config.ProxySecrets) > 0 {
+		// The AWS target: nothing is served unless Netlify's signed proxy
+		// forwarded it for this site, so the x-nf-client-connection-ip the
+		// limits count (api.NetlifyClientIP, the default rule) is the one
+		// Netlify set, never the caller's own.
+		secrets, want := a.Config.ProxySecrets, proxysign.Expect{SiteID: a.Config.NetlifySiteID}
+		cfg.Admit = func(r api.Request) error {
+			_, err := proxysign.Verify(r.Header.Get(proxysign.Header), secrets, want, a.clock())
+			return err
+		}
+	}
+	return cfg
+}
+
+func (a *App) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download

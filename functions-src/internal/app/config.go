@@ -19,6 +19,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/proxysign"
 )
 
 // Backends.
@@ -43,6 +44,12 @@ type Config struct {
 
 	// AWS backend.
 	AWS awsbackend.Config
+
+	// The AWS target: the functions answer only what Netlify's signed
+	// proxy forwarded for this site (CV_PROXY_SIGN_SECRET, newest first,
+	// and CV_NETLIFY_SITE_ID). Empty on the Netlify target.
+	ProxySecrets  [][]byte
+	NetlifySiteID string
 }
 
 // StorePath is the embedded store's file.
@@ -149,6 +156,12 @@ func LoadConfig(env Getenv) (Config, error) {
 		}
 		lim.SMSRegions = regions
 	}
+
+	proxySecrets, siteID, err := loadProxy(env)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.ProxySecrets, c.NetlifySiteID = proxySecrets, siteID
 
 	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
 	if err != nil {
@@ -303,6 +316,31 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 		errs = append(errs, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadProxy reads the signed-proxy settings of the AWS target: both or
+// neither. The secret is what Netlify signs x-nf-sign with (netlify.toml's
+// `signed = "CV_PROXY_SIGN_SECRET"` names the same variable on the site).
+func loadProxy(env Getenv) ([][]byte, string, error) {
+	raw, site := strings.TrimSpace(env("CV_PROXY_SIGN_SECRET")), strings.TrimSpace(env("CV_NETLIFY_SITE_ID"))
+	switch {
+	case raw == "" && site == "":
+		return nil, "", nil
+	case raw == "":
+		return nil, "", errors.New("CV_NETLIFY_SITE_ID is set but CV_PROXY_SIGN_SECRET is not: set both (the AWS target) or neither (the Netlify target)")
+	case site == "":
+		return nil, "", errors.New("CV_PROXY_SIGN_SECRET is set but CV_NETLIFY_SITE_ID is not: the proxy signature must name this site (Netlify: Site configuration, Site ID)")
+	}
+	var out [][]byte
+	for i, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if len(part) < proxysign.MinSecretLen {
+			return nil, "", fmt.Errorf("CV_PROXY_SIGN_SECRET: secret %d is %d characters; use at least %d (`openssl rand -hex 32`)",
+				i+1, len(part), proxysign.MinSecretLen)
+		}
+		out = append(out, []byte(part))
+	}
+	return out, site, nil
 }
 
 // loadSecrets parses CV_OTP_SECRET: one or more secrets separated by
