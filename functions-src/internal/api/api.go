@@ -87,15 +87,18 @@ type Config struct {
 	// own deadline, less a margin, wins when it is sooner.
 	Timeout time.Duration
 	// ClientIP names the caller's address for the domain's per-address
-	// limits. Nil means NetlifyClientIP, today's rule on every target.
-	// The AWS target will set a rule that trusts Netlify's header only
-	// once the proxy signature (x-nf-sign) verifies; see ClientIPRule.
+	// limits. Nil means NetlifyClientIP, the rule on every target: on the
+	// AWS target Admit makes Netlify's header trustworthy.
 	ClientIP ClientIPRule
 	// Admit, when set, decides before anything else whether a request may
 	// be served at all: on the AWS target, only what Netlify's signed
 	// proxy forwarded. A refusal is logged with Admit's reason and
 	// answered 403 proxy_signature_invalid, whatever else the request
 	// holds, so a direct call learns nothing of the function's rules.
+	// Nil admits everything: right on Netlify, where nothing reaches a
+	// function but through Netlify, and wrong behind a public Function URL
+	// (app sets it from CV_PROXY_SIGN_SECRET; the AWS target's deployment
+	// must always set that).
 	Admit func(Request) error
 }
 

@@ -94,17 +94,10 @@ func eventBody(body string, isBase64 bool) ([]byte, error) {
 // per-address limits under it; "" shares one count with every caller
 // whose address is unknown.
 //
-// This is the seam for the AWS target: there the function is reached
-// through Netlify's proxy, which signs each request it forwards
-// (x-nf-sign), and a rule there must trust x-nf-client-connection-ip only
-// once that signature verifies, returning "" otherwise, e.g.
-//
-//	func(r api.Request) string {
-//		if !verifier.Verify(r.Header.Get("x-nf-sign")) {
-//			return ""
-//		}
-//		return api.NetlifyClientIP(r)
-//	}
+// On the AWS target the address is trusted because Config.Admit has
+// already refused every request that Netlify's signed proxy (x-nf-sign)
+// did not forward; the rule itself stays NetlifyClientIP. A rule alone
+// cannot secure a function reachable directly: Admit is the gate.
 type ClientIPRule func(Request) string
 
 // NetlifyClientIP is the caller's address as Netlify saw the connection.

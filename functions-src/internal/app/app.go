@@ -135,9 +135,13 @@ func (a *App) API(log *slog.Logger) api.Config {
 		// forwarded it for this site, so the x-nf-client-connection-ip the
 		// limits count (api.NetlifyClientIP, the default rule) is the one
 		// Netlify set, never the caller's own.
-		secrets, want := a.Config.ProxySecrets, proxysign.Expect{SiteID: a.Config.NetlifySiteID}
+		secrets, want, deployContext := a.Config.ProxySecrets, proxysign.Expect{SiteID: a.Config.NetlifySiteID}, a.Config.NetlifyDeployContext
 		cfg.Admit = func(r api.Request) error {
-			_, err := proxysign.Verify(r.Header.Get(proxysign.Header), secrets, want, a.clock())
+			claims, err := proxysign.Verify(r.Header.Get(proxysign.Header), secrets, want, a.clock())
+			if err == nil && claims.DeployContext != deployContext {
+				// A preview's build can add its own signed redirects.
+				err = fmt.Errorf("x-nf-sign: signed for the %q deploy context, not %q", claims.DeployContext, deployContext)
+			}
 			return err
 		}
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	// and CV_NETLIFY_SITE_ID). Empty on the Netlify target.
 	ProxySecrets  [][]byte
 	NetlifySiteID string
+	// The deploy context whose proxy may call (CV_NETLIFY_DEPLOY_CONTEXT,
+	// default production): a deploy preview built from someone's pull
+	// request must not mint tokens production accepts.
+	NetlifyDeployContext string
 }
 
 // StorePath is the embedded store's file.
@@ -162,6 +166,7 @@ func LoadConfig(env Getenv) (Config, error) {
 		errs = append(errs, err)
 	}
 	c.ProxySecrets, c.NetlifySiteID = proxySecrets, siteID
+	c.NetlifyDeployContext = orDefault(env("CV_NETLIFY_DEPLOY_CONTEXT"), "production")
 
 	secrets, err := loadSecrets(env("CV_OTP_SECRET"), local, c.DataDir)
 	if err != nil {

@@ -99,6 +99,7 @@ func TestTheAWSTargetServesOnlyNetlifysSignedProxy(t *testing.T) {
 		{"alg none", unsigned},
 		{"HS512 header", netlifySign(map[string]any{"alg": "HS512"}, claims(nil), proxySecret)},
 		{"not a token", "x"},
+		{"a deploy preview's token", netlifySign(hs256, claims(func(m map[string]any) { m["deploy_context"] = "deploy-preview" }), proxySecret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, svc := call(tc.token, "198.51.100.7")

@@ -31,8 +31,9 @@
 // so exp and nbf/iat are checked with ClockSkew (30 s) of slack either
 // way. A token whose exp - iat is longer than Lifetime + ClockSkew is
 // refused even when still within it: only Netlify's 5-minute tokens are
-// accepted, so a token minted elsewhere with a longer life (a leaked
-// secret used for a long-lived token) does not pass.
+// accepted, so a token that escapes (in a log, say) is worth at most 5½
+// minutes. It does nothing against a leaked secret: whoever holds it
+// mints fresh tokens; rotate it.
 //
 // # What the token does NOT bind
 //
