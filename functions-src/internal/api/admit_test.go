@@ -49,3 +49,24 @@ func TestContractAdmissionComesFirst(t *testing.T) {
 		}
 	}
 }
+
+// Without a gate, what Netlify and the dev server hand over is served, and
+// a payload 2.0 event (a Function URL: anyone can send one) is refused.
+func TestPayload20WithoutAGateIsRefused(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			var logs flowtest.Buffer
+			svc := &recorder{}
+			cfg := api.Config{Origins: []string{ownOrigin}, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+			resp := sh.send(t, api.VerifyAccess(svc, cfg), sent{method: "POST", headers: fromSite(nil), body: endpoints[2].body})
+			if sh.name != "v2" {
+				assert.Equal(t, 200, resp.StatusCode, resp.Body)
+				return
+			}
+			assert.Equal(t, 403, resp.StatusCode, resp.Body)
+			assert.Equal(t, "proxy_signature_invalid", errorCode(t, resp))
+			assert.Zero(t, svc.calls())
+			assert.Contains(t, logs.String(), "CV_PROXY_SIGN_SECRET")
+		})
+	}
+}

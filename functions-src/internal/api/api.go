@@ -95,10 +95,9 @@ type Config struct {
 	// proxy forwarded. A refusal is logged with Admit's reason and
 	// answered 403 proxy_signature_invalid, whatever else the request
 	// holds, so a direct call learns nothing of the function's rules.
-	// Nil admits everything: right on Netlify, where nothing reaches a
-	// function but through Netlify, and wrong behind a public Function URL
-	// (app sets it from CV_PROXY_SIGN_SECRET; the AWS target's deployment
-	// must always set that).
+	// Nil admits what Netlify and the dev server hand over, and refuses
+	// every payload 2.0 event (ErrNoGate): a Function URL is public, so it
+	// is served only behind a gate (app sets one from CV_PROXY_SIGN_SECRET).
 	Admit func(Request) error
 }
 
@@ -206,8 +205,14 @@ func (f *Function) Serve(ctx context.Context, r Request) (resp Response) {
 		log.Info("done", "status", resp.Status, "error", outcome, "ms", time.Since(start).Milliseconds())
 	}()
 
-	if f.admit != nil {
-		if reason := f.admit(r); reason != nil {
+	admit := f.admit
+	if admit == nil && r.public {
+		// Fail closed: a Function URL without the signed-proxy settings
+		// would serve anyone, and trust any client address it was sent.
+		admit = refuseUngated
+	}
+	if admit != nil {
+		if reason := admit(r); reason != nil {
 			log.Warn("refused: not through the site's signed proxy", "reason", reason.Error())
 			resp, outcome = errorResponse(&access.Error{Kind: kindOrigin, Code: "proxy_signature_invalid",
 				Message: "Requests reach this function through its site only."})
@@ -235,6 +240,13 @@ func (f *Function) Serve(ctx context.Context, r Request) (resp Response) {
 	resp, outcome = errorResponse(err)
 	return resp
 }
+
+// ErrNoGate is the refusal of a payload 2.0 event (a Function URL or an
+// HTTP API, reachable by anyone) by a function given no Config.Admit.
+var ErrNoGate = errors.New("a payload 2.0 event (Function URL or HTTP API) reached a function without the signed-proxy settings " +
+	"(CV_PROXY_SIGN_SECRET, CV_NETLIFY_SITE_ID): refused, as anyone can call such a URL")
+
+func refuseUngated(Request) error { return ErrNoGate }
 
 // readBody applies the method, media type and size rules, in that order,
 // and returns the raw JSON.

@@ -64,7 +64,9 @@ const site = "https://cv.example.com"
 
 var jsonHeader = map[string]string{"Content-Type": "application/json; charset=utf-8", "Origin": site}
 
-func cfg(log *slog.Logger) api.Config { return api.Config{Log: log, Origins: []string{site}} }
+func cfg(log *slog.Logger) api.Config {
+	return api.Config{Log: log, Origins: []string{site}, Admit: admitAll}
+}
 
 func post(body string) events.APIGatewayProxyRequest {
 	return events.APIGatewayProxyRequest{

@@ -22,6 +22,10 @@ type Request struct {
 	SourceIP string
 	// ID is the platform's request id, for logs; empty when it has none.
 	ID string
+	// public says the platform lets anyone on the internet send this
+	// event (a Function URL or HTTP API: payload 2.0), unlike Netlify's
+	// own invocations.
+	public bool
 }
 
 // Response is what the edge answers, whatever carries it back.

@@ -26,6 +26,6 @@ func fromV2(ev events.LambdaFunctionURLRequest) Request {
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
 	return Request{
 		Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Header: h, Body: body, bodyErr: err,
-		SourceIP: ev.RequestContext.HTTP.SourceIP, ID: ev.RequestContext.RequestID,
+		SourceIP: ev.RequestContext.HTTP.SourceIP, ID: ev.RequestContext.RequestID, public: true,
 	}
 }

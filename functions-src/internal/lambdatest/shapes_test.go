@@ -15,8 +15,10 @@ import (
 
 // The compiled function reads each event's shape itself: a payload format
 // 2.0 event (Function URL, HTTP API) gets a 2.0 answer from the same
-// binary Netlify runs, and an event of no known shape is a function error
-// the log explains, not a crash.
+// binary Netlify runs (here a refusal: Netlify's configuration sets no
+// signed-proxy gate, and a Function URL is served only behind one), and an
+// event of no known shape is a function error the log explains, not a
+// crash.
 func TestProductionBinaryAnswersPayloadFormat2(t *testing.T) {
 	f := start(t, "verify-access", prodEnv(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -36,8 +38,8 @@ func TestProductionBinaryAnswersPayloadFormat2(t *testing.T) {
 	require.False(t, res.Error, "%s", res.Payload)
 	var resp events.LambdaFunctionURLResponse
 	require.NoError(t, json.Unmarshal(res.Payload, &resp))
-	assert.Equal(t, 404, resp.StatusCode, resp.Body)
-	assert.Contains(t, resp.Body, `"error":"request_not_found"`)
+	assert.Equal(t, 403, resp.StatusCode, resp.Body)
+	assert.Contains(t, resp.Body, `"error":"proxy_signature_invalid"`)
 	assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
 	assert.Empty(t, resp.Cookies)
 
