@@ -36,7 +36,7 @@ type App struct {
 	Service *access.Service
 	Links   *embedded.Links // nil unless Backend is local
 
-	now func() time.Time
+	now func() time.Time // New's clock, never nil
 }
 
 // FromEnv loads the configuration from the process environment and wires it.
@@ -137,7 +137,7 @@ func (a *App) API(log *slog.Logger) api.Config {
 		// Netlify set, never the caller's own.
 		secrets, want, deployContext := a.Config.ProxySecrets, proxysign.Expect{SiteID: a.Config.NetlifySiteID}, a.Config.NetlifyDeployContext
 		cfg.Admit = func(r api.Request) error {
-			claims, err := proxysign.Verify(r.Header.Get(proxysign.Header), secrets, want, a.clock())
+			claims, err := proxysign.Verify(r.Header.Get(proxysign.Header), secrets, want, a.now())
 			if err == nil && claims.DeployContext != deployContext {
 				// A preview's build can add its own signed redirects.
 				err = fmt.Errorf("x-nf-sign: signed for the %q deploy context, not %q", claims.DeployContext, deployContext)
@@ -146,13 +146,6 @@ func (a *App) API(log *slog.Logger) api.Config {
 		}
 	}
 	return cfg
-}
-
-func (a *App) clock() time.Time {
-	if a.now != nil {
-		return a.now()
-	}
-	return time.Now()
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download

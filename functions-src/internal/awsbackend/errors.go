@@ -97,8 +97,7 @@ func wrap(op string, err error) error {
 			}
 		}
 	}
-	if IsAccessDenied(err) {
-		code := deniedCode(err)
+	if code := deniedCode(err); code != "" {
 		return &awsError{op: op, code: code, action: iamAction(err), keys: credentialCodes[code], err: err}
 	}
 	var api smithy.APIError
@@ -129,21 +128,19 @@ var (
 // keys. A bare 403 counts too: S3 answers one with no body to a HEAD, and
 // an AWS look-alike may answer a JSON API's refusal in XML that the SDK
 // cannot decode; every AWS service means "forbidden" by it.
-func IsAccessDenied(err error) bool {
-	var api smithy.APIError
-	if errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()]) {
-		return true
-	}
-	return httpStatus(err) == http.StatusForbidden
-}
+func IsAccessDenied(err error) bool { return deniedCode(err) != "" }
 
-// deniedCode is the refusal's error code, or "HTTP 403" when there is none.
+// deniedCode is the refusal's error code, "HTTP 403" for a bare 403, or ""
+// when err is no refusal.
 func deniedCode(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()]) {
 		return api.ErrorCode()
 	}
-	return "HTTP 403"
+	if httpStatus(err) == http.StatusForbidden {
+		return "HTTP 403"
+	}
+	return ""
 }
 
 // iamAction names the IAM action behind a failed SDK call, as a policy

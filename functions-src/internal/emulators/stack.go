@@ -149,7 +149,8 @@ func serve(port int, h http.Handler, stops *[]func()) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-func freePort() (int, error) {
+// FreePort is a loopback port free at the time of asking.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -191,7 +192,7 @@ func startDynamoDBLocal(ctx context.Context, o Options, stops *[]func()) (string
 	}
 	port := o.DynamoDBPort
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return "", err
 		}
 	}
@@ -226,7 +227,7 @@ func startSESLocal(ctx context.Context, o Options, stops *[]func()) (string, err
 	}
 	port := o.SESPort
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return "", err
 		}
 	}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 	"github.com/cv-access/cv-access/functions-src/internal/lambdatest"
 )
@@ -63,11 +63,11 @@ func (f *ownFunction) Stop() { f.rt.Close(); f.process.stop() }
 // RIE runs bin under Amazon's Lambda Runtime Interface Emulator, the
 // runtime API of Amazon's own base images.
 func RIE(rie, bin string, env []string) (Function, error) {
-	apiPort, err := freePort()
+	apiPort, err := emulators.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	invokePort, err := freePort()
+	invokePort, err := emulators.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -149,13 +149,4 @@ func (p *process) Logs() string { return p.log.String() }
 func (p *process) stop() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

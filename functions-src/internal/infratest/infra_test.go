@@ -375,7 +375,7 @@ func TestInfraOnMoto(t *testing.T) {
 		_, denied["s3:PutObject"] = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf"), Body: strings.NewReader("not a cv")})
 		_, denied["iam:ListUsers"] = s.moto.IAM(fn).ListUsers(ctx, &iam.ListUsersInput{})
 		for action, err := range denied {
-			assert.Truef(t, isDenied(err), "%s: want access denied, got %v", action, err)
+			assert.Truef(t, awsbackend.IsAccessDenied(err), "%s: want access denied, got %v", action, err)
 		}
 		// The same key, the same clients: what it may do, it can.
 		_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.env["CV_TABLE_REQUESTS"]),
@@ -409,7 +409,3 @@ func TestInfraOnMoto(t *testing.T) {
 		assert.Empty(t, strings.TrimSpace(s.run(t, "terraform -chdir=infra state list")))
 	})
 }
-
-// isDenied reports an authorisation refusal, as the functions' own error
-// handling reads one.
-func isDenied(err error) bool { return awsbackend.IsAccessDenied(err) }

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -34,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 )
 
@@ -72,12 +72,10 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: moto_server is not on PATH (the machine image ships moto with the AWS CLI)", ErrMissing)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := emulators.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 
 	m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{}), log: &flowtest.Buffer{}}
 	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
@@ -228,6 +226,3 @@ func (m *Moto) api(ctx context.Context, method, path, body string, out any) erro
 	}
 	return json.Unmarshal(b, out)
 }
-
-// Log is moto's own output so far (for a failing test's message).
-func (m *Moto) Log() string { return m.log.String() }

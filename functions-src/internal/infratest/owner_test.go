@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/infratest"
 )
 
@@ -68,6 +69,6 @@ func ownerIdentity(t *testing.T, s *stack) {
 	_, refused["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
 	_, refused["s3:PutObject"] = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf"), Body: strings.NewReader("x")})
 	for action, err := range refused {
-		assert.Truef(t, isDenied(err), "the owner's key: %s: want access denied, got %v", action, err)
+		assert.Truef(t, awsbackend.IsAccessDenied(err), "the owner's key: %s: want access denied, got %v", action, err)
 	}
 }

@@ -3,6 +3,8 @@ package infratest_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,7 +124,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			require.NoError(t, err)
 
 			fn := policy(t, plan, "aws_iam_user_policy.functions")
-			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, keys(fn))
+			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, slices.Collect(maps.Keys(fn)))
 			for sid, s := range fn {
 				assert.Equal(t, "Allow", s.Effect, sid)
 				assert.NotContains(t, s.Resource, "*", sid)
@@ -145,7 +147,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			assert.Equal(t, strings1{tc.object}, fn["ReadTheCV"].Resource)
 
 			owner := policy(t, plan, "aws_iam_user_policy.owner")
-			assert.ElementsMatch(t, []string{"ListRequests", "EraseRequests"}, keys(owner))
+			assert.ElementsMatch(t, []string{"ListRequests", "EraseRequests"}, slices.Collect(maps.Keys(owner)))
 			assert.Equal(t, strings1{"dynamodb:Scan"}, owner["ListRequests"].Action)
 			assert.Equal(t, strings1{arn + tc.tables[0]}, owner["ListRequests"].Resource)
 			assert.Equal(t, strings1{"dynamodb:DeleteItem"}, owner["EraseRequests"].Action)
@@ -217,12 +219,4 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			}
 		}
 	})
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

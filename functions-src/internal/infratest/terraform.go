@@ -109,11 +109,6 @@ func (tf *Terraform) Run(ctx context.Context, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// Output reads one raw output value.
-func (tf *Terraform) Output(ctx context.Context, name string) (string, error) {
-	return tf.Run(ctx, "output", "-no-color", "-raw", name)
-}
-
 // ParseEnv reads KEY=VALUE lines as Netlify's .env import (dotenv) and a
 // shell both read them: a value may sit in double quotes.
 func ParseEnv(s string) (map[string]string, error) {
