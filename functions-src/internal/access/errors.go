@@ -73,6 +73,13 @@ var (
 	// says that either may be the case.
 	ErrCVDenied  = errors.New("cv not readable with the signing credentials")
 	ErrCVMissing = errors.New("cv missing")
+	// ErrLinkCredentialsExpiring is what Presigner.PresignCV wraps when
+	// the credentials it would sign with expire before the link would,
+	// even once refreshed: a presigned link stops working when its
+	// signer's credentials expire, whatever its own expiry says, so no
+	// link is given out. Like a failed CV check it is answered 503
+	// download_unavailable, and the code is not spent.
+	ErrLinkCredentialsExpiring = errors.New("signing credentials expire before the link would")
 
 	errInvalidRequestID = errors.New("invalid request id")
 )

@@ -125,6 +125,9 @@ type SMSSender interface {
 // not need a network call: the link is produced locally and checked by
 // whoever serves the file.
 type Presigner interface {
+	// PresignCV signs a link that works for ttl. When the credentials it
+	// would sign with expire sooner, it returns an error wrapping
+	// ErrLinkCredentialsExpiring rather than a link that dies early.
 	PresignCV(ctx context.Context, ttl time.Duration) (string, error)
 
 	// CheckCV reports whether a link signed now would download the CV:

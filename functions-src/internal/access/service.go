@@ -437,16 +437,24 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// link that cannot download must not cost the visitor their code. The
 	// attempt is counted all the same, so the code keeps only the
 	// attempts it has left.
-	if err := cvCheck(); err != nil {
+	unavailable := func(err error) (Grant, error) {
 		log.Error("download unavailable", "error", err.Error(), "attempts_left", left)
 		if left == 0 {
 			s.markExpired(ctx, in.RequestID)
 		}
 		return Grant{}, downloadUnavailable(err, left)
 	}
+	if err := cvCheck(); err != nil {
+		return unavailable(err)
+	}
 	// Sign before marking used: signing is local, and if it failed the
-	// visitor would otherwise have spent their code for nothing.
+	// visitor would otherwise have spent their code for nothing. Signing
+	// credentials that would die before the link are the CV check's case
+	// again: the link would not download.
 	url, err := s.d.Links.PresignCV(ctx, s.policy.LinkTTL)
+	if errors.Is(err, ErrLinkCredentialsExpiring) {
+		return unavailable(fmt.Errorf("presign: %w", err))
+	}
 	if err != nil {
 		return Grant{}, internal(fmt.Errorf("presign: %w", err))
 	}
