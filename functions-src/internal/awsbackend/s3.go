@@ -2,6 +2,7 @@ package awsbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -18,37 +19,99 @@ import (
 // local: no call to S3. The link carries response-content-disposition so
 // the browser saves the file instead of showing it.
 //
-// A link signed with temporary credentials dies with them, whatever its
-// expiry says: sign with the IAM user's long-lived keys (CV_AWS_*).
+// A link stops working when the credentials that signed it expire,
+// whatever its X-Amz-Expires says. So the credentials that sign a link
+// always outlive it: PresignCV signs only with credentials that expire no
+// sooner than the signing time plus the link's lifetime plus
+// LinkCredentialsMargin (for clock skew between us and S3), as the SDK
+// reports their expiry. When the credentials in hand expire sooner, it
+// drops them from the client's cache (aws.CredentialsCache.Invalidate)
+// and signs once more with fresh ones; when even those expire too soon,
+// it gives out no link and returns an error wrapping
+// access.ErrLinkCredentialsExpiring. The check is made in the signer on
+// the very credentials it is handed, at the signing time of the same
+// injected clock, so what is checked is what signs.
+//
+// Credentials with no known expiry sign as they are: an IAM user's keys
+// (CV_AWS_*, the Netlify target), and on AWS Lambda the execution role's
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, which the
+// SDK's environment provider reads with no expiry. Those are temporary
+// all the same, and AWS documents no bound on how long they last relative
+// to the execution environment, so for them the guarantee cannot be
+// checked here: it rests on Lambda replacing its environments' credentials
+// before they expire. Providers that report an expiry (assume-role, web
+// identity, SSO, container and instance credentials) are checked.
+//
+// Why not the SDK's own aws.CredentialsCache ExpiryWindow (>= ttl+margin)
+// alone: a cache refreshes early but still hands out credentials that
+// cannot outlive the window (it refuses nothing, and then asks the
+// provider again on every call); it judges expiry by the wall clock, not
+// the signing clock; and aws.NewCredentialsCache does not unwrap the cache
+// config.LoadDefaultConfig already put around the provider, so an outer
+// window would refresh from the inner cache's same credentials. Its
+// Invalidate is what the refresh here uses.
+//
+// The check costs nothing on the warm path: the cache answers from memory
+// while its credentials last, and a refresh happens only when they would
+// die before a link.
 //
 // Nor does S3 look at the signer's permissions until the visitor follows
 // the link: CheckCV asks S3 ahead, with the same client and credentials.
 type Presigner struct {
 	client  *s3.Client
 	presign *s3.PresignClient
+	signer  *v4.Signer
+	now     func() time.Time
 	bucket  string
 	key     string
 }
+
+// LinkCredentialsMargin is how long the signing credentials must outlive
+// a link, for clock skew between us and S3.
+const LinkCredentialsMargin = 30 * time.Second
 
 var _ access.Presigner = (*Presigner)(nil)
 
 // NewPresigner signs links to bucket/key with client's credentials, using
 // now for the signing time (tests shift it to make expired links).
 func NewPresigner(client *s3.Client, bucket, key string, now func() time.Time) *Presigner {
-	pc := s3.NewPresignClient(client, func(o *s3.PresignOptions) {
-		o.Presigner = clockedSigner{signer: v4.NewSigner(), now: now}
-	})
-	return &Presigner{client: client, presign: pc, bucket: bucket, key: key}
+	return &Presigner{client: client, presign: s3.NewPresignClient(client), signer: v4.NewSigner(), now: now, bucket: bucket, key: key}
 }
 
 // PresignCV implements access.Presigner.
 func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, error) {
+	link, err := p.presignGet(ctx, ttl)
+	var short *shortCredentials
+	if !errors.As(err, &short) {
+		return link, err
+	}
+	// The cached credentials would die before the link: fetch fresh ones,
+	// once. A provider that is not a cache is asked anew on every signing.
+	if c, ok := p.client.Options().Credentials.(*aws.CredentialsCache); ok {
+		c.Invalidate()
+	}
+	link, err = p.presignGet(ctx, ttl)
+	if errors.As(err, &short) {
+		return "", fmt.Errorf("s3 presign: %w: %v, even after a refresh; no link is given out, for it would stop "+
+			"working before its %s are up. Sign with credentials that last longer (an IAM user's keys in "+
+			"CV_AWS_ACCESS_KEY_ID/CV_AWS_SECRET_ACCESS_KEY do not expire)", access.ErrLinkCredentialsExpiring, short, ttl)
+	}
+	return link, err
+}
+
+func (p *Presigner) presignGet(ctx context.Context, ttl time.Duration) (string, error) {
 	req, err := p.presign.PresignGetObject(ctx, &s3.GetObjectInput{
 		Bucket:                     aws.String(p.bucket),
 		Key:                        aws.String(p.key),
 		ResponseContentDisposition: aws.String(fmt.Sprintf("attachment; filename=%q", path.Base(p.key))),
 		ResponseCacheControl:       aws.String("no-store"),
-	}, s3.WithPresignExpires(ttl))
+	}, s3.WithPresignExpires(ttl), func(o *s3.PresignOptions) {
+		o.Presigner = clockedSigner{signer: p.signer, now: p.now, outlive: ttl + LinkCredentialsMargin}
+	})
+	var short *shortCredentials
+	if errors.As(err, &short) {
+		return "", short
+	}
 	if err != nil {
 		return "", wrap("s3 presign", err)
 	}
@@ -81,12 +144,35 @@ func (p *Presigner) CheckCV(ctx context.Context) error {
 
 // clockedSigner is the SDK's SigV4 presigner with our clock, so the
 // signing time follows the same injected clock as the rest of the domain.
+// It refuses credentials that expire less than outlive after the signing
+// time.
 type clockedSigner struct {
-	signer *v4.Signer
-	now    func() time.Time
+	signer  *v4.Signer
+	now     func() time.Time
+	outlive time.Duration
 }
 
 func (c clockedSigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string,
 	_ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
-	return c.signer.PresignHTTP(ctx, creds, r, payloadHash, service, region, c.now().UTC(), optFns...)
+	t := c.now().UTC()
+	if need := t.Add(c.outlive); creds.CanExpire && creds.Expires.Before(need) {
+		return "", nil, &shortCredentials{source: creds.Source, expires: creds.Expires, need: need}
+	}
+	return c.signer.PresignHTTP(ctx, creds, r, payloadHash, service, region, t, optFns...)
+}
+
+// shortCredentials says signing credentials expire before need. It names
+// their source and times, never a key.
+type shortCredentials struct {
+	source        string
+	expires, need time.Time
+}
+
+func (e *shortCredentials) Error() string {
+	src := e.source
+	if src == "" {
+		src = "unnamed provider"
+	}
+	return fmt.Sprintf("the signing credentials (%s) expire at %s, before the link's end plus a %s margin (%s)",
+		src, e.expires.UTC().Format(time.RFC3339), LinkCredentialsMargin, e.need.UTC().Format(time.RFC3339))
 }
