@@ -1,5 +1,6 @@
 # cv-access: `make dev` runs it locally with no AWS; `make test` runs every test.
-# `make build` is Netlify's build command (site + Linux Lambda binaries).
+# `make build` is Netlify's build command (site + Linux Lambda binaries; the
+# site alone when CV_API_ORIGIN names the AWS target's HTTP API).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -34,10 +35,22 @@ dev: site ## Run the site and both functions on http://127.0.0.1:8888 (embedded 
 	go run ./functions-src/cmd/cv-dev
 
 site: $(HUGO) ## Build the Hugo site into site/public
-	$(HUGO) --source site --gc --minify --cleanDestinationDir --quiet
+	$(HUGO) --source site --gc --minify --cleanDestinationDir --logLevel error >/dev/null
 	@echo "site built into site/public"
 
-build: site functions ## Netlify's build: the site and the Linux Lambda binaries
+# With CV_API_ORIGIN set (the AWS target) the functions run on AWS Lambda
+# and the site proxies /api/<name> there (site/layouts/home.redirects), so
+# the deploy carries no function: Netlify stops building deploys that hold
+# Go (Lambda compatibility mode) functions from 2027-06-01.
+ifneq ($(strip $(CV_API_ORIGIN)),)
+build: site
+	@rm -f $(addprefix netlify/functions/,$(FUNCTIONS))
+	@left=$$(ls -A netlify/functions | grep -vx '.gitkeep' || true); \
+	if [ -n "$$left" ]; then echo "netlify/functions must hold no function on the AWS target (CV_API_ORIGIN is set); remove: $$left"; exit 1; fi
+	@echo "CV_API_ORIGIN is set (target aws): built the site only; netlify/functions holds no function, /api/* is proxied to $(strip $(CV_API_ORIGIN))"
+else
+build: site functions ## Netlify's build: the site and the Linux Lambda binaries (the site only when CV_API_ORIGIN is set)
+endif
 
 functions: ## Compile the functions into netlify/functions/<name>
 	@for fn in $(FUNCTIONS); do \

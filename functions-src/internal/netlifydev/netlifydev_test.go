@@ -26,6 +26,7 @@ import (
 )
 
 func TestNetlifyDevRunsTheFlowOnTheEmulators(t *testing.T) {
+	t.Parallel() // beside the AWS target's run (aws_test.go): each has its own stack and ports
 	required := os.Getenv("CV_REQUIRE_NETLIFY") != ""
 	root, err := emulators.FindRoot()
 	require.NoError(t, err)
