@@ -26,7 +26,7 @@ LOCAL_BIN := $(CURDIR)/.local/bin
 # once). Netlify installs the same version from HUGO_VERSION in netlify.toml.
 HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null | grep -q 'v$(HUGO_VERSION)[-+ ]'; then command -v hugo; else echo '$(LOCAL_BIN)/hugo'; fi)
 
-.PHONY: help dev site build functions test fuzz screenshots lint vet fmt-check tf-check emulators netlify-dev aws-setup aws-check test-tools infra-tools clean
+.PHONY: help dev site build functions lambda-packages test fuzz screenshots lint vet fmt-check tf-check emulators netlify-dev aws-setup aws-check test-tools infra-tools clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,11 +52,25 @@ else
 build: site functions ## Netlify's build: the site and the Linux Lambda binaries (the site only when CV_API_ORIGIN is set)
 endif
 
+# How a function is compiled for Lambda, on either target.
+GO_LAMBDA_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags="-s -w -buildid="
+
 functions: ## Compile the functions into netlify/functions/<name>
 	@for fn in $(FUNCTIONS); do \
 	  echo "go build netlify/functions/$$fn"; \
-	  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags="-s -w" \
-	    -o netlify/functions/$$fn ./functions-src/$$fn; \
+	  GOOS=linux GOARCH=amd64 $(GO_LAMBDA_BUILD) -o netlify/functions/$$fn ./functions-src/$$fn; \
+	done
+
+# Target aws (infra/ with deploy_target = "aws"): one zip per function for
+# Lambda's provided.al2023 runtime, for LAMBDA_ARCH (arm64 or x86_64, as
+# infra/'s lambda_architecture).
+LAMBDA_ARCH ?= arm64
+lambda-packages: ## Target aws: build .local/lambda/<arch>/<name>.zip for AWS Lambda (LAMBDA_ARCH=arm64, the default, or x86_64)
+	@case "$(LAMBDA_ARCH)" in arm64) goarch=arm64;; x86_64) goarch=amd64;; *) echo "LAMBDA_ARCH must be arm64 or x86_64"; exit 1;; esac; \
+	for fn in $(FUNCTIONS); do \
+	  echo "go build .local/lambda/$(LAMBDA_ARCH)/$$fn.zip"; \
+	  GOOS=linux GOARCH=$$goarch $(GO_LAMBDA_BUILD) -o .local/lambda/$(LAMBDA_ARCH)/$$fn/bootstrap ./functions-src/$$fn; \
+	  go run ./functions-src/cmd/cv-package -o .local/lambda/$(LAMBDA_ARCH)/$$fn.zip .local/lambda/$(LAMBDA_ARCH)/$$fn/bootstrap; \
 	done
 
 test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), infra/ on moto, end to end, compiled functions, pages, fuzzing

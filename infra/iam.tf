@@ -15,56 +15,86 @@ locals {
   transactions = local.emulator_compat ? ["dynamodb:TransactGetItems", "dynamodb:TransactWriteItems"] : []
 }
 
-data "aws_iam_policy_document" "functions" {
-  statement {
-    sid       = "RequestsAndCodes"
-    actions   = concat(local.item_actions, local.transactions)
-    resources = local.emulator_compat ? local.any : [local.table_arns.requests, local.table_arns.otps]
-  }
-
-  statement {
-    sid       = "RateLimitCounters"
-    actions   = concat(["dynamodb:UpdateItem"], local.transactions)
-    resources = local.emulator_compat ? local.any : [local.table_arns.limits]
-  }
-
-  statement {
-    sid       = "SendCodeEmail"
-    actions   = ["ses:SendEmail"]
-    resources = local.emulator_compat ? local.any : compact([local.ses_identity_arn, local.ses_config_set_arn])
-
-    condition {
-      test     = "StringEquals"
-      variable = "ses:FromAddress"
-      values   = [local.mail_from_address]
+# Every statement the functions may need, by name; each identity below
+# gets the ones its code calls.
+locals {
+  statements = {
+    RequestsAndCodes = {
+      actions   = concat(local.item_actions, local.transactions)
+      resources = [local.table_arns.requests, local.table_arns.otps]
+    }
+    # verify-access reads a request and its code and marks them used or
+    # expired; it never creates or deletes one.
+    ReadAndMarkRequestsAndCodes = {
+      actions   = concat(["dynamodb:GetItem", "dynamodb:UpdateItem"], local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
+      resources = [local.table_arns.requests, local.table_arns.otps]
+    }
+    RateLimitCounters = {
+      actions   = concat(["dynamodb:UpdateItem"], local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
+      resources = [local.table_arns.limits]
+    }
+    SendCodeEmail = {
+      actions   = ["ses:SendEmail"]
+      resources = compact([local.ses_identity_arn, local.ses_config_set_arn])
+      condition = { test = "StringEquals", variable = "ses:FromAddress", values = [local.mail_from_address] }
+    }
+    # A text to a phone number has no ARN, so AWS needs a wildcard here;
+    # NotResource keeps every topic out of it.
+    SendCodeSMSToPhoneNumbersOnly = {
+      actions       = ["sns:Publish"]
+      not_resources = ["arn:${local.partition}:sns:*:*:*"]
+    }
+    ReadTheCV = {
+      actions   = ["s3:GetObject"]
+      resources = [local.cv_object_arn]
+      exact     = true # moto matches S3 statements by ARN
     }
   }
 
-  # A text to a phone number has no ARN, so AWS needs a wildcard here;
-  # NotResource keeps every topic out of it.
-  statement {
-    sid           = "SendCodeSMSToPhoneNumbersOnly"
-    actions       = ["sns:Publish"]
-    not_resources = local.emulator_compat ? null : ["arn:${local.partition}:sns:*:*:*"]
-    resources     = local.emulator_compat ? local.any : null
+  # Who gets what: the IAM user both functions share on Netlify, and on
+  # AWS one execution role per function.
+  grants = {
+    functions        = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"]
+    "request-access" = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly"]
+    "verify-access"  = ["ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV"]
   }
+}
 
-  statement {
-    sid       = "ReadTheCV"
-    actions   = ["s3:GetObject"]
-    resources = [local.cv_object_arn]
+data "aws_iam_policy_document" "grants" {
+  for_each = local.grants
+
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      sid     = statement.value
+      actions = local.statements[statement.value].actions
+      resources = (local.emulator_compat && !try(local.statements[statement.value].exact, false) ? local.any :
+      try(local.statements[statement.value].resources, null))
+      not_resources = local.emulator_compat ? null : try(local.statements[statement.value].not_resources, null)
+
+      dynamic "condition" {
+        for_each = try([local.statements[statement.value].condition], [])
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
   }
 }
 
 resource "aws_iam_user" "functions" {
-  name = var.function_user_name
-  path = "/cv-access/"
+  count = var.deploy_target == "netlify" ? 1 : 0
+  name  = var.function_user_name
+  path  = "/cv-access/"
 }
 
 resource "aws_iam_user_policy" "functions" {
+  count  = var.deploy_target == "netlify" ? 1 : 0
   name   = "cv-access-functions"
-  user   = aws_iam_user.functions.name
-  policy = data.aws_iam_policy_document.functions.json
+  user   = aws_iam_user.functions[0].name
+  policy = data.aws_iam_policy_document.grants["functions"].json
 
   lifecycle {
     # The emulator switch widens this policy: it must never reach AWS.
@@ -80,8 +110,20 @@ resource "aws_iam_user_policy" "functions" {
 # them. The secret is kept in the Terraform state; see infra/README.md for
 # keeping it out.
 resource "aws_iam_access_key" "functions" {
-  count = var.create_access_keys ? 1 : 0
-  user  = aws_iam_user.functions.name
+  count = var.create_access_keys && var.deploy_target == "netlify" ? 1 : 0
+  user  = aws_iam_user.functions[0].name
+}
+
+# The functions' user gained a count with the aws target: existing
+# deployments keep their user and key.
+moved {
+  from = aws_iam_user.functions
+  to   = aws_iam_user.functions[0]
+}
+
+moved {
+  from = aws_iam_user_policy.functions
+  to   = aws_iam_user_policy.functions[0]
 }
 
 data "aws_iam_policy_document" "owner" {

@@ -50,15 +50,19 @@ locals {
     ["CV_TABLE_OTPS", aws_dynamodb_table.this["otps"].name],
     ["CV_TABLE_LIMITS", aws_dynamodb_table.this["limits"].name],
   ]
-  function_settings = concat(local.aws_settings, [
-    ["CV_AWS_ACCESS_KEY_ID", try(local.functions_key.id, null)],
-    ["CV_AWS_SECRET_ACCESS_KEY", try(local.functions_key.secret, null)],
+  # What the functions read besides the AWS settings, on either target.
+  site_settings = [
     ["CV_SITE_URL", var.site_url],
     ["CV_OWNER_NAME", var.owner_name],
     ["CV_MAIL_FROM", trimspace(var.mail_from)],
     ["CV_SES_CONFIGURATION_SET", var.ses_configuration_set],
     ["CV_SMS_SENDER_ID", var.sms_sender_id],
-  ])
+  ]
+  # Target netlify: for the site's environment, with the user's key.
+  function_settings = concat(local.aws_settings, [
+    ["CV_AWS_ACCESS_KEY_ID", try(local.functions_key.id, null)],
+    ["CV_AWS_SECRET_ACCESS_KEY", try(local.functions_key.secret, null)],
+  ], local.site_settings)
   owner_settings = concat(local.aws_settings, [
     ["CV_AWS_ACCESS_KEY_ID", try(local.owner_key.id, null)],
     ["CV_AWS_SECRET_ACCESS_KEY", try(local.owner_key.secret, null)],
@@ -69,8 +73,14 @@ locals {
   # value may hold a character either would read differently: the
   # variables refuse them, and the outputs' preconditions check again.
   unsafe_in_env = "[\\x00-\\x1f\\x7f\"\\\\$`]"
+  # Target aws: what the Netlify site needs to proxy to the API. Netlify
+  # signs with one secret: the newest.
+  netlify_proxy_settings = [
+    ["CV_API_ORIGIN", one(aws_apigatewayv2_api.functions[*].api_endpoint)],
+    ["CV_PROXY_SIGN_SECRET", try(trimspace(split(",", var.proxy_sign_secret)[0]), null)],
+  ]
   env_lines = {
-    for name, settings in { functions = local.function_settings, owner = local.owner_settings } :
+    for name, settings in { functions = local.function_settings, owner = local.owner_settings, netlify_proxy = local.netlify_proxy_settings } :
     name => join("", [
       for kv in settings : format(can(regex("^[A-Za-z0-9_./:@+,=-]*$", kv[1])) ? "%s=%s\n" : "%s=\"%s\"\n", kv[0], kv[1])
       if kv[1] != null

@@ -1,10 +1,10 @@
 output "netlify_env" {
-  description = "The KEY=VALUE lines to import into the Netlify site's environment (`netlify env:import`). CV_OTP_SECRET is not among them: make it yourself, so it never enters the state."
+  description = "The KEY=VALUE lines to import into the Netlify site's environment (`netlify env:import`). Target netlify: the functions' settings and key (CV_OTP_SECRET is not among them: make it yourself, so it never enters the state). Target aws: the API's origin and the proxy's signing secret."
   sensitive   = true
-  value       = local.env_lines.functions
+  value       = local.on_aws ? local.env_lines.netlify_proxy : local.env_lines.functions
 
   precondition {
-    condition     = alltrue([for kv in local.function_settings : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
+    condition     = alltrue([for kv in concat(local.function_settings, local.lambda_settings) : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
     error_message = "A setting holds a control character, quote, backslash, $ or backtick, which a shell and Netlify's .env import would read differently."
   }
 }
@@ -37,8 +37,13 @@ output "ses_dns_records" {
 }
 
 output "function_user" {
-  description = "The functions' IAM user; with create_access_keys = false, make its key with `aws iam create-access-key --user-name <this>`."
-  value       = aws_iam_user.functions.name
+  description = "Target netlify: the functions' IAM user; with create_access_keys = false, make its key with `aws iam create-access-key --user-name <this>`. Null on target aws, which has no user."
+  value       = one(aws_iam_user.functions[*].name)
+}
+
+output "api_origin" {
+  description = "Target aws: the HTTP API's origin, the Netlify site's CV_API_ORIGIN. Null on target netlify."
+  value       = one(aws_apigatewayv2_api.functions[*].api_endpoint)
 }
 
 output "owner_user" {

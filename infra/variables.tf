@@ -176,3 +176,123 @@ variable "create_access_keys" {
   type        = bool
   default     = true
 }
+
+# Where the two functions run. "netlify": on Netlify Functions (Lambda
+# compatibility mode), with an IAM user's key in the site's environment.
+# "aws": on AWS Lambda behind one API Gateway HTTP API, each with its own
+# execution role and no static key; the site stays on Netlify and proxies
+# /api/* to the API with a signed redirect (CV_API_ORIGIN on Netlify).
+variable "deploy_target" {
+  description = "Where the functions run: \"netlify\" (Netlify Functions, an IAM user's key) or \"aws\" (AWS Lambda behind an HTTP API, execution roles, no static key)."
+  type        = string
+  default     = "netlify"
+
+  validation {
+    condition     = contains(["netlify", "aws"], var.deploy_target)
+    error_message = "deploy_target must be \"netlify\" or \"aws\"."
+  }
+}
+
+variable "netlify_site_id" {
+  description = "Target aws: the Netlify site's id (Site configuration, Site details, Site ID). The functions serve only requests Netlify's signed proxy forwarded for this site."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.netlify_site_id == null || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.netlify_site_id))
+    error_message = "netlify_site_id must be the site's id as Netlify shows it, a lower-case UUID."
+  }
+
+  validation {
+    condition     = var.deploy_target != "aws" || var.netlify_site_id != null
+    error_message = "deploy_target = \"aws\" needs netlify_site_id: the functions admit only Netlify's proxy for that site."
+  }
+}
+
+variable "otp_secret" {
+  description = "Target aws: CV_OTP_SECRET, the key of the codes' HMAC (at least 32 characters; commas separate old keys, newest first). Pass it as TF_VAR_otp_secret, never in a file in git. It is kept in the Terraform state and the functions' configuration."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.deploy_target != "aws" || (var.otp_secret != null && alltrue([for s in split(",", coalesce(var.otp_secret, "-")) : length(trimspace(s)) >= 32]))
+    error_message = "deploy_target = \"aws\" needs otp_secret (TF_VAR_otp_secret), each comma-separated key at least 32 characters: openssl rand -hex 32."
+  }
+}
+
+variable "proxy_sign_secret" {
+  description = "Target aws: CV_PROXY_SIGN_SECRET, the secret Netlify signs proxied requests with (the same value goes into the Netlify site's environment under that name). At least 32 characters; commas separate an old secret during a change, newest first. Pass it as TF_VAR_proxy_sign_secret."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.deploy_target != "aws" || (var.proxy_sign_secret != null && alltrue([for s in split(",", coalesce(var.proxy_sign_secret, "-")) : length(trimspace(s)) >= 32]))
+    error_message = "deploy_target = \"aws\" needs proxy_sign_secret (TF_VAR_proxy_sign_secret), each comma-separated secret at least 32 characters: openssl rand -hex 32."
+  }
+}
+
+variable "lambda_packages" {
+  description = "Target aws: the folder holding <architecture>/request-access.zip and <architecture>/verify-access.zip (`make lambda-packages` writes them). Default: .local/lambda at the repository root."
+  type        = string
+  default     = null
+}
+
+variable "lambda_architecture" {
+  description = "Target aws: the functions' CPU, arm64 (Graviton: 20% cheaper per GB-second, packages 10% smaller) or x86_64. Terraform uploads the packages `make lambda-packages LAMBDA_ARCH=<this>` built for it."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "lambda_memory_mb" {
+  description = "Target aws: memory of each function in MB; Lambda gives CPU in proportion. The functions use about 25 MB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb
+    error_message = "lambda_memory_mb must be a whole number from 128 to 10240."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Target aws: the most copies of each function that may run at once, a cost cap against floods. AWS refuses any reservation on an account whose concurrency quota is still the new-account 10: set null there (the API's throttle still caps the rate)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.reserved_concurrency == null || (coalesce(var.reserved_concurrency, 1) >= 1 && floor(coalesce(var.reserved_concurrency, 1)) == coalesce(var.reserved_concurrency, 1))
+    error_message = "reserved_concurrency must be a whole number, 1 or more, or null."
+  }
+}
+
+variable "api_throttle" {
+  description = "Target aws: the HTTP API's limit across all callers, requests per second (steady) and burst. Past it the API answers 429 without invoking a function, so a flood costs at most this rate."
+  type = object({
+    rate_per_second = optional(number, 5)
+    burst           = optional(number, 20)
+  })
+  default = {}
+
+  validation {
+    condition     = var.api_throttle.rate_per_second > 0 && var.api_throttle.burst >= 1 && floor(var.api_throttle.burst) == var.api_throttle.burst
+    error_message = "api_throttle needs rate_per_second > 0 and a whole burst of 1 or more."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Target aws: days the functions' CloudWatch logs are kept. They carry request ids and outcomes only, but sit next to personal data: keep it short."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14 or 30."
+  }
+}

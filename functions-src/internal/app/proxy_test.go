@@ -2,10 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +13,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/proxysign/proxysigntest"
 )
 
 const (
@@ -24,18 +21,8 @@ const (
 	siteID      = "5a6b7c8d-0000-4000-8000-123456789abc"
 )
 
-// netlifySign makes an x-nf-sign token the way Netlify's signed proxy does
-// (netlify-cli's sign-redirect.js), with the header and claims given.
-func netlifySign(header, claims map[string]any, secret string) string {
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	in := enc(header) + "." + enc(claims)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(in))
-	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// netlifySign makes an x-nf-sign token the way Netlify's signed proxy does.
+var netlifySign = proxysigntest.Sign
 
 // ipService records the client address the edge handed the domain.
 type ipService struct {

@@ -3,6 +3,7 @@ package infratest_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,10 +46,10 @@ func section(text, heading string) string {
 	return rest
 }
 
-// The deploy guides may hold only commands that TestInfraOnMoto runs (or
-// that need a Netlify account, each named with its reason), and hold every
-// one it runs: a command changed in a README and not in the test, or the
-// other way round, fails here.
+// The deploy guides may hold only commands that TestInfraOnMoto or
+// TestAWSTargetOnMoto runs (or that need a Netlify account, each named
+// with its reason), and hold every one they run: a command changed in a
+// README and not in the test, or the other way round, fails here.
 func TestDeployGuidesRunOnlyTestedCommands(t *testing.T) {
 	root, err := emulators.FindRoot()
 	require.NoError(t, err)
@@ -59,8 +60,8 @@ func TestDeployGuidesRunOnlyTestedCommands(t *testing.T) {
 	deploy := section(string(readme), "## Deploy to your own Netlify and AWS")
 	require.NotEmpty(t, deploy, "README.md has its deploy guide")
 
-	tested := map[string]bool{destroyCommand: true}
-	for _, c := range guide {
+	tested := map[string]bool{destroyCommand: true, destroyAWS: true}
+	for _, c := range slices.Concat(guide, guideAWS) {
 		tested[c] = true
 	}
 	var all []string
@@ -73,18 +74,24 @@ func TestDeployGuidesRunOnlyTestedCommands(t *testing.T) {
 			assert.Truef(t, tested[c] || why, "%s: %q is neither run by TestInfraOnMoto nor listed in notRunHere with its reason", doc.name, c)
 		}
 	}
-	for _, c := range append(guide, destroyCommand) {
-		assert.Contains(t, all, c, "TestInfraOnMoto runs %q but no deploy guide gives it", c)
+	for _, c := range slices.Concat(guide, guideAWS, []string{destroyCommand, destroyAWS}) {
+		assert.Contains(t, all, c, "TestInfraOnMoto or TestAWSTargetOnMoto runs %q but no deploy guide gives it", c)
 	}
 	for c := range notRunHere {
 		assert.Contains(t, all, c, "notRunHere lists %q, which no guide gives any more", c)
 	}
 
-	// The guide's commands in the order the test runs them.
-	readmeCmds := shellCommands(deploy)
+	// Each guide's commands in the order the test runs them.
+	inOrder(t, shellCommands(section(deploy, "### 1. AWS, with Terraform")+section(deploy, "### 3. Netlify")+
+		section(deploy, "### 4. Check what the functions may do")), guide)
+	inOrder(t, shellCommands(section(deploy, "### Target aws")), guideAWS)
+}
+
+func inOrder(t *testing.T, given, tested []string) {
+	t.Helper()
 	last := -1
-	for _, c := range guide {
-		i := indexOf(readmeCmds, c)
+	for _, c := range tested {
+		i := indexOf(given, c)
 		if i < 0 {
 			continue // in infra/README.md only
 		}

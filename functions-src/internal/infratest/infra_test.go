@@ -94,11 +94,16 @@ func need(t *testing.T) tools {
 type stack struct {
 	tools
 	moto *infratest.Moto
-	dir  string            // where the guide runs: a copy of infra/, the rest of the repository linked
-	env  map[string]string // netlify_env, as written to .local/netlify.env
+	dir  string // where the guide runs: a copy of infra/, the rest of the repository linked
+	// adminURL is moto for the administrator's tools (Moto.AdminEndpoint).
+	adminURL string
+	env      map[string]string // netlify_env, as written to .local/netlify.env
 
-	fullPolicy map[string]any // the functions' policy as applied
+	fullPolicy map[string]any // the policy of the identity under test, as applied
+	underTest  string         // whose policy a least-privilege step takes actions from: "" (the user) or a function's role
 	visitors   []visitor      // who went through the flow
+
+	lambda *lambdaTarget // target aws only
 }
 
 // guide is the README's deploy guide (and infra/README.md's), command for
@@ -152,7 +157,14 @@ func (s *stack) run(t *testing.T, command string, extraEnv ...string) string {
 	return string(out)
 }
 
-func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
+// deployGuide is one target's guide as the test runs it.
+type deployGuide struct {
+	commands []string
+	tfvars   string   // the owner's edit of terraform.tfvars, after the copy (the first command)
+	env      []string // what the test adds to the guide's shell
+}
+
+func applyStack(t *testing.T, ctx context.Context, tl tools, g deployGuide) *stack {
 	t.Helper()
 	m, err := infratest.StartMoto(ctx)
 	require.NoError(t, err)
@@ -162,27 +174,28 @@ func applyStack(t *testing.T, ctx context.Context, tl tools) *stack {
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "infra"), 0o755))
 	tf, err := infratest.NewTerraform(tl.root, filepath.Join(dir, "infra"), tl.rc)
 	require.NoError(t, err)
-	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m, m.Admin, true)))
+	adminURL := m.AdminEndpoint(t)
+	require.NoError(t, tf.Override("moto", infratest.MotoOverride(adminURL, m.Admin, true)))
 	for _, name := range []string{"Makefile", "go.mod", "go.sum", "functions-src"} {
 		require.NoError(t, os.Symlink(filepath.Join(tl.root, name), filepath.Join(dir, name)))
 	}
-	s := &stack{tools: tl, moto: m, dir: dir}
+	s := &stack{tools: tl, moto: m, dir: dir, adminURL: adminURL}
 
 	// The guide's edit: the owner's values (example.tfvars's are the
 	// test's), and the CV to upload.
-	s.run(t, guide[0])
+	s.run(t, g.commands[0])
 	f, err := os.OpenFile(filepath.Join(dir, "infra", "terraform.tfvars"), os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = fmt.Fprintf(f, "cv_path = %q\n", sampleCV(tl))
+	_, err = fmt.Fprintf(f, "cv_path = %q\n%s", sampleCV(tl), g.tfvars)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	endpoints := []string{}
+	env := slices.Clone(g.env)
 	for _, svc := range []string{"DYNAMODB", "SESV2", "SNS", "S3"} {
-		endpoints = append(endpoints, "AWS_ENDPOINT_URL_"+svc+"="+m.URL)
+		env = append(env, "AWS_ENDPOINT_URL_"+svc+"="+m.URL)
 	}
-	for _, command := range guide[1:] {
-		out := s.run(t, command, endpoints...)
+	for _, command := range g.commands[1:] {
+		out := s.run(t, command, env...)
 		if strings.Contains(command, "aws-check") {
 			assert.Contains(t, out, "cv-setup check: all 14 permissions the functions use are granted")
 		}
@@ -202,15 +215,19 @@ func sampleCV(tl tools) string {
 	return filepath.Join(tl.root, "functions-src", "internal", "embedded", "sample-cv.pdf")
 }
 
-// functionEnv is what the function would run with on Netlify, plus the
-// SDK's endpoint variables for moto.
+// functionEnv is what the function would run with on its target (on
+// Netlify: netlify_env and the owner's CV_OTP_SECRET; on Lambda: its
+// configuration and its role's credentials), plus the SDK's endpoint
+// variables for moto.
 func (s *stack) functionEnv(name string) []string {
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=" + name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024",
-		"CV_OTP_SECRET=" + strings.Repeat("k", 64),
-	}
-	for k, v := range s.env {
-		env = append(env, k+"="+v)
+	env := []string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=" + name}
+	if s.lambda != nil {
+		env = append(env, s.lambda.env(name)...)
+	} else {
+		env = append(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024", "CV_OTP_SECRET="+strings.Repeat("k", 64))
+		for k, v := range s.env {
+			env = append(env, k+"="+v)
+		}
 	}
 	for _, svc := range []string{"DYNAMODB", "SESV2", "SNS", "S3"} {
 		env = append(env, "AWS_ENDPOINT_URL_"+svc+"="+s.moto.URL)
@@ -246,15 +263,25 @@ func (s *stack) start(t *testing.T, rt runtimeKind) pair {
 	return pair{ra, va}
 }
 
-// post sends one Netlify-shaped event and decodes the answer.
-func post(t *testing.T, f infratest.Function, ip, body string) (int, map[string]any) {
+// post sends one event shaped as the target hands it (Netlify's, or the
+// HTTP API's behind Netlify's signed proxy) and decodes the answer.
+func (s *stack) post(t *testing.T, f infratest.Function, ip, body string) (int, map[string]any) {
 	t.Helper()
+	if s.lambda != nil {
+		return s.lambda.post(t, f, ip, body)
+	}
 	ev, err := json.Marshal(events.APIGatewayProxyRequest{
 		HTTPMethod: "POST", Path: "/.netlify/functions/x",
 		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": ip, "origin": siteURL},
 		Body:    body,
 	})
 	require.NoError(t, err)
+	return invoke(t, f, ev)
+}
+
+// invoke hands f one event and decodes its JSON answer.
+func invoke(t *testing.T, f infratest.Function, ev []byte) (int, map[string]any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := f.Invoke(ctx, ev)
@@ -313,7 +340,11 @@ func (s *stack) code(t *testing.T, v visitor) (code string, texted bool) {
 func (s *stack) download(t *testing.T, url string) []byte {
 	t.Helper()
 	require.True(t, strings.HasPrefix(url, s.moto.URL+"/"+bucket+"/cv.pdf?"), url)
-	require.Contains(t, url, "X-Amz-Credential="+s.env["CV_AWS_ACCESS_KEY_ID"], "signed with the functions' own key")
+	signer := s.env["CV_AWS_ACCESS_KEY_ID"]
+	if s.lambda != nil {
+		signer = s.lambda.roles["verify-access"].ID
+	}
+	require.Contains(t, url, "X-Amz-Credential="+signer+"%2F", "signed with the functions' own credentials")
 	require.NoError(t, s.moto.LetThrough(context.Background(), 1))
 	resp, err := http.Get(url)
 	require.NoError(t, err)
@@ -328,7 +359,7 @@ func TestInfraOnMoto(t *testing.T) {
 	t.Parallel()
 	tl := need(t)
 	ctx := context.Background()
-	s := applyStack(t, ctx, tl)
+	s := applyStack(t, ctx, tl, deployGuide{commands: guide})
 
 	t.Run("netlify_env holds exactly the functions' settings", func(t *testing.T) {
 		keys := slices.Sorted(maps.Keys(s.env))
@@ -345,14 +376,14 @@ func TestInfraOnMoto(t *testing.T) {
 			p := s.start(t, rt)
 			v := newVisitor()
 			s.visitors = append(s.visitors, v)
-			status, body := post(t, p.request, v.ip, v.requestBody())
+			status, body := s.post(t, p.request, v.ip, v.requestBody())
 			require.Equal(t, 200, status, "%v\n%s", body, p.request.Logs())
 			id, _ := body["requestId"].(string)
 			require.NotEmpty(t, id)
 			code, texted := s.code(t, v)
 			assert.True(t, texted, "the same code went by SMS through moto's SNS")
 
-			status, body = post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+			status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
 			require.Equal(t, 200, status, "%v\n%s", body, p.verify.Logs())
 			url, _ := body["redirectUrl"].(string)
 			assert.Equal(t, embedded.SampleCV, s.download(t, url), "the bytes Terraform uploaded")

@@ -22,11 +22,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,17 +58,19 @@ type Moto struct {
 	URL   string      // http://127.0.0.1:port
 	Admin Credentials // the administrator made by the free calls
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *flowtest.Buffer
+	cmd    *exec.Cmd
+	done   chan struct{}
+	log    *flowtest.Buffer
+	docker net.Listener
 }
 
-// Credentials is an access key pair.
-type Credentials struct{ ID, Secret string }
+// Credentials is an access key pair, and the session token of temporary
+// credentials (an assumed role's).
+type Credentials struct{ ID, Secret, Token string }
 
 // Provider gives the pair to the AWS SDK.
 func (c Credentials) Provider() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider(c.ID, c.Secret, "")
+	return credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token)
 }
 
 // StartMoto runs moto_server on a free loopback port, with IAM enforcement
@@ -79,7 +87,13 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 
 	m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{}), log: &flowtest.Buffer{}}
 	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	m.cmd.Env = append(m.cmd.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(freeCalls))
+	docker, err := versionOnlyDocker()
+	if err != nil {
+		return nil, err
+	}
+	m.docker = docker
+	m.cmd.Env = append(m.cmd.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(freeCalls),
+		"DOCKER_HOST=tcp://"+docker.Addr().String())
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := m.cmd.Start(); err != nil {
@@ -141,8 +155,30 @@ func (m *Moto) Config(c Credentials) aws.Config {
 // IAM is an IAM client for moto with the given keys.
 func (m *Moto) IAM(c Credentials) *iam.Client { return iam.NewFromConfig(m.Config(c)) }
 
+// versionOnlyDocker answers Docker's version call and nothing else.
+// moto's own API (/moto-api/data.json, which Sent reads) lists every
+// model's attributes, and once a Lambda function exists one of them
+// connects to Docker and fails the whole listing when none runs. Nothing
+// here invokes a function through moto: the tests run them themselves.
+func versionOnlyDocker() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ApiVersion":"1.41","Version":"none: moto's data listing only"}`)
+	})
+	go func() { _ = http.Serve(ln, mux) }()
+	return ln, nil
+}
+
 // Stop ends moto; its state goes with it.
 func (m *Moto) Stop() {
+	if m.docker != nil {
+		_ = m.docker.Close()
+	}
 	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
@@ -226,3 +262,50 @@ func (m *Moto) api(ctx context.Context, method, path, body string, out any) erro
 	}
 	return json.Unmarshal(b, out)
 }
+
+// AdminEndpoint serves moto for the administrator's tools (Terraform and
+// the tests' own reads) with one difference: moto 5.2.1 cannot check the
+// signature of a body-less call (GET, DELETE) to a REST-JSON service under
+// auth (it signs the request's headers as if they were its body, so
+// Lambda's GetFunction and API Gateway's GetApi and DeleteRoute answer
+// SignatureDoesNotMatch), so each such call to Lambda or API Gateway is
+// let through unauthenticated. Those are the administrator's reads and
+// deletions of what Terraform made; every call the functions make goes to
+// moto directly, with full enforcement. Requests are passed one at a
+// time, so a let-through is never taken by another call. The server
+// closes with the test.
+func (m *Moto) AdminEndpoint(t testing.TB) string {
+	t.Helper()
+	target, err := url.Parse(m.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Host header is left as the client sent it, so SigV4
+	// signatures over it still verify behind the proxy.
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.ContentLength <= 0 && restJSONService(r.Header.Get("Authorization")) {
+			if err := m.LetThrough(r.Context(), 1); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// restJSONService reports whether a SigV4 Authorization header is scoped
+// to a service whose reads moto cannot authenticate.
+func restJSONService(authorization string) bool {
+	_, scope, _ := strings.Cut(authorization, "Credential=")
+	parts := strings.Split(scope, "/")
+	return len(parts) > 3 && (parts[3] == "lambda" || parts[3] == "apigateway")
+}
+
+// Logs is what moto wrote so far.
+func (m *Moto) Logs() string { return m.log.String() }

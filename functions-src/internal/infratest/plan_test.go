@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -62,6 +64,17 @@ func policy(t *testing.T, plan map[string]any, address string) map[string]statem
 	return out
 }
 
+// hasResource reports whether the plan makes address.
+func hasResource(plan map[string]any, address string) bool {
+	changes, _ := plan["resource_changes"].([]any)
+	for _, c := range changes {
+		if rc, _ := c.(map[string]any); rc["address"] == address {
+			return true
+		}
+	}
+	return false
+}
+
 func planned(t *testing.T, plan map[string]any, address string) map[string]any {
 	t.Helper()
 	changes, _ := plan["resource_changes"].([]any)
@@ -87,7 +100,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	tf, err := infratest.NewTerraform(tl.root, t.TempDir(), tl.rc)
 	require.NoError(t, err)
 	// Endpoints only: the emulator switches stay off, as on AWS.
-	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m, m.Admin, false)))
+	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m.AdminEndpoint(t), m.Admin, false)))
 	_, err = tf.Run(ctx, "init", "-no-color")
 	require.NoError(t, err)
 
@@ -123,7 +136,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			plan, err := tf.PlanJSON(ctx, tc.args...)
 			require.NoError(t, err)
 
-			fn := policy(t, plan, "aws_iam_user_policy.functions")
+			fn := policy(t, plan, "aws_iam_user_policy.functions[0]")
 			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, slices.Collect(maps.Keys(fn)))
 			for sid, s := range fn {
 				assert.Equal(t, "Allow", s.Effect, sid)
@@ -179,6 +192,66 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		})
 	}
 
+	t.Run("target aws: a role per function, exactly what its code calls", func(t *testing.T) {
+		packages := t.TempDir()
+		require.NoError(t, os.Mkdir(filepath.Join(packages, "arm64"), 0o755))
+		for _, fn := range lambdaFunctions {
+			require.NoError(t, os.WriteFile(filepath.Join(packages, "arm64", fn+".zip"), []byte("a package"), 0o644))
+		}
+		plan, err := tf.PlanJSON(ctx, "-var-file=example.tfvars", "-var", "deploy_target=aws",
+			"-var", "netlify_site_id="+netlifySiteID, "-var", "otp_secret="+strings.Repeat("o", 64),
+			"-var", "proxy_sign_secret="+strings.Repeat("p", 64), "-var", "lambda_packages="+packages)
+		require.NoError(t, err)
+		assert.False(t, hasResource(plan, "aws_iam_user.functions[0]"), "no user, no static key")
+		assert.False(t, hasResource(plan, "aws_iam_access_key.functions[0]"))
+
+		logs := "arn:aws:logs:us-east-2:123456789012:log-group:/aws/lambda/cv-access-"
+		req := policy(t, plan, `aws_iam_role_policy.function["request-access"]`)
+		assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "WriteItsOwnLog"},
+			slices.Collect(maps.Keys(req)))
+		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, req["RequestsAndCodes"].Action)
+		assert.ElementsMatch(t, strings1{arn + "cv-requests", arn + "otps"}, req["RequestsAndCodes"].Resource)
+		assert.Equal(t, map[string]map[string]strings1{"StringEquals": {"ses:FromAddress": {"cv@example.com"}}}, req["SendCodeEmail"].Condition)
+		assert.Equal(t, strings1{"arn:aws:sns:*:*:*"}, req["SendCodeSMSToPhoneNumbersOnly"].NotResource)
+		assert.Equal(t, strings1{logs + "request-access:*"}, req["WriteItsOwnLog"].Resource)
+		assert.ElementsMatch(t, strings1{"logs:CreateLogStream", "logs:PutLogEvents"}, req["WriteItsOwnLog"].Action)
+
+		ver := policy(t, plan, `aws_iam_role_policy.function["verify-access"]`)
+		assert.ElementsMatch(t, []string{"ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV", "WriteItsOwnLog"},
+			slices.Collect(maps.Keys(ver)), "verify-access sends nothing and creates nothing")
+		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ver["ReadAndMarkRequestsAndCodes"].Action)
+		assert.ElementsMatch(t, strings1{arn + "cv-requests", arn + "otps"}, ver["ReadAndMarkRequestsAndCodes"].Resource)
+		assert.Equal(t, strings1{"dynamodb:UpdateItem"}, ver["RateLimitCounters"].Action)
+		assert.Equal(t, strings1{arn + "cv-rate-limits"}, ver["RateLimitCounters"].Resource)
+		assert.Equal(t, strings1{"arn:aws:s3:::example-private-cv/cv.pdf"}, ver["ReadTheCV"].Resource)
+		assert.Equal(t, strings1{logs + "verify-access:*"}, ver["WriteItsOwnLog"].Resource)
+
+		for _, fn := range lambdaFunctions {
+			for sid, s := range policy(t, plan, `aws_iam_role_policy.function["`+fn+`"]`) {
+				assert.Equal(t, "Allow", s.Effect, sid)
+				assert.NotContains(t, s.Resource, "*", sid)
+			}
+			role := planned(t, plan, `aws_iam_role.function["`+fn+`"]`)
+			var trust struct{ Statement []statement }
+			require.NoError(t, json.Unmarshal([]byte(role["assume_role_policy"].(string)), &trust))
+			require.Len(t, trust.Statement, 1)
+			assert.Equal(t, map[string]any{"Service": "lambda.amazonaws.com"}, trust.Statement[0].Principal, "only Lambda assumes it")
+			assert.Equal(t, map[string]map[string]strings1{"StringEquals": {"aws:SourceAccount": {"123456789012"}}}, trust.Statement[0].Condition)
+
+			f := planned(t, plan, `aws_lambda_function.function["`+fn+`"]`)
+			assert.Equal(t, "provided.al2023", f["runtime"])
+			assert.Equal(t, []any{"arm64"}, f["architectures"])
+			assert.Equal(t, float64(5), f["reserved_concurrent_executions"])
+			// Its environment holds the secrets, so the plan does not show
+			// it: TestAWSTargetOnMoto reads it back from Lambda.
+			assert.Equal(t, float64(7), planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
+		}
+		stage := planned(t, plan, "aws_apigatewayv2_stage.default[0]")
+		settings := stage["default_route_settings"].([]any)[0].(map[string]any)
+		assert.Equal(t, float64(5), settings["throttling_rate_limit"])
+		assert.Equal(t, float64(20), settings["throttling_burst_limit"])
+	})
+
 	t.Run("bad settings stop the plan with a message naming each", func(t *testing.T) {
 		// Terraform checks every variable before it stops, so one plan
 		// (each costs seconds: the provider starts) shows them all.
@@ -205,6 +278,17 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 				says: []string{"mail_from must be an email address, optionally with a name: CV <cv@example.com>, without control characters, quotes",
 					"site_url must be an https origin", "Each table name must be 3 to 255", "owner_user_name must be an IAM user name"}},
 			{args: []string{"ses_identity=Example.com"}, says: []string{"ses_identity must be a lower-case domain"}},
+			{args: []string{"deploy_target=aws", "otp_secret=short", "lambda_architecture=sparc", "log_retention_days=400",
+				"reserved_concurrency=0", "netlify_site_id=My Site"},
+				says: []string{"otp_secret (TF_VAR_otp_secret), each comma-separated key at least 32 characters",
+					"deploy_target = \"aws\" needs proxy_sign_secret", "lambda_architecture must be arm64 or x86_64",
+					"log_retention_days must be one of", "reserved_concurrency must be a whole number",
+					"netlify_site_id must be the site's id"}},
+			{args: []string{"deploy_target=aws"}, says: []string{"deploy_target = \"aws\" needs netlify_site_id"}},
+			{args: []string{"deploy_target=aws", "netlify_site_id=" + netlifySiteID, "otp_secret=" + strings.Repeat("o", 32),
+				"proxy_sign_secret=" + strings.Repeat("p", 32), "lambda_packages=/nonexistent"},
+				says: []string{"No package at /nonexistent/arm64/request-access.zip: run `make lambda-packages LAMBDA_ARCH=arm64`"}},
+			{args: []string{"deploy_target=lambda"}, says: []string{"deploy_target must be \"netlify\" or \"aws\""}},
 			{args: []string{"ses_identity=v@example.com"}, says: []string{"mail_from's address must be ses_identity"}},
 		} {
 			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}

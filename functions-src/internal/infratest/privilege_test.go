@@ -19,15 +19,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// userPolicy reads the functions' inline policy as moto holds it.
-func (s *stack) userPolicy(t *testing.T) map[string]any {
+// policy reads an identity's inline policy as moto holds it: the
+// functions' user's (who is "") or a function's execution role's.
+func (s *stack) policy(t *testing.T, who string) map[string]any {
 	t.Helper()
-	out, err := s.moto.IAM(s.moto.Admin).GetUserPolicy(context.Background(), &iam.GetUserPolicyInput{
-		UserName: aws.String("cv-access-functions"), PolicyName: aws.String("cv-access-functions"),
-	})
-	require.NoError(t, err)
-	doc := aws.ToString(out.PolicyDocument)
+	var doc string
+	if who == "" {
+		out, err := s.moto.IAM(s.moto.Admin).GetUserPolicy(context.Background(), &iam.GetUserPolicyInput{
+			UserName: aws.String("cv-access-functions"), PolicyName: aws.String("cv-access-functions"),
+		})
+		require.NoError(t, err)
+		doc = aws.ToString(out.PolicyDocument)
+	} else {
+		out, err := s.moto.IAM(s.moto.Admin).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
+			RoleName: aws.String("cv-access-" + who), PolicyName: aws.String("cv-access-" + who),
+		})
+		require.NoError(t, err)
+		doc = aws.ToString(out.PolicyDocument)
+	}
 	if strings.HasPrefix(doc, "%") { // IAM answers it URL-encoded
+		var err error
 		doc, err = url.QueryUnescape(doc)
 		require.NoError(t, err)
 	}
@@ -36,15 +47,28 @@ func (s *stack) userPolicy(t *testing.T) map[string]any {
 	return p
 }
 
-func (s *stack) putUserPolicy(t *testing.T, p map[string]any) {
+func (s *stack) putPolicy(t *testing.T, who string, p map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(p)
 	require.NoError(t, err)
-	_, err = s.moto.IAM(s.moto.Admin).PutUserPolicy(context.Background(), &iam.PutUserPolicyInput{
-		UserName: aws.String("cv-access-functions"), PolicyName: aws.String("cv-access-functions"),
-		PolicyDocument: aws.String(string(b)),
-	})
+	if who == "" {
+		_, err = s.moto.IAM(s.moto.Admin).PutUserPolicy(context.Background(), &iam.PutUserPolicyInput{
+			UserName: aws.String("cv-access-functions"), PolicyName: aws.String("cv-access-functions"),
+			PolicyDocument: aws.String(string(b)),
+		})
+	} else {
+		_, err = s.moto.IAM(s.moto.Admin).PutRolePolicy(context.Background(), &iam.PutRolePolicyInput{
+			RoleName: aws.String("cv-access-" + who), PolicyName: aws.String("cv-access-" + who),
+			PolicyDocument: aws.String(string(b)),
+		})
+	}
 	require.NoError(t, err)
+}
+
+// restorePolicy gives the identity under test its full policy back.
+func (s *stack) restorePolicy(t *testing.T) {
+	t.Helper()
+	s.putPolicy(t, s.underTest, s.fullPolicy)
 }
 
 // actions lists every action the policy allows, once each.
@@ -122,8 +146,8 @@ func verdicts(out string) map[string]string {
 // the check names it, and the step of the flow that needs it fails with a
 // clear answer and log line (never a hang or a panic).
 func leastPrivilege(t *testing.T, s *stack) {
-	full := s.userPolicy(t)
-	s.fullPolicy = full
+	full := s.policy(t, "")
+	s.fullPolicy, s.underTest = full, ""
 	all := actions(full)
 	t.Logf("the functions' policy on moto allows: %s", strings.Join(all, ", "))
 
@@ -140,8 +164,8 @@ func leastPrivilege(t *testing.T, s *stack) {
 
 	for _, action := range all {
 		t.Run("without "+action, func(t *testing.T) {
-			s.putUserPolicy(t, without(full, action))
-			t.Cleanup(func() { s.putUserPolicy(t, full) })
+			s.putPolicy(t, "", without(full, action))
+			t.Cleanup(func() { s.putPolicy(t, "", full) })
 
 			out, ok := s.check(t)
 			assert.False(t, ok, "the check fails without %s:\n%s", action, out)
@@ -170,7 +194,7 @@ var steps = map[string]func(t *testing.T, s *stack){
 	"dynamodb:TransactWriteItems": func(t *testing.T, s *stack) {
 		p := s.start(t, runtimes[0])
 		v := newVisitor()
-		status, body := post(t, p.request, v.ip, v.requestBody())
+		status, body := s.post(t, p.request, v.ip, v.requestBody())
 		assert.Equal(t, 500, status, "%v", body)
 		assert.Equal(t, "internal", body["error"])
 		assertLogged(t, p.request.Logs, "dynamodb:TransactWriteItems")
@@ -178,21 +202,21 @@ var steps = map[string]func(t *testing.T, s *stack){
 	"dynamodb:TransactGetItems": func(t *testing.T, s *stack) {
 		p := s.start(t, runtimes[0])
 		id := s.issued(t, p)
-		status, body := post(t, p.request, "198.51.100.250", `{"requestId":"`+id+`","resend":true}`)
+		status, body := s.post(t, p.request, "198.51.100.250", `{"requestId":"`+id+`","resend":true}`)
 		assert.Equal(t, 500, status, "a resend reads the request and code first: %v", body)
 		assertLogged(t, p.request.Logs, "dynamodb:TransactGetItems")
 	},
 	"dynamodb:GetItem": func(t *testing.T, s *stack) {
 		p := s.start(t, runtimes[0])
 		id := s.issued(t, p)
-		status, body := post(t, p.verify, "198.51.100.251", `{"requestId":"`+id+`","otp":"123456"}`)
+		status, body := s.post(t, p.verify, "198.51.100.251", `{"requestId":"`+id+`","otp":"123456"}`)
 		assert.Equal(t, 500, status, "%v", body)
 		assertLogged(t, p.verify.Logs, "dynamodb:GetItem")
 	},
 	"ses:SendEmail": func(t *testing.T, s *stack) {
 		p := s.start(t, runtimes[0])
 		v := newVisitor()
-		status, body := post(t, p.request, v.ip, `{"name":"Ada","email":"`+v.email+`","consent":true}`)
+		status, body := s.post(t, p.request, v.ip, `{"name":"Ada","email":"`+v.email+`","consent":true}`)
 		assert.Equal(t, 502, status, "%v", body)
 		assert.Equal(t, "delivery_failed", body["error"])
 		assertLogged(t, p.request.Logs, "ses:SendEmail")
@@ -202,7 +226,7 @@ var steps = map[string]func(t *testing.T, s *stack){
 		// 200; the log says the text failed, and why.
 		p := s.start(t, runtimes[0])
 		v := newVisitor()
-		status, body := post(t, p.request, v.ip, v.requestBody())
+		status, body := s.post(t, p.request, v.ip, v.requestBody())
 		assert.Equal(t, 200, status, "%v", body)
 		_, texted := s.code(t, v)
 		assert.False(t, texted)
@@ -211,17 +235,17 @@ var steps = map[string]func(t *testing.T, s *stack){
 	"s3:GetObject": func(t *testing.T, s *stack) {
 		p := s.start(t, runtimes[0])
 		v := newVisitor()
-		status, body := post(t, p.request, v.ip, v.requestBody())
+		status, body := s.post(t, p.request, v.ip, v.requestBody())
 		require.Equal(t, 200, status, "%v", body)
 		id := body["requestId"].(string)
 		code, _ := s.code(t, v)
-		status, body = post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+		status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
 		assert.Equal(t, 503, status, "%v", body)
 		assert.Equal(t, "download_unavailable", body["error"])
 		assertLogged(t, p.verify.Logs, "s3:GetObject")
 
-		s.putUserPolicy(t, s.fullPolicy)
-		status, body = post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+		s.restorePolicy(t)
+		status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
 		assert.Equal(t, 200, status, "the code was not spent: once the permission is back it works: %v", body)
 	},
 }
@@ -232,7 +256,7 @@ var steps = map[string]func(t *testing.T, s *stack){
 func (s *stack) issued(t *testing.T, p pair) string {
 	t.Helper()
 	v := newVisitor()
-	status, body := post(t, p.request, v.ip, v.requestBody())
+	status, body := s.post(t, p.request, v.ip, v.requestBody())
 	require.Equal(t, 200, status, "%v", body)
 	return body["requestId"].(string)
 }

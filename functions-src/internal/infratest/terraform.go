@@ -68,9 +68,10 @@ func (tf *Terraform) Override(name, content string) error {
 	return os.WriteFile(filepath.Join(tf.Dir, name+"_override.tf"), []byte(content), 0o600)
 }
 
-// MotoOverride points the provider at moto with the given keys and, when
-// compat is true, turns on the emulator switches of infra/main.tf.
-func MotoOverride(m *Moto, c Credentials, compat bool) string {
+// MotoOverride points the provider at moto's endpoint (AdminEndpoint)
+// with the given keys and, when compat is true, turns on the emulator
+// switches of infra/main.tf.
+func MotoOverride(endpoint string, c Credentials, compat bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `provider "aws" {
   access_key                  = %q
@@ -82,8 +83,8 @@ func MotoOverride(m *Moto, c Credentials, compat bool) string {
 
   endpoints {
 `, c.ID, c.Secret)
-	for _, svc := range []string{"dynamodb", "iam", "s3", "ses", "sesv2", "sns", "sts"} {
-		fmt.Fprintf(&b, "    %-8s = %q\n", svc, m.URL)
+	for _, svc := range []string{"apigatewayv2", "cloudwatchlogs", "dynamodb", "iam", "lambda", "s3", "ses", "sesv2", "sns", "sts"} {
+		fmt.Fprintf(&b, "    %-14s = %q\n", svc, endpoint)
 	}
 	b.WriteString("  }\n}\n")
 	if compat {

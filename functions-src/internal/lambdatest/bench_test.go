@@ -22,6 +22,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/proxysign/proxysigntest"
 )
 
 // awsLatency is added to every AWS call in the benchmarks, as DESIGN.md's
@@ -63,10 +64,41 @@ func slowEnv(b *testing.B) []string {
 // per-network limit measures nothing but itself.
 func benchIP(i int) string { return fmt.Sprintf("198.%d.%d.%d", 18+i>>16&1, i>>8&255, i&255) }
 
+// benchSiteID is the Netlify site of the target aws benchmarks.
+const benchSiteID = "0b5c1a7e-4d2f-4e6a-9c3b-7f8e9d0a1b2c"
+
+// awsTargetEnv is slowEnv as target aws configures a function: the role's
+// credentials in the runtime's AWS_* variables rather than CV_AWS_*, and
+// the signed proxy's gate.
+func awsTargetEnv(b *testing.B) []string {
+	var env []string
+	for _, kv := range slowEnv(b) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "CV_AWS_ACCESS_KEY_ID":
+			env = append(env, "AWS_ACCESS_KEY_ID="+v, "AWS_SESSION_TOKEN=a-session-token")
+		case "CV_AWS_SECRET_ACCESS_KEY":
+			env = append(env, "AWS_SECRET_ACCESS_KEY="+v)
+		default:
+			env = append(env, kv)
+		}
+	}
+	return append(env, "CV_PROXY_SIGN_SECRET="+strings.Repeat("s", 64), "CV_NETLIFY_SITE_ID="+benchSiteID)
+}
+
+// invoke sends one POST shaped as f's target hands it: Netlify's event, or
+// the HTTP API's behind Netlify's signed proxy.
 func invoke(b *testing.B, f *function, ip, body string) events.APIGatewayProxyResponse {
-	ev, _ := json.Marshal(events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: body,
-		Headers: map[string]string{"content-type": "application/json", "origin": "https://cv.example.com",
-			"x-nf-client-connection-ip": ip}})
+	headers := map[string]string{"content-type": "application/json", "origin": "https://cv.example.com",
+		"x-nf-client-connection-ip": ip}
+	ev, _ := json.Marshal(events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: body, Headers: headers})
+	if f.proxySecret != "" {
+		headers["x-nf-sign"] = proxysigntest.Sign(proxysigntest.HS256,
+			proxysigntest.Claims(benchSiteID, "https://cv.example.com", "production", time.Now()), f.proxySecret)
+		ev, _ = json.Marshal(events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "ANY /x", RawPath: "/x", Headers: headers, Body: body,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "bench", Stage: "$default",
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/x", SourceIP: "3.5.140.2"}}})
+	}
 	res, err := f.rt.Invoke(context.Background(), ev)
 	if err != nil {
 		b.Fatal(err)
@@ -113,8 +145,11 @@ func requestBody(i int) string {
 
 // BenchmarkRequestAccessWarm: one warm container answering request-access
 // (one DynamoDB transaction, then the email), each AWS call 20 ms away.
-func BenchmarkRequestAccessWarm(b *testing.B) {
-	f := start(b, "request-access", slowEnv(b))
+func BenchmarkRequestAccessWarm(b *testing.B)          { requestWarm(b, slowEnv(b)) }
+func BenchmarkAWSTargetRequestAccessWarm(b *testing.B) { requestWarm(b, awsTargetEnv(b)) }
+
+func requestWarm(b *testing.B, env []string) {
+	f := start(b, "request-access", env)
 	invoke(b, f, benchIP(1<<17-1), `{"name":"Warm Up","email":"warm@example.com","consent":true}`)
 	var lat latencies
 	b.ResetTimer()
@@ -133,8 +168,10 @@ func BenchmarkRequestAccessWarm(b *testing.B) {
 // BenchmarkVerifyAccessWarm: one warm container answering verify-access on
 // the success path (count the attempt, mark used; presigning is local, and
 // the CV check passed on the warm-up call, so it calls nothing more).
-func BenchmarkVerifyAccessWarm(b *testing.B) {
-	env := slowEnv(b)
+func BenchmarkVerifyAccessWarm(b *testing.B)          { verifyWarm(b, slowEnv(b)) }
+func BenchmarkAWSTargetVerifyAccessWarm(b *testing.B) { verifyWarm(b, awsTargetEnv(b)) }
+
+func verifyWarm(b *testing.B, env []string) {
 	ids := seedRequests(b, b.N+1)
 	f := start(b, "verify-access", env)
 	invoke(b, f, benchIP(1<<17-1), fmt.Sprintf(`{"requestId":%q,"otp":"123456"}`, ids[b.N]))
@@ -186,11 +223,19 @@ func BenchmarkRequestAccessCold(b *testing.B) {
 	cold(b, "request-access", slowEnv(b), requestBody)
 }
 
+// BenchmarkAWSTargetRequestAccessCold: the same on target aws (payload 2.0,
+// the signature checked first, the role's credentials from the runtime).
+func BenchmarkAWSTargetRequestAccessCold(b *testing.B) {
+	cold(b, "request-access", awsTargetEnv(b), requestBody)
+}
+
 // BenchmarkVerifyAccessCold: init, the runtime handshake, two DynamoDB
 // round trips (the CV check, an S3 HeadObject, rides beside the first), in
 // a new process each time.
-func BenchmarkVerifyAccessCold(b *testing.B) {
-	env := slowEnv(b)
+func BenchmarkVerifyAccessCold(b *testing.B)          { verifyCold(b, slowEnv(b)) }
+func BenchmarkAWSTargetVerifyAccessCold(b *testing.B) { verifyCold(b, awsTargetEnv(b)) }
+
+func verifyCold(b *testing.B, env []string) {
 	ids := seedRequests(b, b.N)
 	cold(b, "verify-access", env, func(i int) string { return fmt.Sprintf(`{"requestId":%q,"otp":"123456"}`, ids[i]) })
 }

@@ -82,6 +82,8 @@ type function struct {
 	cmd     *exec.Cmd
 	stderr  *flowtest.Buffer
 	started time.Time // when the process was spawned
+
+	proxySecret string // target aws: what Netlify's proxy signs with
 }
 
 func start(t testing.TB, name string, env []string) *function {
@@ -91,6 +93,11 @@ func start(t testing.TB, name string, env []string) *function {
 	cmd := exec.Command(binary(t, name))
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
 	f := &function{rt: rt, cmd: cmd, stderr: &flowtest.Buffer{}}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "CV_PROXY_SIGN_SECRET="); ok {
+			f.proxySecret = v // target aws: events come as payload 2.0, signed
+		}
+	}
 	cmd.Stderr = f.stderr
 	f.started = time.Now()
 	require.NoError(t, cmd.Start())
