@@ -42,18 +42,22 @@ site: $(HUGO) ## Build the Hugo site into site/public
 # and the site proxies /api/<name> there (site/layouts/home.redirects), so
 # the deploy carries no function: Netlify stops building deploys that hold
 # Go (Lambda compatibility mode) functions from 2027-06-01.
-ifneq ($(strip $(CV_API_ORIGIN)),)
+# $(value ...) and the shell's own "$$CV_API_ORIGIN": make never expands
+# what the variable holds.
+ifneq ($(strip $(value CV_API_ORIGIN)),)
 build: site
 	@rm -f $(addprefix netlify/functions/,$(FUNCTIONS))
 	@left=$$(ls -A netlify/functions | grep -vx '.gitkeep' || true); \
 	if [ -n "$$left" ]; then echo "netlify/functions must hold no function on the AWS target (CV_API_ORIGIN is set); remove: $$left"; exit 1; fi
-	@echo "CV_API_ORIGIN is set (target aws): built the site only; netlify/functions holds no function, /api/* is proxied to $(strip $(CV_API_ORIGIN))"
+	@echo "CV_API_ORIGIN is set (target aws): built the site only; netlify/functions holds no function, /api/* is proxied to $$CV_API_ORIGIN"
 else
 build: site functions ## Netlify's build: the site and the Linux Lambda binaries (the site only when CV_API_ORIGIN is set)
 endif
 
 # How a function is compiled for Lambda, on either target.
-GO_LAMBDA_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags="-s -w -buildid="
+# No VCS stamp and no build id: the same code gives the same binary (and
+# the same package, so Terraform uploads only a change) on any machine.
+GO_LAMBDA_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -buildvcs=false -ldflags="-s -w -buildid="
 
 functions: ## Compile the functions into netlify/functions/<name>
 	@for fn in $(FUNCTIONS); do \

@@ -1,8 +1,10 @@
-# Two identities. The functions' user may do exactly what the code calls,
-# on exactly these resources; the owner's user lists and erases requests
-# with cv-owner. Email and SMS share the functions' identity: on Netlify
-# every function of a site sees the same environment, so a second key for
-# sending would sit beside the first and separate nothing.
+# The identities the functions run as, each allowed exactly what its code
+# calls on exactly these resources: on target netlify one IAM user both
+# functions share (with a key); on target aws one execution role per
+# function (lambda.tf). The owner's user lists and erases requests with
+# cv-owner. On Netlify every function of a site sees the same environment,
+# so a second key for sending would sit beside the first and separate
+# nothing: the split comes with the roles.
 
 locals {
   any = ["*"]
@@ -60,6 +62,17 @@ locals {
   }
 }
 
+# The emulator switch (main.tf) widens policies and trust: it must never
+# reach AWS. A failed precondition stops the whole plan.
+resource "terraform_data" "emulator_guard" {
+  lifecycle {
+    precondition {
+      condition     = !local.emulator_compat || local.account == "123456789012"
+      error_message = "local.emulator_compat is on (an *_override.tf file sets it): it is for the tests' AWS look-alike only. Remove the override file."
+    }
+  }
+}
+
 data "aws_iam_policy_document" "grants" {
   for_each = local.grants
 
@@ -96,13 +109,7 @@ resource "aws_iam_user_policy" "functions" {
   user   = aws_iam_user.functions[0].name
   policy = data.aws_iam_policy_document.grants["functions"].json
 
-  lifecycle {
-    # The emulator switch widens this policy: it must never reach AWS.
-    precondition {
-      condition     = !local.emulator_compat || local.account == "123456789012"
-      error_message = "local.emulator_compat is on (an *_override.tf file sets it): it is for the tests' AWS look-alike only. Remove the override file."
-    }
-  }
+  depends_on = [terraform_data.emulator_guard]
 }
 
 # The functions sign download links with this key, so it must be a

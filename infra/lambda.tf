@@ -60,12 +60,7 @@ resource "aws_iam_role" "function" {
   path               = "/cv-access/"
   assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
 
-  lifecycle {
-    precondition {
-      condition     = !local.emulator_compat || local.account == "123456789012"
-      error_message = "local.emulator_compat is on (an *_override.tf file sets it): it is for the tests' AWS look-alike only. Remove the override file."
-    }
-  }
+  depends_on = [terraform_data.emulator_guard]
 }
 
 # Each role: what its function's code calls, and writing its own log.
@@ -86,12 +81,7 @@ resource "aws_iam_role_policy" "function" {
   role     = aws_iam_role.function[each.key].id
   policy   = data.aws_iam_policy_document.function_role[each.key].json
 
-  lifecycle {
-    precondition {
-      condition     = !local.emulator_compat || local.account == "123456789012"
-      error_message = "local.emulator_compat is on (an *_override.tf file sets it): it is for the tests' AWS look-alike only. Remove the override file."
-    }
-  }
+  depends_on = [terraform_data.emulator_guard]
 }
 
 # Made here, before the function, so the retention holds from the first

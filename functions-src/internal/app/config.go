@@ -324,8 +324,9 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 }
 
 // loadProxy reads the signed-proxy settings of the AWS target: both or
-// neither. The secret is what Netlify signs x-nf-sign with (netlify.toml's
-// `signed = "CV_PROXY_SIGN_SECRET"` names the same variable on the site).
+// neither. The secret is what Netlify signs x-nf-sign with (the
+// `Sign=CV_PROXY_SIGN_SECRET` rules that site/layouts/home.redirects
+// writes name the same variable on the site).
 func loadProxy(env Getenv) ([][]byte, string, error) {
 	raw, site := strings.TrimSpace(env("CV_PROXY_SIGN_SECRET")), strings.TrimSpace(env("CV_NETLIFY_SITE_ID"))
 	switch {

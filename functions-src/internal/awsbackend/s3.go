@@ -93,8 +93,8 @@ func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, e
 	link, err = p.presignGet(ctx, ttl)
 	if errors.As(err, &short) {
 		return "", fmt.Errorf("s3 presign: %w: %v, even after a refresh; no link is given out, for it would stop "+
-			"working before its %s are up. Sign with credentials that last longer (an IAM user's keys in "+
-			"CV_AWS_ACCESS_KEY_ID/CV_AWS_SECRET_ACCESS_KEY do not expire)", access.ErrLinkCredentialsExpiring, short, ttl)
+			"working before its %s are up. The credentials' source must hand out ones that last longer "+
+			"(a role session of at least a few minutes)", access.ErrLinkCredentialsExpiring, short, ttl)
 	}
 	return link, err
 }

@@ -28,37 +28,8 @@ type Function interface {
 
 // OwnRuntime runs bin under this project's Runtime API (lambdatest).
 func OwnRuntime(bin string, env []string) (Function, error) {
-	rt, err := lambdatest.Start()
-	if err != nil {
-		return nil, err
-	}
-	f := &process{log: &flowtest.Buffer{}}
-	f.cmd = exec.Command(bin)
-	f.cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
-	if err := f.start(); err != nil {
-		rt.Close()
-		return nil, err
-	}
-	return &ownFunction{process: f, rt: rt}, nil
+	return lambdatest.Run(bin, env)
 }
-
-type ownFunction struct {
-	*process
-	rt *lambdatest.Runtime
-}
-
-func (f *ownFunction) Invoke(ctx context.Context, event []byte) ([]byte, error) {
-	res, err := f.rt.Invoke(ctx, event)
-	if err != nil {
-		return nil, err
-	}
-	if res.Error {
-		return nil, fmt.Errorf("the handler returned an error to the runtime: %s", res.Payload)
-	}
-	return res.Payload, nil
-}
-
-func (f *ownFunction) Stop() { f.rt.Close(); f.process.stop() }
 
 // RIE runs bin under Amazon's Lambda Runtime Interface Emulator, the
 // runtime API of Amazon's own base images.

@@ -113,14 +113,14 @@ var guide = []string{
 	"cp infra/example.tfvars infra/terraform.tfvars",
 	"terraform -chdir=infra init",
 	"terraform -chdir=infra plan",
-	"terraform -chdir=infra apply",
+	"(umask 077; terraform -chdir=infra apply)",
 	"terraform -chdir=infra output ses_dns_records",
 	"umask 077 && mkdir -p .local && terraform -chdir=infra output -raw netlify_env > .local/netlify.env",
 	"(set -a; . ./.local/netlify.env; set +a; make aws-check)",
 }
 
 // destroyCommand ends the stack, as infra/README.md says.
-const destroyCommand = "terraform -chdir=infra destroy"
+const destroyCommand = "(umask 077; terraform -chdir=infra destroy)"
 
 // notRunHere are the guides' commands no test can run here, and why.
 var notRunHere = map[string]string{
@@ -198,6 +198,11 @@ func applyStack(t *testing.T, ctx context.Context, tl tools, g deployGuide) *sta
 		out := s.run(t, command, env...)
 		if strings.Contains(command, "aws-check") {
 			assert.Contains(t, out, "cv-setup check: all 14 permissions the functions use are granted")
+		}
+	}
+	for _, state := range []string{"terraform.tfstate", "terraform.tfstate.backup"} {
+		if st, err := os.Stat(filepath.Join(dir, "infra", state)); err == nil {
+			assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "%s holds keys and secrets: the owner's alone", state)
 		}
 	}
 	envFile := filepath.Join(dir, ".local", "netlify.env")

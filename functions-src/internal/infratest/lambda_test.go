@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -44,12 +46,13 @@ var guideAWS = []string{
 	"make lambda-packages",
 	`umask 077 && mkdir -p .local && { [ -f .local/aws-secrets.env ] || printf 'TF_VAR_otp_secret=%s\nTF_VAR_proxy_sign_secret=%s\n' "$(openssl rand -hex 32)" "$(openssl rand -hex 32)" > .local/aws-secrets.env; }`,
 	"terraform -chdir=infra init",
-	"(set -a; . ./.local/aws-secrets.env; set +a; terraform -chdir=infra apply)",
+	"(umask 077; set -a; . ./.local/aws-secrets.env; set +a; terraform -chdir=infra apply)",
+	"terraform -chdir=infra output ses_dns_records",
 	"umask 077 && mkdir -p .local && terraform -chdir=infra output -raw netlify_env > .local/netlify.env",
 }
 
 // destroyAWS ends the aws target's stack, as the README says.
-const destroyAWS = "(set -a; . ./.local/aws-secrets.env; set +a; terraform -chdir=infra destroy)"
+const destroyAWS = "(umask 077; set -a; . ./.local/aws-secrets.env; set +a; terraform -chdir=infra destroy)"
 
 // netlifySiteID is the test's Netlify site.
 const netlifySiteID = "0b5c1a7e-4d2f-4e6a-9c3b-7f8e9d0a1b2c"
@@ -154,6 +157,7 @@ func TestAWSTargetOnMoto(t *testing.T) {
 			assert.Equal(t, int32(256), aws.ToInt32(c.MemorySize))
 			assert.Equal(t, int32(10), aws.ToInt32(c.Timeout))
 			assert.Equal(t, "arn:aws:iam::123456789012:role/cv-access/cv-access-"+fn, aws.ToString(c.Role))
+			require.NotNil(t, out.Concurrency, "a reserved concurrency")
 			assert.Equal(t, int32(5), aws.ToInt32(out.Concurrency.ReservedConcurrentExecutions), "a cost cap against floods")
 			env := c.Environment.Variables
 			assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
@@ -212,7 +216,8 @@ func TestAWSTargetOnMoto(t *testing.T) {
 
 	t.Run("no IAM user holds a key for the functions", func(t *testing.T) {
 		_, err := s.moto.IAM(s.moto.Admin).GetUser(ctx, &iam.GetUserInput{UserName: aws.String("cv-access-functions")})
-		assert.Error(t, err, "target aws has no functions' user")
+		var missing *iamtypes.NoSuchEntityException
+		assert.ErrorAs(t, err, &missing, "target aws has no functions' user")
 	})
 
 	for _, rt := range runtimes {
@@ -307,8 +312,9 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 
 // roleSteps are, per function, the parts of its flow each action of its
 // role is needed for. moto authorises a transaction as its own action, not
-// as its parts, so an action used only inside transactions on AWS has no
-// step here: the plan test checks AWS gets it.
+// as its parts, and some calls happen only when another fails (deleting a
+// request whose code could not be sent): those actions have no step here,
+// and `cv-setup check` tries them one by one.
 var roleSteps = map[string]map[string]func(t *testing.T, s *stack){
 	"request-access": {
 		"dynamodb:TransactWriteItems": steps["dynamodb:TransactWriteItems"],
@@ -347,27 +353,63 @@ var roleSteps = map[string]map[string]func(t *testing.T, s *stack){
 	},
 }
 
+// lambdaOnly are the roles' actions that only Lambda itself uses (writing
+// the function's log), which no call of the functions can show on moto:
+// the plan test checks AWS gets them.
+var lambdaOnly = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
+
+// roleCheck runs `cv-setup check` with a role's credentials (as Lambda
+// hands them over, hence -default-credentials) and returns each action's
+// verdict.
+func (s *stack) roleCheck(t *testing.T, fn string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(command(t, s.root, "cv-setup"), "check", "-default-credentials")
+	cmd.Env = s.functionEnv(fn)
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("cv-setup check did not run: %v", err)
+	}
+	v := verdicts(string(out))
+	require.NotEmpty(t, v, "%s", out)
+	return v
+}
+
 // leastPrivilegeRoles takes each action out of each role's policy in
-// turn: the step of its function's flow that needs it fails, with a clear
-// answer and a log line naming it.
+// turn: `cv-setup check` with the role's credentials names it, and the
+// step of its function's flow that needs it fails with a clear answer and
+// a log line naming it. With the full policy, the check finds allowed
+// exactly what the role holds.
 func leastPrivilegeRoles(t *testing.T, s *stack) {
 	for _, fn := range lambdaFunctions {
 		full := s.policy(t, fn)
 		all := actions(full)
 		t.Logf("%s's role on moto allows: %s", fn, strings.Join(all, ", "))
+		t.Run(fn+" with its whole policy", func(t *testing.T) {
+			for action, verdict := range s.roleCheck(t, fn) {
+				want := "DENIED"
+				if slices.Contains(all, action) {
+					want = "ok"
+				}
+				assert.Equal(t, want, verdict, "%s for %s's role", action, fn)
+			}
+		})
 		for _, action := range all {
 			t.Run(fn+" without "+action, func(t *testing.T) {
 				s.fullPolicy, s.underTest = full, fn
 				s.putPolicy(t, fn, without(full, action))
 				t.Cleanup(func() { s.putPolicy(t, fn, full) })
-				step, ok := roleSteps[fn][action]
-				if !ok {
-					require.True(t, strings.HasPrefix(action, "dynamodb:") || strings.HasPrefix(action, "logs:"), "%s has a step", action)
-					t.Logf("%s: used only inside transactions (moto authorises those as the transaction), or by Lambda "+
-						"for the function's log; the plan test checks AWS gets it", action)
-					return
+				shown := false
+				if verdict, tried := s.roleCheck(t, fn)[action]; tried {
+					assert.Equal(t, "DENIED", verdict, "the check names %s", action)
+					shown = true
 				}
-				step(t, s)
+				if step, ok := roleSteps[fn][action]; ok {
+					step(t, s)
+					shown = true
+				}
+				if !shown {
+					assert.Contains(t, lambdaOnly, action, "%s is neither tried by the check nor needed by a step of the flow", action)
+				}
 			})
 		}
 	}

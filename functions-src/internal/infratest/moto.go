@@ -92,6 +92,12 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 		return nil, err
 	}
 	m.docker = docker
+	started := false
+	defer func() {
+		if !started {
+			_ = docker.Close()
+		}
+	}()
 	m.cmd.Env = append(m.cmd.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(freeCalls),
 		"DOCKER_HOST=tcp://"+docker.Addr().String())
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
@@ -124,6 +130,7 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 		m.Stop()
 		return nil, fmt.Errorf("make moto's administrator: %w", err)
 	}
+	started = true
 	return m, nil
 }
 
@@ -271,8 +278,11 @@ func (m *Moto) api(ctx context.Context, method, path, body string, out any) erro
 // SignatureDoesNotMatch), so each such call to Lambda or API Gateway is
 // let through unauthenticated. Those are the administrator's reads and
 // deletions of what Terraform made; every call the functions make goes to
-// moto directly, with full enforcement. Requests are passed one at a
-// time, so a let-through is never taken by another call. The server
+// moto directly, with full enforcement. Requests through it are passed
+// one at a time, so a let-through is never taken by another of them; a
+// call that reaches moto directly at that moment could take it instead,
+// so the tests use this endpoint only while no function is calling moto
+// (Terraform's apply and destroy, and the reads between flows). The server
 // closes with the test.
 func (m *Moto) AdminEndpoint(t testing.TB) string {
 	t.Helper()

@@ -136,6 +136,9 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			plan, err := tf.PlanJSON(ctx, tc.args...)
 			require.NoError(t, err)
 
+			assert.True(t, hasResource(plan, "aws_iam_user.functions[0]"), "target netlify: the functions' user")
+			assert.True(t, hasResource(plan, "aws_iam_access_key.functions[0]"))
+			assert.False(t, hasResource(plan, `aws_lambda_function.function["request-access"]`), "and no Lambda")
 			fn := policy(t, plan, "aws_iam_user_policy.functions[0]")
 			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, slices.Collect(maps.Keys(fn)))
 			for sid, s := range fn {

@@ -10,8 +10,8 @@ import (
 )
 
 // Process is a compiled function (a `make functions` output) running
-// under its own Runtime, one warm container. infratest has a runner of
-// the same shape beside Amazon's RIE.
+// under its own Runtime, one warm container. infratest runs the same
+// beside Amazon's RIE.
 type Process struct {
 	rt   *Runtime
 	cmd  *exec.Cmd
