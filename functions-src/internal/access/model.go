@@ -31,6 +31,9 @@ type Request struct {
 	CreatedAt time.Time
 	// VerifiedAt is zero until the code is used.
 	VerifiedAt time.Time
+	// NotifiedAt is zero until the owner's email about the download has
+	// been claimed for sending (Notifications).
+	NotifiedAt time.Time
 	// DeleteAt is when the retention period ends: the store expires the
 	// record then (DynamoDB TTL) and treats it as gone from that instant.
 	DeleteAt time.Time

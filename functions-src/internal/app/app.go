@@ -17,6 +17,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
+	"github.com/cv-access/cv-access/functions-src/internal/logctx"
 	"github.com/cv-access/cv-access/functions-src/internal/proxysign"
 )
 
@@ -110,14 +111,38 @@ func New(cfg Config, o Options) (*App, error) {
 		FileName: filepath.Base(cfg.CVFile),
 		Now:      o.Now,
 	}
-	svc, err := access.NewService(access.Deps{
+	deps := access.Deps{
 		Store: store, Mailer: outbox, SMS: outbox, Links: links, Phones: o.Phones,
 		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
-	}, cfg.Policy, sender)
+	}
+	if cfg.Notify {
+		// No stream here: the owner's email goes out beside the answer, from
+		// this long-running process, never in its way.
+		n := &access.Notifier{Store: store, Mail: outbox, To: cfg.OwnerEmail, SiteURL: cfg.SiteURL, Now: o.Now}
+		deps.Verified = func(ctx context.Context, requestID string) {
+			ctx, now := context.WithoutCancel(ctx), o.Now()
+			go notify(ctx, n, requestID, now)
+		}
+	}
+	svc, err := access.NewService(deps, cfg.Policy, sender)
 	if err != nil {
 		return nil, err
 	}
 	return &App{Config: cfg, Service: svc, Links: links, now: o.Now}, nil
+}
+
+// notify sends the owner's email about one download and logs the outcome.
+func notify(ctx context.Context, n *access.Notifier, requestID string, now time.Time) {
+	log := logctx.From(ctx)
+	sent, err := n.NotifyAt(ctx, requestID, now)
+	switch {
+	case err != nil:
+		log.Error("owner notification failed", "error", err.Error())
+	case sent:
+		log.Info("owner notified")
+	default:
+		log.Info("owner notification not due")
+	}
 }
 
 // API is the edge configuration: the site's own origin is the one allowed

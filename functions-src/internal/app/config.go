@@ -37,6 +37,12 @@ type Config struct {
 	MailFrom   string
 	Policy     access.Policy
 
+	// The owner's email about each download: where it goes
+	// (CV_OWNER_EMAIL), and whether to send it (CV_NOTIFY: each, the
+	// default when an address is set, or off).
+	OwnerEmail string
+	Notify     bool
+
 	// Local backend.
 	DataDir   string
 	OutboxDir string
@@ -114,6 +120,11 @@ func LoadConfig(env Getenv) (Config, error) {
 		} else {
 			errs = append(errs, errors.New("CV_MAIL_FROM is not set: the verified SES sender, e.g. CV <cv@example.com>"))
 		}
+	}
+
+	c.OwnerEmail, c.Notify, err = loadNotify(env, local)
+	if err != nil {
+		errs = append(errs, err)
 	}
 
 	if v := strings.TrimSpace(env("CV_POLICY_VERSION")); v != "" {
@@ -321,6 +332,34 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 		errs = append(errs, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadNotify reads where the owner's download notifications go and
+// whether to send them. Locally the owner is owner@example.com, so `make
+// dev` shows the email in the outbox (nothing leaves the machine).
+func loadNotify(env Getenv, local bool) (string, bool, error) {
+	to := strings.TrimSpace(env("CV_OWNER_EMAIL"))
+	if to == "" && local {
+		to = "owner@example.com"
+	}
+	if to != "" {
+		norm, err := access.NormalizeEmail(to)
+		if err != nil || strings.ContainsAny(to, "<>,;\"\r\n") {
+			return "", false, fmt.Errorf("CV_OWNER_EMAIL=%q: want one email address, e.g. ada@example.com", to)
+		}
+		to = norm
+	}
+	switch mode := strings.TrimSpace(env("CV_NOTIFY")); mode {
+	case "", "each":
+		if mode == "each" && to == "" {
+			return "", false, errors.New("CV_NOTIFY=each needs CV_OWNER_EMAIL: where to send the owner's email about each download")
+		}
+		return to, to != "", nil
+	case "off":
+		return to, false, nil
+	default:
+		return "", false, fmt.Errorf("CV_NOTIFY=%q: want each (an email to CV_OWNER_EMAIL per download) or off", mode)
+	}
 }
 
 // loadProxy reads the signed-proxy settings of the AWS target: both or

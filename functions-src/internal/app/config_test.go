@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,4 +258,44 @@ func TestOwnerConfigNeedsOnlyWhatOwnerEnvGives(t *testing.T) {
 	c, err = app.LoadOwnerConfig(envOf(map[string]string{}))
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(".local", "cv-access.db"), c.StorePath())
+}
+
+func TestOwnerNotificationSettings(t *testing.T) {
+	aws := map[string]string{"CV_BACKEND": "aws", "CV_SITE_URL": "https://cv.example.com", "CV_OWNER_NAME": "Ada",
+		"CV_MAIL_FROM": "cv@example.com", "CV_OTP_SECRET": strongSecret, "CV_AWS_REGION": "eu-west-2", "CV_S3_BUCKET": "my-cv"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		to     string
+		notify bool
+	}{
+		{"local: owner@example.com, into the outbox", map[string]string{"CV_DATA_DIR": t.TempDir()}, "owner@example.com", true},
+		{"local, off", map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_NOTIFY": "off"}, "owner@example.com", false},
+		{"aws without an owner address: off", aws, "", false},
+		{"aws with one: each", with(aws, "CV_OWNER_EMAIL", " Ada@Example.com "), "ada@example.com", true},
+		{"aws with one, off", with(aws, "CV_OWNER_EMAIL", "ada@example.com", "CV_NOTIFY", "off"), "ada@example.com", false},
+	} {
+		c, err := app.LoadConfig(envOf(tc.env))
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.to, c.OwnerEmail, tc.name)
+		assert.Equal(t, tc.notify, c.Notify, tc.name)
+	}
+	for env, says := range map[string]string{
+		"CV_NOTIFY=each":                              "CV_NOTIFY=each needs CV_OWNER_EMAIL",
+		"CV_NOTIFY=always":                            `CV_NOTIFY="always": want each`,
+		"CV_OWNER_EMAIL=not an address":               "CV_OWNER_EMAIL=",
+		"CV_OWNER_EMAIL=a@example.com, b@example.com": "want one email address",
+		"CV_OWNER_EMAIL=Ada <a@example.com>":          "want one email address",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		_, err := app.LoadConfig(envOf(with(aws, k, v)))
+		assert.ErrorContains(t, err, says, env)
+	}
 }

@@ -139,6 +139,11 @@ func TestDynamoDBStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) access.Store { return f.backend.Store })
 }
 
+func TestDynamoDBNotificationContract(t *testing.T) {
+	f := backend(t)
+	storetest.RunNotifications(t, func(t *testing.T) storetest.NotifyingStore { return f.backend.Store })
+}
+
 func TestSetupIsIdempotent(t *testing.T) {
 	f := backend(t)
 	var said []string

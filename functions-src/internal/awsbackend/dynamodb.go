@@ -73,6 +73,7 @@ type requestItem struct {
 	Status        string `dynamodbav:"otp_status"`
 	Timestamp     int64  `dynamodbav:"timestamp"`
 	VerifiedAt    int64  `dynamodbav:"verified_at,omitempty"`
+	NotifiedAt    int64  `dynamodbav:"notified_at,omitempty"`
 	TTL           int64  `dynamodbav:"ttl"`
 }
 
@@ -97,6 +98,9 @@ func fromRequest(r access.Request) requestItem {
 	if !r.VerifiedAt.IsZero() {
 		it.VerifiedAt = r.VerifiedAt.Unix()
 	}
+	if !r.NotifiedAt.IsZero() {
+		it.NotifiedAt = r.NotifiedAt.Unix()
+	}
 	return it
 }
 
@@ -110,6 +114,9 @@ func (it requestItem) request() access.Request {
 	}
 	if it.VerifiedAt != 0 {
 		r.VerifiedAt = unix(it.VerifiedAt)
+	}
+	if it.NotifiedAt != 0 {
+		r.NotifiedAt = unix(it.NotifiedAt)
 	}
 	return r
 }
@@ -346,6 +353,58 @@ func (s *Store) GetRequest(ctx context.Context, requestID string, now time.Time)
 		return access.Request{}, access.ErrNotFound
 	}
 	return it.request(), nil
+}
+
+// ClaimNotification implements access.Notifications: one conditional
+// update that returns the request as it now stands.
+func (s *Store) ClaimNotification(ctx context.Context, requestID string, now time.Time) (access.Request, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &s.tables.Requests,
+		Key:                                 key(requestID),
+		UpdateExpression:                    aws.String("SET notified_at = :now"),
+		ConditionExpression:                 aws.String("attribute_exists(request_id) AND #ttl > :now AND otp_status = :verified AND attribute_not_exists(notified_at)"),
+		ExpressionAttributeNames:            map[string]string{"#ttl": "ttl"},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":      &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			":verified": &types.AttributeValueMemberS{Value: string(access.StatusVerified)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		var old requestItem
+		if len(ccf.Item) == 0 || attributevalue.UnmarshalMap(ccf.Item, &old) != nil || !now.Before(unix(old.TTL)) {
+			return access.Request{}, access.ErrNotFound
+		}
+		return access.Request{}, access.ErrNoNotificationDue
+	}
+	if err != nil {
+		return access.Request{}, wrap("claim notification", err)
+	}
+	var it requestItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return access.Request{}, fmt.Errorf("unmarshal request: %w", err)
+	}
+	return it.request(), nil
+}
+
+// ReleaseNotification implements access.Notifications.
+func (s *Store) ReleaseNotification(ctx context.Context, requestID string, at time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.tables.Requests,
+		Key:                 key(requestID),
+		UpdateExpression:    aws.String("REMOVE notified_at"),
+		ConditionExpression: aws.String("notified_at = :at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // another claim, or none: not ours to give back
+	}
+	return wrap("release notification", err)
 }
 
 // MarkExpired implements access.Store.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,4 +311,62 @@ func TestDevServerRefusesForeignHostNames(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, want, resp.StatusCode, host)
 	}
+}
+
+// ownerEmails are the owner's download notifications in the outbox.
+func (d *devEnv) ownerEmails(t *testing.T) []embedded.Message {
+	t.Helper()
+	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	var out []embedded.Message
+	for _, m := range msgs {
+		if m.Kind == "email" && m.To == "<owner@example.com>" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestAVerifiedDownloadEmailsTheOwnerOnce(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, `{"name":"Ada <b>Lovelace</b>","email":"ada@example.com","company":"Engines & Co","location":"London","consent":true}`)
+	assert.Empty(t, d.ownerEmails(t), "nothing for a code sent")
+	assert.Equal(t, 400, d.verify(t, id, "000000").Status)
+	time.Sleep(200 * time.Millisecond)
+	assert.Empty(t, d.ownerEmails(t), "nothing for a refused attempt")
+
+	require.Equal(t, 200, d.verify(t, id, code).Status)
+	var got []embedded.Message
+	require.Eventually(t, func() bool { got = d.ownerEmails(t); return len(got) == 1 }, 5*time.Second, 20*time.Millisecond,
+		"the owner is emailed beside the answer")
+	assert.Contains(t, got[0].Text, "Ada <b>Lovelace</b>")
+	assert.Contains(t, got[0].Text, "ada@example.com")
+	assert.Contains(t, got[0].Text, "Engines & Co")
+	assert.Contains(t, got[0].Text, "London")
+	assert.Contains(t, got[0].Text, d.URL+"/owner/")
+
+	assert.Equal(t, 409, d.verify(t, id, code).Status, "the code is spent")
+	time.Sleep(200 * time.Millisecond)
+	assert.Len(t, d.ownerEmails(t), 1, "and no second email")
+}
+
+func TestFiftyRightAnswersAtOnceEmailTheOwnerOnce(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, `{"name":"Ada","email":"ada@example.com","consent":true}`)
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d.verify(t, id, code).Status == 200 {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, won.Load())
+	require.Eventually(t, func() bool { return len(d.ownerEmails(t)) >= 1 }, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	assert.Len(t, d.ownerEmails(t), 1, "one email for the one verified request, none for the lost races")
 }

@@ -20,6 +20,7 @@ type requestRecord struct {
 	Status        string `json:"otp_status"`
 	CreatedAt     int64  `json:"timestamp"`
 	VerifiedAt    int64  `json:"verified_at,omitempty"`
+	NotifiedAt    int64  `json:"notified_at,omitempty"`
 	DeleteAt      int64  `json:"delete_at"`
 }
 
@@ -38,7 +39,7 @@ func toRequestRecord(r access.Request) requestRecord {
 		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
 		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
 		Status: string(r.Status), CreatedAt: r.CreatedAt.Unix(),
-		VerifiedAt: unixOrZero(r.VerifiedAt), DeleteAt: r.DeleteAt.Unix(),
+		VerifiedAt: unixOrZero(r.VerifiedAt), NotifiedAt: unixOrZero(r.NotifiedAt), DeleteAt: r.DeleteAt.Unix(),
 	}
 }
 
@@ -50,6 +51,7 @@ func (rec requestRecord) request(id string) access.Request {
 		Status:     access.Status(rec.Status),
 		CreatedAt:  unix(rec.CreatedAt),
 		VerifiedAt: unixOrZeroTime(rec.VerifiedAt),
+		NotifiedAt: unixOrZeroTime(rec.NotifiedAt),
 		DeleteAt:   unix(rec.DeleteAt),
 	}
 }

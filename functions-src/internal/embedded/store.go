@@ -213,6 +213,35 @@ func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time,
 	})
 }
 
+// ClaimNotification implements access.Notifications.
+func (s *Store) ClaimNotification(_ context.Context, requestID string, now time.Time) (access.Request, error) {
+	var r access.Request
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		if r, err = getRequest(tx, requestID, now); err != nil {
+			return err
+		}
+		if r.Status != access.StatusVerified || !r.NotifiedAt.IsZero() {
+			return access.ErrNoNotificationDue
+		}
+		r.NotifiedAt = now.UTC().Truncate(time.Second)
+		return putJSON(tx.Bucket(bucketRequests), requestID, toRequestRecord(r))
+	})
+	return r, err
+}
+
+// ReleaseNotification implements access.Notifications.
+func (s *Store) ReleaseNotification(_ context.Context, requestID string, at time.Time) error {
+	return s.update(func(tx *bolt.Tx) error {
+		var rec requestRecord
+		if !getJSON(tx.Bucket(bucketRequests), requestID, &rec) || rec.NotifiedAt != at.Unix() {
+			return nil
+		}
+		rec.NotifiedAt = 0
+		return putJSON(tx.Bucket(bucketRequests), requestID, rec)
+	})
+}
+
 // GetRequest implements access.Store.
 func (s *Store) GetRequest(_ context.Context, requestID string, now time.Time) (access.Request, error) {
 	var r access.Request

@@ -27,6 +27,14 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
+func TestNotificationContract(t *testing.T) {
+	storetest.RunNotifications(t, func(t *testing.T) storetest.NotifyingStore {
+		s, err := embedded.OpenStore(filepath.Join(t.TempDir(), "cv.db"))
+		require.NoError(t, err)
+		return s
+	})
+}
+
 // netlify dev runs each invocation in its own process, so the store must
 // hold its rules across processes, not only across goroutines. These tests
 // start 10 copies of the test binary, each racing from 5 goroutines on one

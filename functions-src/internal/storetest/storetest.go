@@ -426,6 +426,90 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 	})
 }
 
+// NotifyingStore is a store that also keeps the owner's notification
+// claims.
+type NotifyingStore interface {
+	access.Store
+	access.Notifications
+}
+
+// RunNotifications runs the notification contract: a claim only on a
+// VERIFIED request, once, even when racing; and a claim given back can be
+// made again.
+func RunNotifications(t *testing.T, open func(t *testing.T) NotifyingStore) {
+	ctx := context.Background()
+	verified := func(t *testing.T, s NotifyingStore) access.Request {
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		require.NoError(t, s.MarkVerified(ctx, r.ID, t0, c.Hash))
+		return r
+	}
+
+	t.Run("only a verified request can be claimed", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		_, err := s.ClaimNotification(ctx, r.ID, t0)
+		assert.ErrorIs(t, err, access.ErrNoNotificationDue, "pending")
+		_, err = s.ClaimNotification(ctx, uuid.NewString(), t0)
+		assert.ErrorIs(t, err, access.ErrNotFound, "unknown")
+	})
+
+	t.Run("a claim returns the request, once", func(t *testing.T) {
+		s := open(t)
+		r := verified(t, s)
+		got, err := s.ClaimNotification(ctx, r.ID, t0.Add(time.Second))
+		require.NoError(t, err)
+		assert.Equal(t, r.Email, got.Email)
+		assert.Equal(t, r.Company, got.Company)
+		assert.Equal(t, access.StatusVerified, got.Status)
+		assert.Equal(t, t0.Add(time.Second), got.NotifiedAt)
+		_, err = s.ClaimNotification(ctx, r.ID, t0.Add(2*time.Second))
+		assert.ErrorIs(t, err, access.ErrNoNotificationDue, "claimed already")
+		stored, err := s.GetRequest(ctx, r.ID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, t0.Add(time.Second), stored.NotifiedAt)
+	})
+
+	t.Run("a released claim can be made again; another's is not released", func(t *testing.T) {
+		s := open(t)
+		r := verified(t, s)
+		_, err := s.ClaimNotification(ctx, r.ID, t0)
+		require.NoError(t, err)
+		require.NoError(t, s.ReleaseNotification(ctx, r.ID, t0.Add(time.Second)), "not this claim: nothing to do")
+		_, err = s.ClaimNotification(ctx, r.ID, t0.Add(2*time.Second))
+		assert.ErrorIs(t, err, access.ErrNoNotificationDue, "the claim still holds")
+		require.NoError(t, s.ReleaseNotification(ctx, r.ID, t0))
+		_, err = s.ClaimNotification(ctx, r.ID, t0.Add(3*time.Second))
+		assert.NoError(t, err, "given back, it can be claimed again")
+		require.NoError(t, s.ReleaseNotification(ctx, uuid.NewString(), t0), "an unknown request is not an error")
+	})
+
+	t.Run("a request past its retention cannot be claimed", func(t *testing.T) {
+		s := open(t)
+		r := verified(t, s)
+		_, err := s.ClaimNotification(ctx, r.ID, r.DeleteAt)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+	})
+
+	t.Run("concurrent claims: exactly one wins", func(t *testing.T) {
+		s := open(t)
+		r := verified(t, s)
+		var won, lost atomic.Int32
+		race(func() {
+			_, err := s.ClaimNotification(ctx, r.ID, t0)
+			switch {
+			case err == nil:
+				won.Add(1)
+			case assert.ErrorIs(t, err, access.ErrNoNotificationDue):
+				lost.Add(1)
+			}
+		})
+		assert.EqualValues(t, 1, won.Load())
+		assert.EqualValues(t, Concurrency-1, lost.Load())
+	})
+}
+
 // RunOwner runs the owner's contract: listing and erasure.
 func RunOwner(t *testing.T, open func(t *testing.T) access.OwnerStore) {
 	ctx := context.Background()

@@ -1,0 +1,80 @@
+// Package streams is the edge of the owner's notifier: it reads the
+// requests table's DynamoDB stream (new and old images) and tells the
+// notifier of each request that turned VERIFIED. Records of anything else
+// are skipped; a record whose notification failed is reported back as a
+// batch item failure, so Lambda hands that record (and those after it in
+// its shard) over again, and the notifier's claim keeps a retry from
+// sending twice.
+package streams
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/logctx"
+)
+
+// Notifier is what the handler drives: access.Notifier.
+type Notifier interface {
+	Notify(ctx context.Context, requestID string) (bool, error)
+}
+
+// Handler handles one batch of stream records.
+func Handler(n Notifier, log *slog.Logger) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		var resp events.DynamoDBEventResponse
+		invocation := ""
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			invocation = lc.AwsRequestID
+		}
+		for _, rec := range ev.Records {
+			id, due := verifiedNow(rec)
+			if !due {
+				continue
+			}
+			l := log.With("invocation", invocation, "request", id)
+			sent, err := n.Notify(logctx.With(ctx, l), id)
+			switch {
+			case err != nil:
+				l.Error("owner notification failed: the record is handed back for a retry", "error", err.Error())
+				resp.BatchItemFailures = append(resp.BatchItemFailures,
+					events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+			case sent:
+				l.Info("owner notified")
+			default:
+				l.Info("owner notification not due")
+			}
+		}
+		return resp, nil
+	}
+}
+
+// verifiedNow reports the request a record is about, and whether the
+// record is its turn to VERIFIED (an update whose old image was not).
+func verifiedNow(rec events.DynamoDBEventRecord) (string, bool) {
+	if rec.EventName != string(events.DynamoDBOperationTypeModify) {
+		return "", false
+	}
+	status := func(img map[string]events.DynamoDBAttributeValue) string {
+		if v, ok := img["otp_status"]; ok && v.DataType() == events.DataTypeString {
+			return v.String()
+		}
+		return ""
+	}
+	id, ok := rec.Change.Keys["request_id"]
+	if !ok || id.DataType() != events.DataTypeString {
+		return "", false
+	}
+	verified := string(access.StatusVerified)
+	return id.String(), status(rec.Change.NewImage) == verified && status(rec.Change.OldImage) != verified
+}
+
+// Off is the notifier when CV_NOTIFY=off: it sends nothing.
+type Off struct{}
+
+// Notify implements Notifier.
+func (Off) Notify(context.Context, string) (bool, error) { return false, nil }
