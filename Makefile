@@ -71,9 +71,10 @@ functions: ## Compile the functions into netlify/functions/<name>
 LAMBDA_ARCH ?= arm64
 lambda-packages: ## Target aws: build .local/lambda/<arch>/<name>.zip for AWS Lambda (LAMBDA_ARCH=arm64, the default, or x86_64)
 	@case "$(LAMBDA_ARCH)" in arm64) goarch=arm64;; x86_64) goarch=amd64;; *) echo "LAMBDA_ARCH must be arm64 or x86_64"; exit 1;; esac; \
-	for fn in $(FUNCTIONS); do \
+	for src in $(FUNCTIONS) lambda/notify-access; do \
+	  fn=$$(basename $$src); \
 	  echo "go build .local/lambda/$(LAMBDA_ARCH)/$$fn.zip"; \
-	  GOOS=linux GOARCH=$$goarch $(GO_LAMBDA_BUILD) -o .local/lambda/$(LAMBDA_ARCH)/$$fn/bootstrap ./functions-src/$$fn; \
+	  GOOS=linux GOARCH=$$goarch $(GO_LAMBDA_BUILD) -o .local/lambda/$(LAMBDA_ARCH)/$$fn/bootstrap ./functions-src/$$src; \
 	  go run ./functions-src/cmd/cv-package -o .local/lambda/$(LAMBDA_ARCH)/$$fn.zip .local/lambda/$(LAMBDA_ARCH)/$$fn/bootstrap; \
 	done
 

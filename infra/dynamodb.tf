@@ -35,4 +35,8 @@ resource "aws_dynamodb_table" "this" {
   server_side_encryption {
     enabled = true
   }
+
+  # The owner's notifier reads the requests' changes (notify.tf).
+  stream_enabled   = each.key == "requests" && local.notify
+  stream_view_type = each.key == "requests" && local.notify ? "NEW_AND_OLD_IMAGES" : null
 }

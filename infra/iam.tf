@@ -51,15 +51,41 @@ locals {
       resources = [local.cv_object_arn]
       exact     = true # moto matches S3 statements by ARN
     }
+    # The owner's notifier: it claims a verified request (one conditional
+    # update), and emails the owner, and nobody else.
+    ClaimNotifications = {
+      actions   = ["dynamodb:UpdateItem"]
+      resources = [local.table_arns.requests]
+    }
+    SendOwnerEmail = {
+      actions   = ["ses:SendEmail"]
+      resources = compact([local.ses_identity_arn, local.ses_config_set_arn])
+      conditions = [
+        { test = "StringEquals", variable = "ses:FromAddress", values = [local.mail_from_address] },
+        # The notifier sends to the address as the app normalises it.
+        { test = "ForAllValues:StringEquals", variable = "ses:Recipients", values = [lower(coalesce(var.owner_email, "-"))] },
+      ]
+    }
+    # What Lambda's poller reads the requests table's stream with.
+    ReadRequestsStream = {
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+      resources = ["${local.table_arns.requests}/stream/*"]
+    }
+    # ListStreams names no resource: IAM allows it only on "*". It lists
+    # stream ARNs, nothing in them.
+    ListStreams = {
+      actions   = ["dynamodb:ListStreams"]
+      resources = local.any
+    }
   }
 
   # Who gets what: the IAM user both functions share on Netlify, and on
   # AWS one execution role per function.
-  grants = {
+  grants = merge({
     functions        = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"]
     "request-access" = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly"]
     "verify-access"  = ["ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV"]
-  }
+  }, local.notify ? { "notify-access" = ["ClaimNotifications", "SendOwnerEmail", "ReadRequestsStream", "ListStreams"] } : {})
 }
 
 # The emulator switch (main.tf) widens policies and trust: it must never
@@ -86,7 +112,7 @@ data "aws_iam_policy_document" "grants" {
       not_resources = local.emulator_compat ? null : try(local.statements[statement.value].not_resources, null)
 
       dynamic "condition" {
-        for_each = try([local.statements[statement.value].condition], [])
+        for_each = concat(try([local.statements[statement.value].condition], []), try(local.statements[statement.value].conditions, []))
         content {
           test     = condition.value.test
           variable = condition.value.variable

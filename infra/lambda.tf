@@ -9,9 +9,12 @@
 # USD 1.00 per million requests (a visitor makes two or three).
 
 locals {
-  on_aws       = var.deploy_target == "aws"
-  function_set = local.on_aws ? toset(["request-access", "verify-access"]) : toset([])
-  packages     = "${coalesce(var.lambda_packages, "${path.root}/../.local/lambda")}/${var.lambda_architecture}"
+  on_aws = var.deploy_target == "aws"
+  # The functions behind the HTTP API (target aws), and every function on
+  # Lambda: those, and the owner's notifier (notify.tf) on either target.
+  api_functions = local.on_aws ? toset(["request-access", "verify-access"]) : toset([])
+  function_set  = setunion(local.api_functions, local.notify ? toset(["notify-access"]) : toset([]))
+  packages      = "${coalesce(var.lambda_packages, "${path.root}/../.local/lambda")}/${var.lambda_architecture}"
 
   # The functions' configuration on Lambda: the same settings as on
   # Netlify, without a key (the SDK takes the role's credentials from the
@@ -21,6 +24,11 @@ locals {
     ["CV_PROXY_SIGN_SECRET", var.proxy_sign_secret],
     ["CV_NETLIFY_SITE_ID", var.netlify_site_id],
   ])
+  function_settings_by_name = {
+    "request-access" = local.lambda_settings
+    "verify-access"  = local.lambda_settings
+    "notify-access"  = local.notifier_settings
+  }
 }
 
 data "aws_iam_policy_document" "lambda_trust" {
@@ -108,7 +116,7 @@ resource "aws_lambda_function" "function" {
   reserved_concurrent_executions = coalesce(var.reserved_concurrency, -1)
 
   environment {
-    variables = { for kv in local.lambda_settings : kv[0] => kv[1] if kv[1] != null }
+    variables = { for kv in local.function_settings_by_name[each.key] : kv[0] => kv[1] if kv[1] != null }
   }
 
   logging_config {
@@ -134,7 +142,7 @@ resource "aws_apigatewayv2_api" "functions" {
 }
 
 resource "aws_apigatewayv2_integration" "function" {
-  for_each               = local.function_set
+  for_each               = local.api_functions
   api_id                 = aws_apigatewayv2_api.functions[0].id
   integration_type       = "AWS_PROXY"
   integration_uri        = aws_lambda_function.function[each.key].invoke_arn
@@ -145,7 +153,7 @@ resource "aws_apigatewayv2_integration" "function" {
 # ANY, so that the functions themselves answer a wrong method (405) as on
 # Netlify; no route, no function: every other path is the API's 404.
 resource "aws_apigatewayv2_route" "function" {
-  for_each  = local.function_set
+  for_each  = local.api_functions
   api_id    = aws_apigatewayv2_api.functions[0].id
   route_key = "ANY /${each.key}"
   target    = "integrations/${aws_apigatewayv2_integration.function[each.key].id}"
@@ -164,7 +172,7 @@ resource "aws_apigatewayv2_stage" "default" {
 }
 
 resource "aws_lambda_permission" "api" {
-  for_each      = local.function_set
+  for_each      = local.api_functions
   statement_id  = "cv-access-api"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function[each.key].function_name

@@ -296,3 +296,14 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be one of 1, 3, 5, 7, 14 or 30."
   }
 }
+
+variable "owner_email" {
+  description = "Where the owner's email about each download goes (CV_OWNER_EMAIL: who, when, which document), or null for none. With it, the requests table's stream feeds notify-access on AWS Lambda, on either target (`make lambda-packages` first). The SES identity must be allowed to send to it; in SES's sandbox, verify the address too."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.owner_email == null || can(regex("^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$", coalesce(var.owner_email, "-")))
+    error_message = "owner_email must be one address, e.g. ada@example.com, without a display name."
+  }
+}

@@ -52,7 +52,8 @@ func run() error {
 	if os.Getenv("CV_SITE_URL") == "" {
 		cfg.SiteURL = origin // the port actually bound (PORT=0 picks one)
 	}
-	a, err := app.New(cfg, app.Options{Phones: phone.Numbers{}})
+	notifications := &app.Background{}
+	a, err := app.New(cfg, app.Options{Phones: phone.Numbers{}, Notifier: notifications.Hook})
 	if err != nil {
 		return err
 	}
@@ -90,6 +91,7 @@ func run() error {
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	notifications.Wait() // the owner's emails already under way reach the outbox
 	fmt.Println("cv-dev: stopped")
 	return nil
 }

@@ -34,7 +34,7 @@ var ErrNoNotificationDue = errors.New("no notification due")
 
 // Notifier emails the owner when a visitor gets a download link: who
 // (name, email, company and location, as given), when, which document,
-// and where to see and erase requests. It is driven by the request turning
+// and how to see and erase requests. It is driven by the request turning
 // VERIFIED (the requests table's stream on AWS; the dev server after each
 // verify), never by verify-access itself, whose answer waits for nothing
 // more than its two round trips.
@@ -42,7 +42,7 @@ type Notifier struct {
 	Store Notifications
 	Mail  Mailer
 	// To is the owner's address (CV_OWNER_EMAIL); SiteURL is the site's
-	// origin, for the owner page's link.
+	// origin, named in the email.
 	To, SiteURL string
 	Now         func() time.Time
 }
@@ -68,7 +68,11 @@ func (n *Notifier) NotifyAt(ctx context.Context, requestID string, now time.Time
 		return false, fmt.Errorf("claim the owner's notification: %w", err)
 	}
 	if err := n.Mail.SendEmail(ctx, n.email(r, at)); err != nil {
-		if rerr := n.Store.ReleaseNotification(context.WithoutCancel(ctx), requestID, at); rerr != nil {
+		// Given back even when the caller's deadline has passed, but not
+		// for longer than a store call takes.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := n.Store.ReleaseNotification(rctx, requestID, at); rerr != nil {
 			logctx.From(ctx).Error("owner notification claim not given back: it will not be retried", "error", rerr.Error())
 		}
 		return false, fmt.Errorf("email the owner: %w", err)
@@ -78,15 +82,16 @@ func (n *Notifier) NotifyAt(ctx context.Context, requestID string, now time.Time
 
 // OwnerSubject is the notification's subject: fixed, so that nothing a
 // visitor typed reaches a header.
-const OwnerSubject = "Your CV was downloaded"
+const OwnerSubject = "Someone got a link to your CV"
 
 // The owner's notification carries what the visitor typed, to the owner
 // only (unlike the visitor's messages, which carry none of it): every
 // value is escaped for HTML, and none reaches a header.
 const ownerHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Your CV was downloaded</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>Someone got a link to your CV</title></head>
 <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a">
-<p><strong>%[1]s</strong> got a link to your CV on %[2]s.</p>
+<p>A visitor proved their email address and got a link to your CV on %[2]s, from <a href="%[9]s">%[9]s</a>.
+Their details, as they typed them:</p>
 <table style="border-collapse:collapse">
 <tr><th style="text-align:left;padding-right:1em">Name</th><td>%[1]s</td></tr>
 <tr><th style="text-align:left;padding-right:1em">Email</th><td>%[3]s</td></tr>
@@ -95,11 +100,13 @@ const ownerHTML = `<!doctype html>
 <tr><th style="text-align:left;padding-right:1em">Document</th><td>%[6]s</td></tr>
 <tr><th style="text-align:left;padding-right:1em">Consent</th><td>policy %[7]s, %[8]s</td></tr>
 </table>
-<p>See and erase requests on <a href="%[9]s">your owner page</a>.</p>
+<p>See every request with <code>cv-owner list</code>, and erase one person&#39;s with
+<code>cv-owner erase -email</code> and their address.</p>
 </body></html>
 `
 
-const ownerText = `%[1]s got a link to your CV on %[2]s.
+const ownerText = `A visitor proved their email address and got a link to your CV on
+%[2]s, from %[9]s. Their details, as they typed them:
 
 Name:     %[1]s
 Email:    %[3]s
@@ -108,7 +115,8 @@ Location: %[5]s
 Document: %[6]s
 Consent:  policy %[7]s, %[8]s
 
-See and erase requests on your owner page: %[9]s
+See every request with "cv-owner list", and erase one person's with
+"cv-owner erase -email" and their address.
 `
 
 // notifiedDocument names the document; there is one, the CV.
@@ -122,13 +130,13 @@ func (n *Notifier) email(r Request, now time.Time) Email {
 		}
 		return s
 	}
-	page := strings.TrimRight(n.SiteURL, "/") + "/owner/"
+	site := strings.TrimRight(n.SiteURL, "/")
 	verified := r.VerifiedAt
 	if verified.IsZero() {
 		verified = now
 	}
 	text := []any{oneLine(r.Name), when(verified), oneLine(r.Email), oneLine(or(r.Company)), oneLine(or(r.Location)),
-		notifiedDocument, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), page}
+		notifiedDocument, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), site}
 	escaped := make([]any, len(text))
 	for i, v := range text {
 		escaped[i] = html.EscapeString(v.(string))

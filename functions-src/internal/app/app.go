@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
@@ -28,6 +29,11 @@ type Options struct {
 	Phones access.Phones
 	Now    func() time.Time
 	Rand   io.Reader
+	// Notifier, if set, sends the owner's email about each download on
+	// the local backend: a Background's Hook, the dev server's. The
+	// functions leave it nil: on AWS the requests table's stream does it
+	// (notify-access), and verify-access links none of the mail code.
+	Notifier func(n *access.Notifier, now func() time.Time) func(ctx context.Context, requestID string)
 }
 
 // App is a wired service and, in local mode, the download-link server the
@@ -115,14 +121,9 @@ func New(cfg Config, o Options) (*App, error) {
 		Store: store, Mailer: outbox, SMS: outbox, Links: links, Phones: o.Phones,
 		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 	}
-	if cfg.Notify {
-		// No stream here: the owner's email goes out beside the answer, from
-		// this long-running process, never in its way.
+	if cfg.Notify && o.Notifier != nil {
 		n := &access.Notifier{Store: store, Mail: outbox, To: cfg.OwnerEmail, SiteURL: cfg.SiteURL, Now: o.Now}
-		deps.Verified = func(ctx context.Context, requestID string) {
-			ctx, now := context.WithoutCancel(ctx), o.Now()
-			go notify(ctx, n, requestID, now)
-		}
+		deps.Verified = o.Notifier(n, o.Now)
 	}
 	svc, err := access.NewService(deps, cfg.Policy, sender)
 	if err != nil {
@@ -130,6 +131,28 @@ func New(cfg Config, o Options) (*App, error) {
 	}
 	return &App{Config: cfg, Service: svc, Links: links, now: o.Now}, nil
 }
+
+// Background is the local backend's owner notification: there is no
+// stream, so the long-running dev server sends the email beside the
+// answer, never in its way. Wait waits for the emails in flight (before
+// the server, or a test, lets its folders go).
+type Background struct{ wg sync.WaitGroup }
+
+// Hook is Options.Notifier. The clock is read before the work is handed
+// over.
+func (b *Background) Hook(n *access.Notifier, now func() time.Time) func(ctx context.Context, requestID string) {
+	return func(ctx context.Context, requestID string) {
+		ctx, at := context.WithoutCancel(ctx), now()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			notify(ctx, n, requestID, at)
+		}()
+	}
+}
+
+// Wait returns once every notification started so far is done.
+func (b *Background) Wait() { b.wg.Wait() }
 
 // notify sends the owner's email about one download and logs the outcome.
 func notify(ctx context.Context, n *access.Notifier, requestID string, now time.Time) {

@@ -24,9 +24,7 @@ func TestSecretRotationResetsNoLimitAndBreaksNoCode(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Hour)
 	oldSecret, newSecret := strings.Repeat("o", 32), strings.Repeat("n", 32)
 	open := func(secrets string) *access.Service {
-		// No owner notification: it runs in the background and reads
-		// this test's clock, which is a plain variable.
-		cfg, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir, "CV_OTP_SECRET": secrets, "CV_NOTIFY": "off"}))
+		cfg, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir, "CV_OTP_SECRET": secrets}))
 		require.NoError(t, err)
 		a, err := app.New(cfg, app.Options{Now: func() time.Time { return now }})
 		require.NoError(t, err)

@@ -61,6 +61,13 @@ func NewStore(db DynamoDBAPI, t Tables) *Store { return &Store{db: db, tables: t
 
 // requestItem is a cv-requests item. Times are Unix seconds; ttl is the
 // DynamoDB TTL attribute (the end of the retention period).
+// The requests table's key and status attributes, as its stream's records
+// carry them (internal/streams reads them there).
+const (
+	RequestKeyAttr    = "request_id"
+	RequestStatusAttr = "otp_status"
+)
+
 type requestItem struct {
 	RequestID     string `dynamodbav:"request_id"`
 	Name          string `dynamodbav:"name"`

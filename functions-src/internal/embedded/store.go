@@ -222,6 +222,7 @@ func (s *Store) ClaimNotification(_ context.Context, requestID string, now time.
 			return err
 		}
 		if r.Status != access.StatusVerified || !r.NotifiedAt.IsZero() {
+			r = access.Request{}
 			return access.ErrNoNotificationDue
 		}
 		r.NotifiedAt = now.UTC().Truncate(time.Second)

@@ -59,6 +59,16 @@ const netlifySiteID = "0b5c1a7e-4d2f-4e6a-9c3b-7f8e9d0a1b2c"
 
 var lambdaFunctions = []string{"request-access", "verify-access"}
 
+// notifierFunction is the owner's notifier, deployed when owner_email is
+// set; it is on Lambda, fed by the stream, and behind no API.
+const notifierFunction = "notify-access"
+
+// ownerEmail is the test's owner_email.
+const ownerEmail = "owner@example.com"
+
+// allFunctions are every function the aws target deploys in this test.
+var allFunctions = append(slices.Clone(lambdaFunctions), notifierFunction)
+
 // lambdaTarget is what the aws target made on moto, as the functions
 // would meet it on Lambda.
 type lambdaTarget struct {
@@ -113,8 +123,9 @@ func TestAWSTargetOnMoto(t *testing.T) {
 	// machine; an owner builds arm64, the default.
 	s := applyStack(t, ctx, tl, deployGuide{
 		commands: guideAWS,
-		tfvars:   fmt.Sprintf("deploy_target = \"aws\"\nnetlify_site_id = %q\nlambda_architecture = \"x86_64\"\n", netlifySiteID),
-		env:      []string{"LAMBDA_ARCH=x86_64"},
+		tfvars: fmt.Sprintf("deploy_target = \"aws\"\nnetlify_site_id = %q\nlambda_architecture = \"x86_64\"\nowner_email = %q\n",
+			netlifySiteID, ownerEmail),
+		env: []string{"LAMBDA_ARCH=x86_64"},
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -136,7 +147,7 @@ func TestAWSTargetOnMoto(t *testing.T) {
 	l := &lambdaTarget{config: map[string]map[string]string{}, memory: map[string]int32{},
 		roles: map[string]infratest.Credentials{}, proxySecret: secrets["TF_VAR_proxy_sign_secret"]}
 	lc := lambda.NewFromConfig(admin)
-	for _, fn := range lambdaFunctions {
+	for _, fn := range allFunctions {
 		out, err := lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("cv-access-" + fn)})
 		require.NoError(t, err, fn)
 		c := out.Configuration
@@ -160,6 +171,13 @@ func TestAWSTargetOnMoto(t *testing.T) {
 			require.NotNil(t, out.Concurrency, "a reserved concurrency")
 			assert.Equal(t, int32(5), aws.ToInt32(out.Concurrency.ReservedConcurrentExecutions), "a cost cap against floods")
 			env := c.Environment.Variables
+			if fn == notifierFunction {
+				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_OWNER_EMAIL", "CV_S3_BUCKET", "CV_S3_KEY",
+					"CV_SITE_URL", "CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, slices.Sorted(maps.Keys(env)),
+					"no secret: the notifier needs neither the code key nor the proxy's")
+				assert.Equal(t, ownerEmail, env["CV_OWNER_EMAIL"])
+				return
+			}
 			assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
 				"CV_OWNER_NAME", "CV_PROXY_SIGN_SECRET", "CV_S3_BUCKET", "CV_S3_KEY", "CV_SITE_URL",
 				"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, slices.Sorted(maps.Keys(env)), "no static key")
@@ -184,7 +202,22 @@ func TestAWSTargetOnMoto(t *testing.T) {
 		for _, g := range out.LogGroups {
 			got[aws.ToString(g.LogGroupName)] = aws.ToInt32(g.RetentionInDays)
 		}
-		assert.Equal(t, map[string]int32{"/aws/lambda/cv-access-request-access": 7, "/aws/lambda/cv-access-verify-access": 7}, got)
+		assert.Equal(t, map[string]int32{"/aws/lambda/cv-access-request-access": 7, "/aws/lambda/cv-access-verify-access": 7,
+			"/aws/lambda/cv-access-notify-access": 7}, got)
+	})
+
+	t.Run("the requests table has a stream for the notifier", func(t *testing.T) {
+		desc, err := dynamodb.NewFromConfig(admin).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(l.config[notifierFunction]["CV_TABLE_REQUESTS"])})
+		require.NoError(t, err)
+		require.NotNil(t, desc.Table.StreamSpecification)
+		assert.True(t, aws.ToBool(desc.Table.StreamSpecification.StreamEnabled))
+		assert.Equal(t, "NEW_AND_OLD_IMAGES", string(desc.Table.StreamSpecification.StreamViewType))
+		// No mapping on moto (infra/notify.tf says why): the plan test
+		// checks the one AWS gets, and these tests hand the notifier its
+		// records as Lambda would.
+		esm, err := lc.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String("cv-access-" + notifierFunction)})
+		require.NoError(t, err)
+		assert.Empty(t, esm.EventSourceMappings)
 	})
 
 	t.Run("one HTTP API routes each path to its function, throttled", func(t *testing.T) {
@@ -242,6 +275,27 @@ func TestAWSTargetOnMoto(t *testing.T) {
 				l.roles["verify-access"].Secret, l.proxySecret, secrets["TF_VAR_otp_secret"])
 		})
 	}
+
+	t.Run("the owner is emailed once for a verified request, with its role's credentials", func(t *testing.T) {
+		for _, rt := range runtimes {
+			p := s.start(t, rt)
+			v := newVisitor()
+			status, body := s.post(t, p.request, v.ip, v.requestBody())
+			require.Equal(t, 200, status, "%v", body)
+			id := body["requestId"].(string)
+			code, _ := s.code(t, v)
+			status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+			require.Equal(t, 200, status, "%v", body)
+
+			n := s.startNotifier(t, rt)
+			for hand := 1; hand <= 2; hand++ {
+				failed := s.notify(t, n, id)
+				assert.Empty(t, failed, "%s, hand %d", rt.name, hand)
+				assert.Len(t, s.ownerEmailsAbout(t, v), 1, "%s, hand %d: one email however often the stream hands it over", rt.name, hand)
+			}
+			flowtest.AssertAbsent(t, n.Logs(), v.email, "Ada", "Analytical", ownerEmail)
+		}
+	})
 
 	t.Run("a call that did not come through Netlify's signed proxy gets nothing", func(t *testing.T) {
 		p := s.start(t, runtimes[0])
@@ -334,29 +388,116 @@ var roleSteps = map[string]map[string]func(t *testing.T, s *stack){
 			assert.Equal(t, 500, status, "%v", body)
 			assertLogged(t, p.verify.Logs, "dynamodb:TransactWriteItems")
 		},
+		"dynamodb:UpdateItem": verifyUpdateStep,
+	},
+	notifierFunction: {
 		"dynamodb:UpdateItem": func(t *testing.T, s *stack) {
-			// The last wrong guess marks the request expired for the
-			// owner: bookkeeping, so the visitor's answer is unchanged
-			// and the log says what failed.
-			p := s.start(t, runtimes[0])
-			id := s.issued(t, p)
-			var status int
-			var body map[string]any
-			for range 5 {
-				status, body = s.post(t, p.verify, "198.51.100.253", `{"requestId":"`+id+`","otp":"000000"}`)
-			}
-			assert.Equal(t, 400, status, "%v", body)
-			assert.Equal(t, "otp_incorrect", body["error"])
-			assert.Equal(t, float64(0), body["attemptsLeft"])
-			assertLogged(t, p.verify.Logs, "dynamodb:UpdateItem", "WARN")
+			// The claim is refused: no email, and the record is handed
+			// back for a retry.
+			id, v := s.verifiedRequest(t)
+			n := s.startNotifier(t, runtimes[0])
+			assert.Len(t, s.notify(t, n, id), 1, "the record is handed back")
+			assert.Empty(t, s.ownerEmailsAbout(t, v))
+			assertLogged(t, n.Logs, "dynamodb:UpdateItem")
+		},
+		"ses:SendEmail": func(t *testing.T, s *stack) {
+			// The email is refused: the claim is given back and the record
+			// handed back, so once the permission is back the retry sends.
+			id, v := s.verifiedRequest(t)
+			n := s.startNotifier(t, runtimes[0])
+			assert.Len(t, s.notify(t, n, id), 1, "the record is handed back")
+			assert.Empty(t, s.ownerEmailsAbout(t, v))
+			assertLogged(t, n.Logs, "ses:SendEmail")
+			s.restorePolicy(t)
+			assert.Empty(t, s.notify(t, n, id), "the retry")
+			assert.Len(t, s.ownerEmailsAbout(t, v), 1)
 		},
 	},
 }
 
+// verifiedRequest takes a visitor through the flow with every permission
+// as it is now and returns the verified request's id.
+func (s *stack) verifiedRequest(t *testing.T) (string, visitor) {
+	t.Helper()
+	p := s.start(t, runtimes[0])
+	v := newVisitor()
+	status, body := s.post(t, p.request, v.ip, v.requestBody())
+	require.Equal(t, 200, status, "%v", body)
+	id := body["requestId"].(string)
+	code, _ := s.code(t, v)
+	status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+	require.Equal(t, 200, status, "%v", body)
+	return id, v
+}
+
+// verifyUpdateStep: the last wrong guess marks the request expired for
+// the owner: bookkeeping, so the visitor's answer is unchanged and the
+// log says what failed.
+func verifyUpdateStep(t *testing.T, s *stack) {
+	p := s.start(t, runtimes[0])
+	id := s.issued(t, p)
+	var status int
+	var body map[string]any
+	for range 5 {
+		status, body = s.post(t, p.verify, "198.51.100.253", `{"requestId":"`+id+`","otp":"000000"}`)
+	}
+	assert.Equal(t, 400, status, "%v", body)
+	assert.Equal(t, "otp_incorrect", body["error"])
+	assert.Equal(t, float64(0), body["attemptsLeft"])
+	assertLogged(t, p.verify.Logs, "dynamodb:UpdateItem", "WARN")
+}
+
 // lambdaOnly are the roles' actions that only Lambda itself uses (writing
-// the function's log), which no call of the functions can show on moto:
-// the plan test checks AWS gets them.
-var lambdaOnly = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
+// the function's log, reading the stream for the notifier), which no call
+// of the functions can show on moto: the plan test checks AWS gets them.
+var lambdaOnly = []string{"logs:CreateLogStream", "logs:PutLogEvents",
+	"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+
+// startNotifier runs notify-access as Lambda would, with its role.
+func (s *stack) startNotifier(t *testing.T, rt runtimeKind) infratest.Function {
+	t.Helper()
+	n, err := rt.start(s, notifierFunction)
+	require.NoError(t, err)
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// notify hands the notifier the stream record of a request turning
+// VERIFIED, as Lambda does, and returns the records it handed back.
+func (s *stack) notify(t *testing.T, n infratest.Function, requestID string) []events.DynamoDBBatchItemFailure {
+	t.Helper()
+	img := func(status string) map[string]any {
+		return map[string]any{"request_id": map[string]string{"S": requestID}, "otp_status": map[string]string{"S": status}}
+	}
+	seq := fmt.Sprint(time.Now().UnixNano())
+	ev, err := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"eventID": seq, "eventName": "MODIFY", "eventSource": "aws:dynamodb", "awsRegion": infratest.Region,
+		"dynamodb": map[string]any{"Keys": map[string]any{"request_id": map[string]string{"S": requestID}},
+			"OldImage": img("PENDING"), "NewImage": img("VERIFIED"), "SequenceNumber": seq, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+	}}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := n.Invoke(ctx, ev)
+	require.NoError(t, err, n.Logs())
+	var resp events.DynamoDBEventResponse
+	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
+	return resp.BatchItemFailures
+}
+
+// ownerEmailsAbout are the emails moto recorded to the owner naming v.
+func (s *stack) ownerEmailsAbout(t *testing.T, v visitor) []string {
+	t.Helper()
+	sent, err := s.moto.Sent(context.Background())
+	require.NoError(t, err)
+	var out []string
+	for _, m := range sent.Emails {
+		if slices.Contains(m.Destinations.ToAddresses, ownerEmail) && strings.Contains(m.Body, v.email) {
+			out = append(out, m.Body)
+		}
+	}
+	return out
+}
 
 // roleCheck runs `cv-setup check` with a role's credentials (as Lambda
 // hands them over, hence -default-credentials) and returns each action's
@@ -380,7 +521,7 @@ func (s *stack) roleCheck(t *testing.T, fn string) map[string]string {
 // a log line naming it. With the full policy, the check finds allowed
 // exactly what the role holds.
 func leastPrivilegeRoles(t *testing.T, s *stack) {
-	for _, fn := range lambdaFunctions {
+	for _, fn := range allFunctions {
 		full := s.policy(t, fn)
 		all := actions(full)
 		t.Logf("%s's role on moto allows: %s", fn, strings.Join(all, ", "))
@@ -420,7 +561,7 @@ func leastPrivilegeRoles(t *testing.T, s *stack) {
 func rolesRefused(t *testing.T, s *stack) {
 	ctx := context.Background()
 	tables := s.lambda.config["request-access"]
-	for _, fn := range lambdaFunctions {
+	for _, fn := range allFunctions {
 		cfg := s.moto.Config(s.lambda.roles[fn])
 		db := dynamodb.NewFromConfig(cfg)
 		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
@@ -434,6 +575,11 @@ func rolesRefused(t *testing.T, s *stack) {
 		switch fn {
 		case "request-access":
 			_, denied["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+		case notifierFunction:
+			_, denied["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+			_, denied["dynamodb:GetItem"] = db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tables["CV_TABLE_OTPS"]), Key: key})
+			_, denied["dynamodb:PutItem"] = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tables["CV_TABLE_REQUESTS"]), Item: key})
+			_, denied["sns:Publish"] = sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{PhoneNumber: aws.String("+447400900001"), Message: aws.String("x")})
 		case "verify-access":
 			_, denied["dynamodb:PutItem"] = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tables["CV_TABLE_REQUESTS"]), Item: key})
 			_, denied["dynamodb:DeleteItem"] = db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tables["CV_TABLE_REQUESTS"]), Key: key})

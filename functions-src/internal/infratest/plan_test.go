@@ -198,12 +198,13 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	t.Run("target aws: a role per function, exactly what its code calls", func(t *testing.T) {
 		packages := t.TempDir()
 		require.NoError(t, os.Mkdir(filepath.Join(packages, "arm64"), 0o755))
-		for _, fn := range lambdaFunctions {
+		for _, fn := range allFunctions {
 			require.NoError(t, os.WriteFile(filepath.Join(packages, "arm64", fn+".zip"), []byte("a package"), 0o644))
 		}
 		plan, err := tf.PlanJSON(ctx, "-var-file=example.tfvars", "-var", "deploy_target=aws",
 			"-var", "netlify_site_id="+netlifySiteID, "-var", "otp_secret="+strings.Repeat("o", 64),
-			"-var", "proxy_sign_secret="+strings.Repeat("p", 64), "-var", "lambda_packages="+packages)
+			"-var", "proxy_sign_secret="+strings.Repeat("p", 64), "-var", "lambda_packages="+packages,
+			"-var", "owner_email=Owner@Example.com")
 		require.NoError(t, err)
 		assert.False(t, hasResource(plan, "aws_iam_user.functions[0]"), "no user, no static key")
 		assert.False(t, hasResource(plan, "aws_iam_access_key.functions[0]"))
@@ -229,10 +230,12 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		assert.Equal(t, strings1{"arn:aws:s3:::example-private-cv/cv.pdf"}, ver["ReadTheCV"].Resource)
 		assert.Equal(t, strings1{logs + "verify-access:*"}, ver["WriteItsOwnLog"].Resource)
 
-		for _, fn := range lambdaFunctions {
+		for _, fn := range allFunctions {
 			for sid, s := range policy(t, plan, `aws_iam_role_policy.function["`+fn+`"]`) {
 				assert.Equal(t, "Allow", s.Effect, sid)
-				assert.NotContains(t, s.Resource, "*", sid)
+				if sid != "ListStreams" {
+					assert.NotContains(t, s.Resource, "*", sid)
+				}
 			}
 			role := planned(t, plan, `aws_iam_role.function["`+fn+`"]`)
 			var trust struct{ Statement []statement }
@@ -249,6 +252,34 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			// it: TestAWSTargetOnMoto reads it back from Lambda.
 			assert.Equal(t, float64(7), planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
 		}
+		notifier := policy(t, plan, `aws_iam_role_policy.function["notify-access"]`)
+		assert.ElementsMatch(t, []string{"ClaimNotifications", "SendOwnerEmail", "ReadRequestsStream", "ListStreams", "WriteItsOwnLog"},
+			slices.Collect(maps.Keys(notifier)), "the notifier reads no code and no CV, and emails the owner alone")
+		assert.Equal(t, strings1{"dynamodb:UpdateItem"}, notifier["ClaimNotifications"].Action)
+		assert.Equal(t, strings1{arn + "cv-requests"}, notifier["ClaimNotifications"].Resource)
+		assert.Equal(t, map[string]map[string]strings1{
+			"StringEquals":              {"ses:FromAddress": {"cv@example.com"}},
+			"ForAllValues:StringEquals": {"ses:Recipients": {"owner@example.com"}},
+		}, notifier["SendOwnerEmail"].Condition)
+		assert.ElementsMatch(t, strings1{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, notifier["ReadRequestsStream"].Action)
+		assert.Equal(t, strings1{arn + "cv-requests/stream/*"}, notifier["ReadRequestsStream"].Resource)
+		assert.Equal(t, strings1{"*"}, notifier["ListStreams"].Resource, "ListStreams names no resource")
+		assert.Equal(t, strings1{logs + "notify-access:*"}, notifier["WriteItsOwnLog"].Resource)
+
+		reqTable := planned(t, plan, `aws_dynamodb_table.this["requests"]`)
+		assert.Equal(t, true, reqTable["stream_enabled"])
+		assert.Equal(t, "NEW_AND_OLD_IMAGES", reqTable["stream_view_type"])
+		assert.Equal(t, false, planned(t, plan, `aws_dynamodb_table.this["otps"]`)["stream_enabled"])
+		esm := planned(t, plan, "aws_lambda_event_source_mapping.notify[0]")
+		assert.Equal(t, "LATEST", esm["starting_position"])
+		assert.Equal(t, []any{"ReportBatchItemFailures"}, esm["function_response_types"], "failed records are handed back")
+		assert.Equal(t, float64(20), esm["maximum_retry_attempts"])
+		assert.Equal(t, float64(86400), esm["maximum_record_age_in_seconds"])
+		assert.Equal(t, true, esm["bisect_batch_on_function_error"])
+		filter := esm["filter_criteria"].([]any)[0].(map[string]any)["filter"].([]any)[0].(map[string]any)
+		assert.JSONEq(t, `{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"otp_status":{"S":["VERIFIED"]}}}}`, filter["pattern"].(string))
+		assert.False(t, hasResource(plan, `aws_apigatewayv2_route.function["notify-access"]`), "the notifier is behind no API")
+
 		stage := planned(t, plan, "aws_apigatewayv2_stage.default[0]")
 		settings := stage["default_route_settings"].([]any)[0].(map[string]any)
 		assert.Equal(t, float64(5), settings["throttling_rate_limit"])
@@ -292,6 +323,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 				"proxy_sign_secret=" + strings.Repeat("p", 32), "lambda_packages=/nonexistent"},
 				says: []string{"No package at /nonexistent/arm64/request-access.zip: run `make lambda-packages LAMBDA_ARCH=arm64`"}},
 			{args: []string{"deploy_target=lambda"}, says: []string{"deploy_target must be \"netlify\" or \"aws\""}},
+			{args: []string{"owner_email=Ada <ada@example.com>"}, says: []string{"owner_email must be one address"}},
 			{args: []string{"ses_identity=v@example.com"}, says: []string{"mail_from's address must be ses_identity"}},
 		} {
 			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
