@@ -64,6 +64,8 @@ locals {
         { test = "StringEquals", variable = "ses:FromAddress", values = [local.mail_from_address] },
         # The notifier sends to the address as the app normalises it.
         { test = "ForAllValues:StringEquals", variable = "ses:Recipients", values = [lower(coalesce(var.owner_email, "-"))] },
+        # ForAllValues also holds for a request with no recipients at all.
+        { test = "Null", variable = "ses:Recipients", values = ["false"] },
       ]
     }
     # What Lambda's poller reads the requests table's stream with.

@@ -111,9 +111,12 @@ resource "aws_lambda_function" "function" {
   filename         = "${local.packages}/${each.key}.zip"
   source_code_hash = fileexists("${local.packages}/${each.key}.zip") ? filebase64sha256("${local.packages}/${each.key}.zip") : null
   memory_size      = var.lambda_memory_mb
-  # The functions keep their own deadlines well inside this.
-  timeout                        = 10
-  reserved_concurrent_executions = coalesce(var.reserved_concurrency, -1)
+  # The API's functions keep their own deadlines well inside 10 s. The
+  # notifier, behind no API, gets a minute: every record's claim must
+  # be given back before Lambda stops it when SES is slow. One stream
+  # shard runs one copy of it at a time, so it needs no reservation.
+  timeout                        = each.key == "notify-access" ? 60 : 10
+  reserved_concurrent_executions = each.key == "notify-access" ? -1 : coalesce(var.reserved_concurrency, -1)
 
   environment {
     variables = { for kv in local.function_settings_by_name[each.key] : kv[0] => kv[1] if kv[1] != null }

@@ -234,13 +234,13 @@ variable "proxy_sign_secret" {
 }
 
 variable "lambda_packages" {
-  description = "Target aws: the folder holding <architecture>/request-access.zip and <architecture>/verify-access.zip (`make lambda-packages` writes them). Default: .local/lambda at the repository root."
+  description = "The functions on Lambda (target aws's two, and the notifier with owner_email): the folder holding <architecture>/<function>.zip (`make lambda-packages` writes them). Default: .local/lambda at the repository root."
   type        = string
   default     = null
 }
 
 variable "lambda_architecture" {
-  description = "Target aws: the functions' CPU, arm64 (Graviton: 20% cheaper per GB-second, packages 10% smaller) or x86_64. Terraform uploads the packages `make lambda-packages LAMBDA_ARCH=<this>` built for it."
+  description = "The functions on Lambda (target aws's two, and the notifier): their CPU, arm64 (Graviton: 20% cheaper per GB-second, packages 10% smaller) or x86_64. Terraform uploads the packages `make lambda-packages LAMBDA_ARCH=<this>` built for it."
   type        = string
   default     = "arm64"
 
@@ -251,7 +251,7 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_memory_mb" {
-  description = "Target aws: memory of each function in MB; Lambda gives CPU in proportion. The functions use about 25 MB."
+  description = "The functions on Lambda: memory of each in MB; Lambda gives CPU in proportion. The functions use about 25 MB."
   type        = number
   default     = 256
 
@@ -287,7 +287,7 @@ variable "api_throttle" {
 }
 
 variable "log_retention_days" {
-  description = "Target aws: days the functions' CloudWatch logs are kept. They carry request ids and outcomes only, but sit next to personal data: keep it short."
+  description = "The functions on Lambda: days their CloudWatch logs are kept. They carry request ids and outcomes only, but sit next to personal data: keep it short."
   type        = number
   default     = 7
 

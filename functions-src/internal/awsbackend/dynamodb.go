@@ -59,8 +59,6 @@ var _ access.Store = (*Store)(nil)
 // NewStore returns a store over db. It makes no call.
 func NewStore(db DynamoDBAPI, t Tables) *Store { return &Store{db: db, tables: t} }
 
-// requestItem is a cv-requests item. Times are Unix seconds; ttl is the
-// DynamoDB TTL attribute (the end of the retention period).
 // The requests table's key and status attributes, as its stream's records
 // carry them (internal/streams reads them there).
 const (
@@ -68,6 +66,8 @@ const (
 	RequestStatusAttr = "otp_status"
 )
 
+// requestItem is a cv-requests item. Times are Unix seconds; ttl is the
+// DynamoDB TTL attribute (the end of the retention period).
 type requestItem struct {
 	RequestID     string `dynamodbav:"request_id"`
 	Name          string `dynamodbav:"name"`

@@ -166,10 +166,15 @@ func TestAWSTargetOnMoto(t *testing.T) {
 			assert.Equal(t, "bootstrap", aws.ToString(c.Handler))
 			assert.Equal(t, "x86_64", string(c.Architectures[0]))
 			assert.Equal(t, int32(256), aws.ToInt32(c.MemorySize))
-			assert.Equal(t, int32(10), aws.ToInt32(c.Timeout))
 			assert.Equal(t, "arn:aws:iam::123456789012:role/cv-access/cv-access-"+fn, aws.ToString(c.Role))
-			require.NotNil(t, out.Concurrency, "a reserved concurrency")
-			assert.Equal(t, int32(5), aws.ToInt32(out.Concurrency.ReservedConcurrentExecutions), "a cost cap against floods")
+			if fn == notifierFunction {
+				assert.Equal(t, int32(60), aws.ToInt32(c.Timeout), "time for SES, and to give a claim back")
+				assert.True(t, out.Concurrency == nil || out.Concurrency.ReservedConcurrentExecutions == nil, "no reservation: one shard, one copy")
+			} else {
+				assert.Equal(t, int32(10), aws.ToInt32(c.Timeout))
+				require.NotNil(t, out.Concurrency, "a reserved concurrency")
+				assert.Equal(t, int32(5), aws.ToInt32(out.Concurrency.ReservedConcurrentExecutions), "a cost cap against floods")
+			}
 			env := c.Environment.Variables
 			if fn == notifierFunction {
 				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_OWNER_EMAIL", "CV_S3_BUCKET", "CV_S3_KEY",

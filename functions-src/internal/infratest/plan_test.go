@@ -247,7 +247,9 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			f := planned(t, plan, `aws_lambda_function.function["`+fn+`"]`)
 			assert.Equal(t, "provided.al2023", f["runtime"])
 			assert.Equal(t, []any{"arm64"}, f["architectures"])
-			assert.Equal(t, float64(5), f["reserved_concurrent_executions"])
+			if fn != notifierFunction {
+				assert.Equal(t, float64(5), f["reserved_concurrent_executions"])
+			}
 			// Its environment holds the secrets, so the plan does not show
 			// it: TestAWSTargetOnMoto reads it back from Lambda.
 			assert.Equal(t, float64(7), planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
@@ -260,7 +262,11 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		assert.Equal(t, map[string]map[string]strings1{
 			"StringEquals":              {"ses:FromAddress": {"cv@example.com"}},
 			"ForAllValues:StringEquals": {"ses:Recipients": {"owner@example.com"}},
-		}, notifier["SendOwnerEmail"].Condition)
+			"Null":                      {"ses:Recipients": {"false"}},
+		}, notifier["SendOwnerEmail"].Condition, "to the owner alone, and never with no recipient at all")
+		nf := planned(t, plan, `aws_lambda_function.function["notify-access"]`)
+		assert.Equal(t, float64(60), nf["timeout"], "time for SES, and to give a claim back")
+		assert.Equal(t, float64(-1), nf["reserved_concurrent_executions"], "one shard, one copy: no reservation to refuse")
 		assert.ElementsMatch(t, strings1{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, notifier["ReadRequestsStream"].Action)
 		assert.Equal(t, strings1{arn + "cv-requests/stream/*"}, notifier["ReadRequestsStream"].Resource)
 		assert.Equal(t, strings1{"*"}, notifier["ListStreams"].Resource, "ListStreams names no resource")

@@ -3,7 +3,6 @@ package netlifydev_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -361,9 +360,11 @@ func chromiumPath(t *testing.T) string {
 
 func downloaded(t *testing.T, dir string) []byte {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: this runs beside the infra tests, which load the machine.
+	deadline := time.Now().Add(45 * time.Second)
+	var entries []os.DirEntry
 	for time.Now().Before(deadline) {
-		entries, _ := os.ReadDir(dir)
+		entries, _ = os.ReadDir(dir)
 		for _, e := range entries {
 			if !strings.HasSuffix(e.Name(), ".crdownload") {
 				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -373,6 +374,10 @@ func downloaded(t *testing.T, dir string) []byte {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal(errors.New("nothing was downloaded"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	t.Fatalf("nothing was downloaded in 45 s (the folder holds %q)", names)
 	return nil
 }

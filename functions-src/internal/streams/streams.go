@@ -10,6 +10,7 @@ package streams
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -38,7 +39,9 @@ func Handler(n Notifier, log *slog.Logger) func(context.Context, events.DynamoDB
 				continue
 			}
 			l := log.With("invocation", invocation, "request", id)
-			sent, err := n.Notify(logctx.With(ctx, l), id)
+			rctx, cancel := recordContext(logctx.With(ctx, l))
+			sent, err := n.Notify(rctx, id)
+			cancel()
 			switch {
 			case err != nil:
 				l.Error("owner notification failed: the record is handed back for a retry", "error", err.Error())
@@ -53,6 +56,19 @@ func Handler(n Notifier, log *slog.Logger) func(context.Context, events.DynamoDB
 		return resp, nil
 	}
 }
+
+// recordContext ends a record's work a few seconds before Lambda stops the
+// function, so that a claim whose email could not be sent in time is
+// still given back (the retry then sends it) rather than left held.
+func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-releaseReserve))
+	}
+	return context.WithCancel(ctx)
+}
+
+// releaseReserve is the time kept for giving a claim back.
+const releaseReserve = 6 * time.Second
 
 // verifiedNow reports the request a record is about, and whether the
 // record is its turn to VERIFIED (an update whose old image was not).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
@@ -89,4 +90,25 @@ func TestRecordsWithoutTheKeyAreSkipped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Empty(t, n.asked)
+}
+
+// deadlineSeen records the deadline each notification was given.
+type deadlineSeen struct{ got []time.Time }
+
+func (d *deadlineSeen) Notify(ctx context.Context, _ string) (bool, error) {
+	dl, _ := ctx.Deadline()
+	d.got = append(d.got, dl)
+	return true, nil
+}
+
+func TestEachRecordEndsBeforeLambdaStopsTheFunction(t *testing.T) {
+	n := &deadlineSeen{}
+	lambdaDeadline := time.Now().Add(time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
+	defer cancel()
+	_, err := streams.Handler(n, slog.New(slog.DiscardHandler))(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		record(t, "MODIFY", "1", "a", "PENDING", "VERIFIED")}})
+	require.NoError(t, err)
+	require.Len(t, n.got, 1)
+	assert.True(t, n.got[0].Before(lambdaDeadline.Add(-5*time.Second)), "time is kept to give a claim back: %v", lambdaDeadline.Sub(n.got[0]))
 }

@@ -62,9 +62,9 @@ func Start(t testing.TB, siteDir string) *Env {
 	require.NoError(t, srv.Listener.Close())
 	srv.Listener = ln
 	srv.Start()
-	t.Cleanup(srv.Close)
-	// Runs before the data folder goes (cleanups run last first).
-	t.Cleanup(bg.Wait)
+	// The server stops taking requests, then the emails under way finish,
+	// before the data folder goes (cleanups run last first).
+	t.Cleanup(func() { srv.Close(); bg.Wait() })
 	return &Env{URL: origin, Config: cfg, Clock: clk, Logs: logs, Notifications: bg}
 }
 
