@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 	"github.com/cv-access/cv-access/functions-src/internal/lambdatest"
+	"github.com/cv-access/cv-access/functions-src/internal/streams"
 )
 
 // notifier compiles notify-access as a Lambda binary (it is not one of
@@ -146,6 +148,24 @@ func TestTheStreamTellsTheOwnerOnce(t *testing.T) {
 	var batch struct{ Records []map[string]json.RawMessage }
 	require.NoError(t, json.Unmarshal(raw.last, &batch))
 	require.NotEmpty(t, batch.Records, "the stream holds the request's insert and its turn to VERIFIED")
+
+	// The mapping's filter lets through exactly the request's turn to
+	// VERIFIED among these real records (a filter that matched nothing
+	// would silently drop every notification).
+	var pattern map[string]any
+	require.NoError(t, json.Unmarshal([]byte(streams.FilterPattern), &pattern))
+	var passed []string
+	for _, r := range batch.Records {
+		var rec map[string]any
+		whole, _ := json.Marshal(r)
+		require.NoError(t, json.Unmarshal(whole, &rec))
+		if matches(pattern, rec) {
+			var name string
+			_ = json.Unmarshal(r["eventName"], &name)
+			passed = append(passed, name)
+		}
+	}
+	assert.Equal(t, []string{"MODIFY"}, passed, "of the request's insert and its update to VERIFIED, the update alone")
 	arn, _ := json.Marshal(aws.ToString(desc.Table.LatestStreamArn))
 	for _, r := range batch.Records {
 		r["eventSourceARN"] = arn
@@ -180,4 +200,30 @@ func TestTheStreamTellsTheOwnerOnce(t *testing.T) {
 	}
 	flowtest.AssertAbsent(t, p.Logs(), email, "Lovelace", "Engines", owner)
 	assert.Contains(t, p.Logs(), issued.RequestID, "the log names the request")
+}
+
+// matches applies the subset of Lambda's event filtering the mapping
+// uses: a list matches a field equal to one of its values, an object
+// matches field by field.
+func matches(pattern, event map[string]any) bool {
+	for k, want := range pattern {
+		got, ok := event[k]
+		if !ok {
+			return false
+		}
+		switch w := want.(type) {
+		case []any:
+			if !slices.Contains(w, got) {
+				return false
+			}
+		case map[string]any:
+			sub, ok := got.(map[string]any)
+			if !ok || !matches(w, sub) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -20,6 +20,12 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/logctx"
 )
 
+// FilterPattern is the event source mapping's filter in infra/notify.tf
+// (the plan test holds Terraform's to it): only updates that leave a
+// request VERIFIED reach the function. A test matches it against records
+// of a real stream.
+const FilterPattern = `{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"otp_status":{"S":["VERIFIED"]}}}}`
+
 // Notifier is what the handler drives: access.Notifier.
 type Notifier interface {
 	Notify(ctx context.Context, requestID string) (bool, error)
