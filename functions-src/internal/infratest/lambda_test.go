@@ -283,15 +283,7 @@ func TestAWSTargetOnMoto(t *testing.T) {
 
 	t.Run("the owner is emailed once for a verified request, with its role's credentials", func(t *testing.T) {
 		for _, rt := range runtimes {
-			p := s.start(t, rt)
-			v := newVisitor()
-			status, body := s.post(t, p.request, v.ip, v.requestBody())
-			require.Equal(t, 200, status, "%v", body)
-			id := body["requestId"].(string)
-			code, _ := s.code(t, v)
-			status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
-			require.Equal(t, 200, status, "%v", body)
-
+			id, v := s.verifiedRequest(t, rt)
 			n := s.startNotifier(t, rt)
 			for hand := 1; hand <= 2; hand++ {
 				failed := s.notify(t, n, id)
@@ -399,20 +391,12 @@ var roleSteps = map[string]map[string]func(t *testing.T, s *stack){
 		"dynamodb:UpdateItem": func(t *testing.T, s *stack) {
 			// The claim is refused: no email, and the record is handed
 			// back for a retry.
-			id, v := s.verifiedRequest(t)
-			n := s.startNotifier(t, runtimes[0])
-			assert.Len(t, s.notify(t, n, id), 1, "the record is handed back")
-			assert.Empty(t, s.ownerEmailsAbout(t, v))
-			assertLogged(t, n.Logs, "dynamodb:UpdateItem")
+			notificationRefused(t, s, "dynamodb:UpdateItem")
 		},
 		"ses:SendEmail": func(t *testing.T, s *stack) {
 			// The email is refused: the claim is given back and the record
 			// handed back, so once the permission is back the retry sends.
-			id, v := s.verifiedRequest(t)
-			n := s.startNotifier(t, runtimes[0])
-			assert.Len(t, s.notify(t, n, id), 1, "the record is handed back")
-			assert.Empty(t, s.ownerEmailsAbout(t, v))
-			assertLogged(t, n.Logs, "ses:SendEmail")
+			n, id, v := notificationRefused(t, s, "ses:SendEmail")
 			s.restorePolicy(t)
 			assert.Empty(t, s.notify(t, n, id), "the retry")
 			assert.Len(t, s.ownerEmailsAbout(t, v), 1)
@@ -420,11 +404,24 @@ var roleSteps = map[string]map[string]func(t *testing.T, s *stack){
 	},
 }
 
-// verifiedRequest takes a visitor through the flow with every permission
-// as it is now and returns the verified request's id.
-func (s *stack) verifiedRequest(t *testing.T) (string, visitor) {
+// notificationRefused runs the notifier on a verified request while the
+// role lacks action: no email goes out, the record is handed back, and
+// the log names the action.
+func notificationRefused(t *testing.T, s *stack, action string) (infratest.Function, string, visitor) {
 	t.Helper()
-	p := s.start(t, runtimes[0])
+	id, v := s.verifiedRequest(t, runtimes[0])
+	n := s.startNotifier(t, runtimes[0])
+	assert.Len(t, s.notify(t, n, id), 1, "the record is handed back")
+	assert.Empty(t, s.ownerEmailsAbout(t, v))
+	assertLogged(t, n.Logs, action)
+	return n, id, v
+}
+
+// verifiedRequest takes a visitor through the flow under rt with every
+// permission as it is now and returns the verified request's id.
+func (s *stack) verifiedRequest(t *testing.T, rt runtimeKind) (string, visitor) {
+	t.Helper()
+	p := s.start(t, rt)
 	v := newVisitor()
 	status, body := s.post(t, p.request, v.ip, v.requestBody())
 	require.Equal(t, 200, status, "%v", body)

@@ -28,9 +28,10 @@ func main() {
 		log.Error("notify-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
+	var notifier streams.Notifier = n
 	if !c.Notify {
 		log.Info("CV_NOTIFY=off: stream records are read and skipped")
-		lambda.Start(streams.Handler(streams.Off{}, log))
+		notifier = streams.Off{}
 	}
-	lambda.Start(streams.Handler(n, log))
+	lambda.Start(streams.Handler(notifier, log))
 }
