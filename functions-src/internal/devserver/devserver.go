@@ -35,6 +35,13 @@ func PageHeaders() map[string]string {
 	}
 }
 
+// OwnerPageHeaders are added to PageHeaders under /owner/ (netlify.toml's
+// [[headers]] for "/owner/*"): the owner's page is kept out of search
+// engines, as its robots meta tag also asks.
+func OwnerPageHeaders() map[string]string {
+	return map[string]string{"X-Robots-Tag": "noindex, nofollow"}
+}
+
 // New returns the dev server's handler for a wired app and a built site.
 func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
@@ -106,6 +113,11 @@ func site(dir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range PageHeaders() {
 			w.Header().Set(k, v)
+		}
+		if strings.HasPrefix(r.URL.Path, "/owner/") {
+			for k, v := range OwnerPageHeaders() {
+				w.Header().Set(k, v)
+			}
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

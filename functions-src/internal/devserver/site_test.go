@@ -37,7 +37,7 @@ func builtSite(t *testing.T) string {
 	return dir
 }
 
-var pages = []string{"/", "/cv/", "/privacy/"}
+var pages = []string{"/", "/cv/", "/privacy/", "/owner/"}
 
 func TestSitePagesServeWithHeaders(t *testing.T) {
 	d := startDev(t, builtSite(t))
@@ -47,6 +47,11 @@ func TestSitePagesServeWithHeaders(t *testing.T) {
 		assert.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
 		for k, v := range devserver.PageHeaders() {
 			assert.Equal(t, v, resp.Header.Get(k), "%s %s", p, k)
+		}
+		if p == "/owner/" {
+			assert.Equal(t, "noindex, nofollow", resp.Header.Get("X-Robots-Tag"))
+		} else {
+			assert.Empty(t, resp.Header.Get("X-Robots-Tag"), "%s is for search engines too", p)
 		}
 		doc := parse(t, body)
 		for _, asset := range assets(doc) {
@@ -61,28 +66,35 @@ func TestSitePagesServeWithHeaders(t *testing.T) {
 }
 
 // The deployed site gets its page headers from netlify.toml, the dev server
-// from PageHeaders: they must say the same.
+// from PageHeaders and OwnerPageHeaders: they must say the same.
 func TestPageHeadersMatchNetlifyToml(t *testing.T) {
 	f, err := os.Open(filepath.Join(repoRoot, "netlify.toml"))
 	require.NoError(t, err)
 	defer f.Close()
-	got := map[string]string{}
+	got := map[string]map[string]string{} // by the rule's "for"
 	line := regexp.MustCompile(`^\s*([A-Za-z-]+)\s*=\s*"(.*)"\s*$`)
-	inValues := false
+	var rule string
+	inHeaders, inValues := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		s := strings.TrimSpace(sc.Text())
 		switch {
 		case strings.HasPrefix(s, "["):
-			inValues = s == "[headers.values]"
+			inHeaders = s == "[[headers]]" || (inHeaders && s == "[headers.values]")
+			inValues = inHeaders && s == "[headers.values]"
 		case inValues:
 			if m := line.FindStringSubmatch(s); m != nil {
-				got[m[1]] = m[2]
+				got[rule][m[1]] = m[2]
+			}
+		case inHeaders:
+			if m := line.FindStringSubmatch(s); m != nil && m[1] == "for" {
+				rule = m[2]
+				got[rule] = map[string]string{}
 			}
 		}
 	}
 	require.NoError(t, sc.Err())
-	assert.Equal(t, devserver.PageHeaders(), got)
+	assert.Equal(t, map[string]map[string]string{"/*": devserver.PageHeaders(), "/owner/*": devserver.OwnerPageHeaders()}, got)
 }
 
 func TestPagesHaveNoInlineCodeAndStaySmall(t *testing.T) {
@@ -171,6 +183,67 @@ func TestCVPageForm(t *testing.T) {
 		assert.True(t, has(byID[step], "hidden"), "%s starts hidden until the script runs", step)
 	}
 	assert.Contains(t, text(doc), "needs JavaScript", "a visitor without JavaScript is told why the form is missing")
+}
+
+// The owner's page: out of search engines, linked from nowhere, its
+// fields labelled and tied to their errors, and its steps hidden until the
+// script knows whether the owner is signed in.
+func TestOwnerPage(t *testing.T) {
+	dir := builtSite(t)
+	raw, err := os.ReadFile(filepath.Join(dir, "owner", "index.html"))
+	require.NoError(t, err)
+	doc := parse(t, raw)
+	byID := map[string]*html.Node{}
+	labels := map[string]bool{}
+	var robots []string
+	walk(doc, func(n *html.Node) {
+		if id := attr(n, "id"); id != "" {
+			byID[id] = n
+		}
+		if n.Data == "label" {
+			labels[attr(n, "for")] = true
+		}
+		if n.Data == "meta" && attr(n, "name") == "robots" {
+			robots = append(robots, attr(n, "content"))
+		}
+	})
+	assert.Equal(t, []string{"noindex, nofollow"}, robots)
+	for _, id := range []string{"email", "otp"} {
+		n := byID[id]
+		require.NotNil(t, n, "input #%s", id)
+		assert.True(t, labels[id], "#%s has a <label for>", id)
+		assert.Contains(t, attr(n, "aria-describedby"), id+"-error")
+		for _, ref := range strings.Fields(attr(n, "aria-describedby")) {
+			assert.NotNil(t, byID[ref], "#%s describedby #%s exists", id, ref)
+		}
+	}
+	assert.Equal(t, "one-time-code", attr(byID["otp"], "autocomplete"))
+	assert.Equal(t, "polite", attr(byID["status"], "aria-live"))
+	for _, step := range []string{"step-signin", "step-code", "step-list", "confirm"} {
+		require.NotNil(t, byID[step])
+		assert.True(t, has(byID[step], "hidden"), "%s starts hidden until the script runs", step)
+	}
+	assert.Contains(t, text(doc), "needs JavaScript")
+	assert.Contains(t, text(doc), "One cookie on this page, for the owner's sign-in")
+
+	for _, p := range []string{"/", "/cv/", "/privacy/", "/404.html"} {
+		path := filepath.Join(dir, filepath.FromSlash(p))
+		if strings.HasSuffix(p, "/") {
+			path = filepath.Join(path, "index.html")
+		}
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		doc := parse(t, raw)
+		walk(doc, func(n *html.Node) {
+			if n.Data == "a" && strings.HasPrefix(attr(n, "href"), "/owner") {
+				t.Errorf("%s links the owner's page", p)
+			}
+			if n.Data == "meta" && attr(n, "name") == "robots" {
+				t.Errorf("%s: robots %q", p, attr(n, "content"))
+			}
+		})
+		assert.Contains(t, text(doc), "No cookies for visitors, no trackers.", p)
+	}
 }
 
 func TestPrivacyPolicyMatchesTheCode(t *testing.T) {

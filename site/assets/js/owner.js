@@ -1,0 +1,343 @@
+// The owner's page: sign in with a code, then the requests held, the CSV,
+// erasure and sign-out. No framework, no third party; talks only to this
+// site's /api/owner. Visitor text is set with textContent, never as HTML.
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var steps = { signin: $("step-signin"), code: $("step-code"), list: $("step-list") };
+  if (!steps.signin) return;
+
+  // gen counts "Start again"s and sign-outs: older answers are ignored.
+  var state = { requestId: "", gen: 0, erasing: null };
+  var FINAL = ["otp_locked", "otp_used", "otp_expired", "request_not_found"];
+  var status = $("status");
+
+  function say(text) {
+    // Clear first so the same message is announced again.
+    status.textContent = "";
+    window.setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  function show(name, quiet) {
+    Object.keys(steps).forEach(function (k) { steps[k].hidden = k !== name; });
+    if (!quiet) $("step-" + name + "-title").focus();
+  }
+
+  // call posts one action; raw keeps the body unread (the CSV).
+  function call(action, fields, raw) {
+    var gen = state.gen, body = { action: action };
+    Object.keys(fields || {}).forEach(function (k) { body[k] = fields[k]; });
+    return fetch("/api/owner", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (r) {
+      if (raw && r.ok) return { ok: true, status: r.status, response: r, data: {} };
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        return { ok: r.ok, status: r.status, data: data, retryAfter: parseInt(r.headers.get("Retry-After"), 10) || 0 };
+      });
+    }, function () {
+      return { ok: false, status: 0, data: { message: "The connection failed. Check your network and try again." } };
+    }).then(function (res) {
+      return gen === state.gen ? res : new Promise(function () {});
+    });
+  }
+
+  function message(res) {
+    var msg = (res.data && res.data.message) || "Something went wrong. Please try again.";
+    if (res.status === 429 && res.retryAfter) msg += " (You can try again in " + wait(res.retryAfter) + ".)";
+    return msg;
+  }
+
+  function wait(seconds) {
+    if (seconds < 120) return seconds + " seconds";
+    if (seconds < 7200) return Math.ceil(seconds / 60) + " minutes";
+    return Math.ceil(seconds / 3600) + " hours";
+  }
+
+  function fieldError(id, text) {
+    var input = $(id), err = $(id + "-error");
+    err.textContent = text || "";
+    err.hidden = !text;
+    if (text) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+
+  function note(id, text) {
+    $(id).textContent = text || "";
+    $(id).hidden = !text;
+  }
+
+  function busy(el, on) {
+    var b = el.tagName === "FORM" ? el.querySelector("button[type=submit]") : el;
+    b.disabled = on;
+    el.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  // signedOut forgets everything shown and returns to the sign-in step.
+  function signedOut(text, quiet) {
+    state.gen++;
+    state.requestId = "";
+    $("requests").textContent = "";
+    hideConfirm();
+    $("otp").value = "";
+    fieldError("otp", "");
+    show("signin", quiet);
+    if (text) say(text);
+  }
+
+  // Step 1: the owner's address.
+  var signinForm = $("signin-form");
+  signinForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var email = $("email").value.trim();
+    var err = !email ? "Enter your email address." :
+      !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? "Enter an email address like name@example.com." : "";
+    fieldError("email", err);
+    note("signin-error", "");
+    if (err) { $("email").focus(); return; }
+    busy(signinForm, true);
+    say("Sending a code…");
+    call("sign-in", { email: email }).then(function (res) {
+      busy(signinForm, false);
+      if (res.ok) {
+        state.requestId = res.data.requestId;
+        $("code-sent").textContent = "If " + email + " is the owner's address, a code is on its way. It works for " +
+          Math.round(res.data.expiresIn / 60) + " minutes.";
+        $("code-form").querySelector("button[type=submit]").disabled = false;
+        show("code");
+        say("If that is the owner's address, a code is on its way.");
+        $("otp").focus();
+        return;
+      }
+      if (res.data.fields && res.data.fields.email) {
+        fieldError("email", res.data.fields.email);
+        $("email").focus();
+        say(res.data.fields.email);
+        return;
+      }
+      note("signin-error", message(res));
+      say(message(res));
+    });
+  });
+
+  // Step 2: the code.
+  var codeForm = $("code-form"), otp = $("otp");
+  otp.addEventListener("input", function () {
+    var digits = otp.value.replace(/\D/g, "").slice(0, 6);
+    if (digits !== otp.value) otp.value = digits;
+  });
+  codeForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!/^\d{6}$/.test(otp.value)) {
+      fieldError("otp", "Enter the 6-digit code.");
+      otp.focus();
+      return;
+    }
+    fieldError("otp", "");
+    busy(codeForm, true);
+    say("Checking the code…");
+    call("verify", { requestId: state.requestId, otp: otp.value }).then(function (res) {
+      busy(codeForm, false);
+      if (res.ok) {
+        otp.value = "";
+        load(false);
+        return;
+      }
+      var fields = res.data.fields || {};
+      var msg = fields.otp || fields.requestId || message(res);
+      var final = FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0;
+      if (final) msg += " Choose “Start again” for a new code.";
+      fieldError("otp", msg);
+      say(msg);
+      otp.select();
+      otp.focus();
+      if (final) codeForm.querySelector("button[type=submit]").disabled = true;
+    });
+  });
+  $("restart").addEventListener("click", function () {
+    signedOut("Start again: enter your address for a new code.");
+  });
+
+  // Step 3: the requests held. load resolves to whether they are shown.
+  function load(quiet) {
+    if (!quiet) say("Signed in. Loading the requests…");
+    return call("list").then(function (res) {
+      if (res.status === 401) { signedOut(quiet ? "" : message(res), quiet); return false; }
+      if (!res.ok) {
+        // Not signed out: the session may still hold; say why and stay.
+        var where = steps.list.hidden ? "signin-error" : "list-error";
+        if (steps.list.hidden) show("signin", quiet);
+        note(where, message(res));
+        say(message(res));
+        return false;
+      }
+      var reqs = res.data.requests || [];
+      render(reqs, res.data.sessionExpiresIn);
+      show("list", quiet);
+      if (!quiet) say(summary(reqs));
+      return true;
+    });
+  }
+
+  function summary(reqs) {
+    return reqs.length === 0 ? "No requests are held." :
+      reqs.length === 1 ? "1 request is held." : reqs.length + " requests are held.";
+  }
+
+  function when(s) {
+    if (!s) return null;
+    var t = document.createElement("time");
+    t.dateTime = s;
+    t.textContent = s.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC");
+    return t;
+  }
+
+  var STATUS = { PENDING: "Code sent, not used", VERIFIED: "Got a link", EXPIRED: "Code expired unused" };
+
+  function render(reqs, sessionSeconds) {
+    hideConfirm();
+    var list = $("requests");
+    list.textContent = "";
+    $("list-summary").textContent = summary(reqs) + (sessionSeconds > 0 ?
+      " You stay signed in for " + wait(sessionSeconds) + " at most, or until you sign out." : "");
+    $("list-empty").hidden = reqs.length > 0;
+    $("csv").disabled = reqs.length === 0;
+    reqs.forEach(function (r, i) {
+      var li = document.createElement("li");
+      var h = document.createElement("h3");
+      h.textContent = r.name;
+      var dl = document.createElement("dl");
+      var row = function (label, value) {
+        if (value === null || value === undefined || value === "") return;
+        var dt = document.createElement("dt"), dd = document.createElement("dd");
+        dt.textContent = label;
+        if (typeof value === "string") dd.textContent = value;
+        else value.forEach(function (v) { if (v) dd.append(v); });
+        dl.append(dt, dd);
+      };
+      row("Email", r.email);
+      row("Phone", r.phone);
+      row("Company", r.company);
+      row("Location", r.location);
+      row("Status", STATUS[r.status] || r.status);
+      row("Asked", [when(r.createdAt)]);
+      row("Verified", r.verifiedAt ? [when(r.verifiedAt)] : null);
+      row("Consent", ["policy " + r.consentPolicyVersion + ", ", when(r.consentAt)]);
+      row("Document", r.document);
+      row("Deleted by", [when(r.deleteAt)]);
+      var erase = document.createElement("button");
+      erase.type = "button";
+      erase.id = "erase-" + i;
+      erase.className = "secondary";
+      erase.textContent = "Erase";
+      var who = document.createElement("span");
+      who.className = "visually-hidden";
+      who.textContent = " every request from " + r.email;
+      erase.append(who);
+      erase.addEventListener("click", function () { askErase(li, erase, r.email); });
+      li.append(h, dl, erase);
+      list.append(li);
+    });
+  }
+
+  // Erasure asks first, in the page: the question takes the focus, and
+  // Cancel gives it back to the button that asked.
+  var confirmBox = $("confirm");
+  function askErase(li, button, email) {
+    state.erasing = { email: email, button: button };
+    $("confirm-question").textContent = "Erase every request made with " + email +
+      ", in any spelling of that inbox? This cannot be undone.";
+    li.append(confirmBox);
+    confirmBox.hidden = false;
+    $("confirm-question").focus();
+  }
+
+  function hideConfirm() {
+    confirmBox.hidden = true;
+    steps.list.append(confirmBox);
+    state.erasing = null;
+  }
+
+  $("confirm-cancel").addEventListener("click", function () {
+    var button = state.erasing && state.erasing.button;
+    hideConfirm();
+    say("Nothing was erased.");
+    if (button) button.focus();
+  });
+
+  var eraseButton = $("confirm-erase");
+  eraseButton.addEventListener("click", function () {
+    if (!state.erasing) return;
+    var email = state.erasing.email;
+    busy(eraseButton, true);
+    call("erase", { email: email }).then(function (res) {
+      busy(eraseButton, false);
+      if (res.status === 401) { signedOut(message(res)); return; }
+      if (!res.ok) {
+        note("list-error", message(res));
+        say(message(res));
+        $("confirm-question").focus();
+        return;
+      }
+      note("list-error", "");
+      var n = res.data.erased;
+      var done = "Erased " + n + (n === 1 ? " request" : " requests") + " made with " + email + ".";
+      return load(true).then(function (shown) {
+        if (!shown) return;
+        $("list-summary").textContent = done + " " + $("list-summary").textContent;
+        $("step-list-title").focus();
+        say(done);
+      });
+    });
+  });
+
+  // The CSV: fetched with POST (the session cookie is for /api/owner
+  // only), then saved from a Blob URL through a download link.
+  var csvButton = $("csv");
+  csvButton.addEventListener("click", function () {
+    busy(csvButton, true);
+    say("Preparing the CSV…");
+    call("csv", {}, true).then(function (res) {
+      if (!res.ok) {
+        busy(csvButton, false);
+        if (res.status === 401) { signedOut(message(res)); return; }
+        note("list-error", message(res));
+        say(message(res));
+        return;
+      }
+      return res.response.blob().then(function (blob) {
+        busy(csvButton, false);
+        var url = URL.createObjectURL(blob);
+        var a = document.createElement("a");
+        a.href = url;
+        a.download = "cv-access-requests.csv";
+        a.hidden = true;
+        document.body.append(a);
+        a.click();
+        a.remove();
+        window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        say("The CSV is downloaded: cv-access-requests.csv.");
+      });
+    });
+  });
+
+  var signout = $("signout");
+  signout.addEventListener("click", function () {
+    busy(signout, true);
+    call("sign-out").then(function (res) {
+      busy(signout, false);
+      if (!res.ok && res.status !== 401) {
+        note("list-error", message(res));
+        say(message(res));
+        return;
+      }
+      signedOut("Signed out.");
+    });
+  });
+
+  load(true);
+})();
