@@ -202,8 +202,9 @@
     hideConfirm();
     var list = $("requests");
     list.textContent = "";
-    $("list-summary").textContent = summary(reqs) + (sessionSeconds > 0 ?
-      " You stay signed in for " + wait(sessionSeconds) + " at most, or until you sign out." : "");
+    // With none, #list-empty says so.
+    $("list-summary").textContent = (reqs.length ? summary(reqs) + " " : "") + (sessionSeconds > 0 ?
+      "You stay signed in for " + wait(sessionSeconds) + " at most, or until you sign out." : "");
     $("list-empty").hidden = reqs.length > 0;
     $("csv").disabled = reqs.length === 0;
     reqs.forEach(function (r, i) {
@@ -233,6 +234,8 @@
       erase.type = "button";
       erase.id = "erase-" + i;
       erase.className = "secondary";
+      erase.setAttribute("aria-controls", "confirm");
+      erase.setAttribute("aria-expanded", "false");
       erase.textContent = "Erase";
       var who = document.createElement("span");
       who.className = "visually-hidden";
@@ -248,15 +251,18 @@
   // Cancel gives it back to the button that asked.
   var confirmBox = $("confirm");
   function askErase(li, button, email) {
+    hideConfirm();
     state.erasing = { email: email, button: button };
     $("confirm-question").textContent = "Erase every request made with " + email +
       ", in any spelling of that inbox? This cannot be undone.";
     li.append(confirmBox);
     confirmBox.hidden = false;
+    button.setAttribute("aria-expanded", "true");
     $("confirm-question").focus();
   }
 
   function hideConfirm() {
+    if (state.erasing) state.erasing.button.setAttribute("aria-expanded", "false");
     confirmBox.hidden = true;
     steps.list.append(confirmBox);
     state.erasing = null;
