@@ -18,7 +18,7 @@ RIE := $(CURDIR)/.local/rie/$(RIE_VERSION)/aws-lambda-rie
 # CV_TF_PROVIDER_MIRROR names another), never from a registry.
 TF_AWS_PROVIDER := $(shell sed -n 's/^ *version *= *"\([0-9.]*\)"$$/\1/p' infra/versions.tf)
 TERRAFORMRC := $(CURDIR)/.local/terraformrc
-FUNCTIONS := request-access verify-access
+FUNCTIONS := request-access verify-access owner
 LOCAL_BIN := $(CURDIR)/.local/bin
 
 # Hugo: the one on PATH if it is exactly the pinned version, else a pinned

@@ -102,41 +102,10 @@ func openStore(ctx context.Context, env app.Getenv) (access.OwnerStore, error) {
 	return embedded.OpenStore(cfg.StorePath())
 }
 
-// record is the exported shape of a request; times are RFC 3339 UTC.
-type record struct {
-	RequestID     string `json:"requestId"`
-	CreatedAt     string `json:"createdAt"`
-	Status        string `json:"status"`
-	Name          string `json:"name"`
-	Email         string `json:"email"`
-	Phone         string `json:"phone,omitempty"`
-	Company       string `json:"company,omitempty"`
-	Location      string `json:"location,omitempty"`
-	PolicyVersion string `json:"consentPolicyVersion"`
-	ConsentAt     string `json:"consentAt"`
-	VerifiedAt    string `json:"verifiedAt,omitempty"`
-	DeleteAt      string `json:"deleteAt"`
-}
-
-func toRecord(r access.Request) record {
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	return record{
-		RequestID: r.ID, CreatedAt: ts(r.CreatedAt), Status: string(r.Status),
-		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
-		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: ts(r.Consent.At),
-		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt),
-	}
-}
-
 func writeJSON(out io.Writer, reqs []access.Request) error {
-	recs := make([]record, 0, len(reqs))
+	recs := make([]ownercsv.Record, 0, len(reqs))
 	for _, r := range reqs {
-		recs = append(recs, toRecord(r))
+		recs = append(recs, ownercsv.ToRecord(r))
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")

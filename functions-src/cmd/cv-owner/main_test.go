@@ -21,6 +21,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/ownercsv"
 )
 
 var stack *emulators.Stack
@@ -63,7 +64,7 @@ func TestListAndEraseOnAWSWithOnlyTheOwnerEnv(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"list"}, envOf(env), &out), "no CV_SITE_URL, CV_OWNER_NAME, CV_MAIL_FROM or CV_OTP_SECRET needed")
-	var recs []record
+	var recs []ownercsv.Record
 	require.NoError(t, json.Unmarshal(out.Bytes(), &recs))
 	require.Len(t, recs, 2)
 	assert.ElementsMatch(t, []string{"ada@example.com", "grace@example.com"}, []string{recs[0].Email, recs[1].Email})
@@ -167,7 +168,7 @@ func TestListAndEraseOnTheEmbeddedStore(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"list"}, os.Getenv, &out))
-	var recs []record
+	var recs []ownercsv.Record
 	require.NoError(t, json.Unmarshal(out.Bytes(), &recs))
 	require.Len(t, recs, 3)
 	assert.Equal(t, "2026-11-24", recs[0].PolicyVersion)

@@ -12,18 +12,19 @@ import (
 type Kind int
 
 const (
-	KindInternal    Kind = iota // a fault on our side; details stay in the logs
-	KindInvalid                 // the input is malformed or breaks a rule
-	KindNotFound                // no such request (or it has passed its retention)
-	KindIncorrect               // a well-formed code that does not match
-	KindExpired                 // the code's lifetime is over
-	KindUsed                    // the code has already given out its link
-	KindLocked                  // the attempt budget is spent
-	KindRateLimited             // try again after RetryAfter
-	KindConflict                // the request cannot do this any more (e.g. resends used up)
-	KindUnavailable             // a delivery channel or dependency failed; retrying may help
-	KindBusy                    // a dependency was too slow or throttled us; retry in a moment
-	KindNotReady                // we cannot give out the result now; nothing was spent, retry later
+	KindInternal     Kind = iota // a fault on our side; details stay in the logs
+	KindInvalid                  // the input is malformed or breaks a rule
+	KindNotFound                 // no such request (or it has passed its retention)
+	KindIncorrect                // a well-formed code that does not match
+	KindExpired                  // the code's lifetime is over
+	KindUsed                     // the code has already given out its link
+	KindLocked                   // the attempt budget is spent
+	KindRateLimited              // try again after RetryAfter
+	KindConflict                 // the request cannot do this any more (e.g. resends used up)
+	KindUnavailable              // a delivery channel or dependency failed; retrying may help
+	KindBusy                     // a dependency was too slow or throttled us; retry in a moment
+	KindNotReady                 // we cannot give out the result now; nothing was spent, retry later
+	KindUnauthorized             // the owner's step needs a session, and the call has none
 )
 
 // Error is what the domain returns to its callers: a stable machine code,

@@ -34,7 +34,7 @@ var ErrNoNotificationDue = errors.New("no notification due")
 
 // Notifier emails the owner when a visitor gets a download link: who
 // (name, email, company and location, as given), when, which document,
-// and how to see and erase requests. It is driven by the request turning
+// and a link to the owner page, where the owner sees and erases requests. It is driven by the request turning
 // VERIFIED (the requests table's stream on AWS; the dev server after each
 // verify), never by verify-access itself, whose answer waits for nothing
 // more than its two round trips.
@@ -100,8 +100,8 @@ Their details, as they typed them:</p>
 <tr><th style="text-align:left;padding-right:1em">Document</th><td>%[6]s</td></tr>
 <tr><th style="text-align:left;padding-right:1em">Consent</th><td>policy %[7]s, %[8]s</td></tr>
 </table>
-<p>See every request with <code>cv-owner list</code>, and erase one person&#39;s with
-<code>cv-owner erase -email</code> and their address.</p>
+<p>See every request, and erase one person&#39;s, on <a href="%[10]s">your owner page</a>
+(or with <code>cv-owner list</code> and <code>cv-owner erase -email</code>).</p>
 </body></html>
 `
 
@@ -115,8 +115,9 @@ Location: %[5]s
 Document: %[6]s
 Consent:  policy %[7]s, %[8]s
 
-See every request with "cv-owner list", and erase one person's with
-"cv-owner erase -email" and their address.
+See every request, and erase one person's, on your owner page:
+%[10]s
+(or with "cv-owner list" and "cv-owner erase -email").
 `
 
 // notifiedDocument names the document; there is one, the CV.
@@ -136,7 +137,7 @@ func (n *Notifier) email(r Request, now time.Time) Email {
 		verified = now
 	}
 	text := []any{oneLine(r.Name), when(verified), oneLine(r.Email), oneLine(or(r.Company)), oneLine(or(r.Location)),
-		notifiedDocument, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), site}
+		notifiedDocument, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), site, site + OwnerPagePath}
 	escaped := make([]any, len(text))
 	for i, v := range text {
 		escaped[i] = html.EscapeString(v.(string))

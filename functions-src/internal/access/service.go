@@ -162,7 +162,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	log := logctx.From(ctx).With("access_request", reqID)
 	s.noteUnknownNetwork(log, in.ClientIP)
 	limits := s.limiter.forSend(now, in.ClientIP, v.Email, v.Phone)
-	sms, err := s.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
+	sms, err := s.limiter.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
 	var le *LimitError
 	if errors.As(err, &le) {
 		log.Info("request refused", "limit", string(le.Limit.Kind))
@@ -221,7 +221,7 @@ func (s *Service) noteUnknownNetwork(log *slog.Logger, ip string) {
 // share of a site-wide budget is swapped for another share, and a spent
 // SMS limit drops the SMS counters so the code goes by email only. It
 // reports whether the SMS may still go out.
-func (s *Service) admit(ctx context.Context, now time.Time, limits []Limit, write func([]Limit) error) (sms bool, err error) {
+func (l limiter) admit(ctx context.Context, now time.Time, limits []Limit, write func([]Limit) error) (sms bool, err error) {
 	limits = slices.Clone(limits)
 	sms = true
 	tried := map[LimitKind][]int{}
@@ -231,7 +231,7 @@ func (s *Service) admit(ctx context.Context, now time.Time, limits []Limit, writ
 		switch {
 		case !errors.As(err, &le):
 			return sms, err
-		case le.Limit.Kind.siteWide() && s.limiter.reshard(now, limits, le.Limit, tried):
+		case le.Limit.Kind.siteWide() && l.reshard(now, limits, le.Limit, tried):
 			// Shares fill as the budget runs out: the owner hears of it
 			// before visitors are refused.
 			logctx.From(ctx).Warn("site budget share full", "budget", string(le.Limit.Kind), "share", le.Limit.Shard)
@@ -290,7 +290,7 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		}
 		limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
 		var sms bool
-		sms, err = s.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
+		sms, err = s.limiter.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
 		if !sms {
 			req.Phone = ""
 		}

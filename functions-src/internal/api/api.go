@@ -99,6 +99,10 @@ type Config struct {
 	// every payload 2.0 event (ErrNoGate): a Function URL is public, so it
 	// is served only behind a gate (app sets one from CV_PROXY_SIGN_SECRET).
 	Admit func(Request) error
+	// SecureCookies marks every cookie a function sets Secure: true on
+	// any site served over https, false on a local one (a browser keeps
+	// no Secure cookie from plain http).
+	SecureCookies bool
 }
 
 // DefaultTimeout fits inside Netlify's 10 s synchronous function limit.
@@ -112,9 +116,10 @@ func LocalOrigins() []string { return []string{"http://127.0.0.1:8888", "http://
 
 // RequestAccess serves POST request-access.
 func RequestAccess(svc Service, cfg Config) *Function {
-	return newFunction("request-access", cfg, func(ctx context.Context, clientIP string, body []byte) (any, error) {
+	return newFunction("request-access", cfg, func(ctx context.Context, call input) (any, error) {
+		clientIP := call.clientIP
 		var in requestAccessBody
-		if err := decode(body, &in); err != nil {
+		if err := decode(call.body, &in); err != nil {
 			return nil, err
 		}
 		var (
@@ -143,12 +148,12 @@ func RequestAccess(svc Service, cfg Config) *Function {
 
 // VerifyAccess serves POST verify-access.
 func VerifyAccess(svc Service, cfg Config) *Function {
-	return newFunction("verify-access", cfg, func(ctx context.Context, clientIP string, body []byte) (any, error) {
+	return newFunction("verify-access", cfg, func(ctx context.Context, call input) (any, error) {
 		var in verifyAccessBody
-		if err := decode(body, &in); err != nil {
+		if err := decode(call.body, &in); err != nil {
 			return nil, err
 		}
-		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: clientIP})
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: call.clientIP})
 		if err != nil {
 			return nil, err
 		}
@@ -165,11 +170,22 @@ type Function struct {
 	origins  map[string]bool
 	clientIP ClientIPRule
 	admit    func(Request) error
-	op       func(ctx context.Context, clientIP string, body []byte) (any, error)
+	op       func(ctx context.Context, in input) (any, error)
+	// secureCookies marks the cookies the function sets Secure.
+	secureCookies bool
 }
 
-func newFunction(name string, cfg Config, op func(context.Context, string, []byte) (any, error)) *Function {
-	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, admit: cfg.Admit, op: op}
+// input is what an operation reads from a request that passed every
+// rule: the caller's address, the JSON body, and its cookies by name.
+type input struct {
+	clientIP string
+	body     []byte
+	cookies  func(name string) []string
+}
+
+func newFunction(name string, cfg Config, op func(context.Context, input) (any, error)) *Function {
+	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, admit: cfg.Admit, op: op,
+		secureCookies: cfg.SecureCookies}
 	if f.log == nil {
 		f.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
@@ -226,8 +242,8 @@ func (f *Function) Serve(ctx context.Context, r Request) (resp Response) {
 	}
 	if err == nil {
 		var out any
-		if out, err = f.op(ctx, f.clientIP(r), body); err == nil {
-			return jsonResponse(http.StatusOK, out)
+		if out, err = f.op(ctx, input{clientIP: f.clientIP(r), body: body, cookies: r.Cookie}); err == nil {
+			return f.reply(out)
 		}
 	}
 	var e *access.Error
@@ -401,6 +417,8 @@ func status(k access.Kind) int {
 		return http.StatusMethodNotAllowed
 	case kindOrigin:
 		return http.StatusForbidden
+	case access.KindUnauthorized:
+		return http.StatusUnauthorized
 	case kindMediaType:
 		return http.StatusUnsupportedMediaType
 	case kindTooLarge:
@@ -434,6 +452,35 @@ func errorResponse(err error) (Response, string) {
 		resp.Header["Allow"] = "POST"
 	}
 	return resp, e.Code
+}
+
+// reply is an operation's answer beyond a plain JSON 200: cookies to set
+// beside the JSON, or a file to download instead of it.
+type reply struct {
+	json      any
+	setCookie []string
+	file      []byte // when set, the body, sent as fileType named fileName
+	fileType  string
+	fileName  string
+}
+
+// reply turns an operation's result into its 200 response.
+func (f *Function) reply(out any) Response {
+	r, ok := out.(reply)
+	if !ok {
+		return jsonResponse(http.StatusOK, out)
+	}
+	var resp Response
+	if r.file != nil {
+		h := SecurityHeaders()
+		h["Content-Type"] = r.fileType
+		h["Content-Disposition"] = mime.FormatMediaType("attachment", map[string]string{"filename": r.fileName})
+		resp = Response{Status: http.StatusOK, Header: h, Body: r.file}
+	} else {
+		resp = jsonResponse(http.StatusOK, r.json)
+	}
+	resp.SetCookie = r.setCookie
+	return resp
 }
 
 func jsonResponse(code int, v any) Response {

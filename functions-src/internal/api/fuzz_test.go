@@ -71,7 +71,7 @@ func bothShapes(t *testing.T, f *api.Function, s sent, each func(answer)) {
 	check(t, v1Answer(r1), err)
 	each(v1Answer(r1))
 	r2, err := f.V2(context.Background(), v2Event(s).(events.LambdaFunctionURLRequest))
-	a2 := answer{r2.StatusCode, r2.Headers, r2.Body}
+	a2 := answer{StatusCode: r2.StatusCode, Headers: r2.Headers, Body: r2.Body}
 	check(t, a2, err)
 	each(a2)
 }

@@ -27,6 +27,9 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range resp.Header {
 		w.Header().Set(k, v)
 	}
+	for _, c := range resp.SetCookie {
+		w.Header().Add("Set-Cookie", c)
+	}
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
 }

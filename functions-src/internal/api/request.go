@@ -22,6 +22,10 @@ type Request struct {
 	SourceIP string
 	// ID is the platform's request id, for logs; empty when it has none.
 	ID string
+	// Cookies are the request's cookies as payload format 2.0 hands them
+	// over, apart from the headers ("name=value" each). Other shapes
+	// leave them in the Cookie header; Cookie reads both.
+	Cookies []string
 	// public says the platform lets anyone on the internet send this
 	// event (a Function URL or HTTP API: payload 2.0), unlike Netlify's
 	// own invocations.
@@ -33,6 +37,38 @@ type Response struct {
 	Status int
 	Header map[string]string
 	Body   []byte
+	// SetCookie holds the Set-Cookie values, one cookie each: apart from
+	// Header, since each needs a header line of its own (payload format
+	// 2.0 carries them in "cookies").
+	SetCookie []string
+}
+
+// Cookie returns every value sent for the named cookie, from each Cookie
+// header copy in any casing and from payload 2.0's cookies, in the order
+// given. A pair that is not name=value is skipped. Several values are all
+// returned: a sibling subdomain can add a cookie of the same name, so the
+// caller must weigh each (the owner's session takes the first valid one).
+func (r Request) Cookie(name string) []string {
+	var out []string
+	take := func(pairs string) {
+		for pair := range strings.SplitSeq(pairs, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if ok && k == name {
+				out = append(out, strings.Trim(v, `"`))
+			}
+		}
+	}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, "cookie") {
+			for _, v := range vs {
+				take(v)
+			}
+		}
+	}
+	for _, c := range r.Cookies {
+		take(c)
+	}
+	return out
 }
 
 // Header holds a request's headers as the platform handed them over:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,8 +39,20 @@ type sent struct {
 // answer is what a function answered, read back out of its event shape.
 type answer struct {
 	StatusCode int
-	Headers    map[string]string // one entry per canonical name
+	Headers    map[string]string // one entry per canonical name, Set-Cookie apart
 	Body       string
+	SetCookie  []string // each cookie set, from whichever place the shape carries them in
+}
+
+// cookiesApart moves Set-Cookie out of merged headers: every shape
+// carries each cookie whole, and none may be comma-joined.
+func cookiesApart(a answer, cookies []string) answer {
+	if c, ok := a.Headers["Set-Cookie"]; ok {
+		delete(a.Headers, "Set-Cookie")
+		a.SetCookie = append(a.SetCookie, c)
+	}
+	a.SetCookie = append(a.SetCookie, cookies...)
+	return a
 }
 
 // shape is one way the functions are reached. The event shapes send their
@@ -56,15 +69,15 @@ var shapes = []shape{
 	{"v1", v1Event, func(b []byte) (answer, error) {
 		var r events.APIGatewayProxyResponse
 		err := json.Unmarshal(b, &r)
-		return answer{r.StatusCode, mergeHeaders(r.Headers, r.MultiValueHeaders), r.Body}, err
+		return v1Answer(r), err
 	}},
 	{"v2", v2Event, func(b []byte) (answer, error) {
 		var r events.LambdaFunctionURLResponse
 		err := json.Unmarshal(b, &r)
-		if len(r.Cookies) > 0 {
-			return answer{}, errCookies
+		if _, inHeaders := r.Headers["Set-Cookie"]; inHeaders {
+			return answer{}, errCookieHeader
 		}
-		return answer{r.StatusCode, mergeHeaders(r.Headers, nil), r.Body}, err
+		return cookiesApart(answer{StatusCode: r.StatusCode, Headers: mergeHeaders(r.Headers, nil), Body: r.Body}, r.Cookies), err
 	}},
 	{name: "http"},
 }
@@ -89,10 +102,12 @@ func sendHTTP(t testing.TB, f *api.Function, s sent) answer {
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	h := map[string][]string(res.Header)
-	return answer{res.StatusCode, mergeHeaders(nil, h), string(b)}
+	cookies := h["Set-Cookie"]
+	delete(h, "Set-Cookie")
+	return cookiesApart(answer{StatusCode: res.StatusCode, Headers: mergeHeaders(nil, h), Body: string(b)}, cookies)
 }
 
-var errCookies = errors.New("the function set cookies")
+var errCookieHeader = errors.New("a payload 2.0 answer carries its cookies in \"cookies\", not in a header")
 
 func v1Event(s sent) any {
 	ev := events.APIGatewayProxyRequest{HTTPMethod: s.method, Path: "/.netlify/functions/x", Body: s.body,
@@ -182,5 +197,8 @@ func mergeHeaders(single map[string]string, multi map[string][]string) map[strin
 
 // v1Answer reads a typed v1 response, for tests that call V1 directly.
 func v1Answer(r events.APIGatewayProxyResponse) answer {
-	return answer{r.StatusCode, mergeHeaders(r.Headers, r.MultiValueHeaders), r.Body}
+	cookies := r.MultiValueHeaders["Set-Cookie"]
+	multi := maps.Clone(r.MultiValueHeaders)
+	delete(multi, "Set-Cookie")
+	return cookiesApart(answer{StatusCode: r.StatusCode, Headers: mergeHeaders(r.Headers, multi), Body: r.Body}, cookies)
 }

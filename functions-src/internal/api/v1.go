@@ -13,7 +13,16 @@ type V1Handler func(context.Context, events.APIGatewayProxyRequest) (events.APIG
 // V1 serves an API Gateway REST (v1) event. It never returns an error.
 func (f *Function) V1(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	resp := f.Serve(ctx, fromV1(ev))
-	return events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}, nil
+	out := events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}
+	// One cookie rides in the headers, which every host of this shape
+	// passes on; several need multiValueHeaders.
+	switch n := len(resp.SetCookie); {
+	case n == 1:
+		out.Headers["Set-Cookie"] = resp.SetCookie[0]
+	case n > 1:
+		out.MultiValueHeaders = map[string][]string{"Set-Cookie": resp.SetCookie}
+	}
+	return out, nil
 }
 
 // fromV1 keeps every header copy, from Headers and MultiValueHeaders

@@ -8,11 +8,11 @@ import (
 
 // V2 serves a payload format 2.0 event, what Lambda Function URLs and API
 // Gateway HTTP APIs send (the HTTP API's event has more fields, none read
-// here). It never returns an error. Cookies arrive apart from the headers
-// and are not read: nothing here uses them.
+// here). It never returns an error. Cookies arrive apart from the headers,
+// and leave apart from them too.
 func (f *Function) V2(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 	resp := f.Serve(ctx, fromV2(ev))
-	return events.LambdaFunctionURLResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}, nil
+	return events.LambdaFunctionURLResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body), Cookies: resp.SetCookie}, nil
 }
 
 // fromV2 hands each header over as its one value: the platform has
@@ -26,6 +26,6 @@ func fromV2(ev events.LambdaFunctionURLRequest) Request {
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
 	return Request{
 		Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Header: h, Body: body, bodyErr: err,
-		SourceIP: ev.RequestContext.HTTP.SourceIP, ID: ev.RequestContext.RequestID, public: true,
+		SourceIP: ev.RequestContext.HTTP.SourceIP, ID: ev.RequestContext.RequestID, Cookies: ev.Cookies, public: true,
 	}
 }

@@ -25,6 +25,7 @@ func TestV2CookiesAreIgnoredAndNoneAreSet(t *testing.T) {
 				cookies: []string{"session=abc", "x-nf-client-connection-ip=198.51.100.9"}})
 			require.Equal(t, 200, resp.StatusCode, resp.Body)
 			assert.Empty(t, svc.clientIP(t), "a cookie is not a header")
+			assert.Empty(t, resp.SetCookie, "the visitors' functions set no cookie")
 		})
 	}
 }

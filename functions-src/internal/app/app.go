@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,7 +44,37 @@ type App struct {
 	Service *access.Service
 	Links   *embedded.Links // nil unless Backend is local
 
-	now func() time.Time // New's clock, never nil
+	now   func() time.Time // New's clock, never nil
+	owner ownerParts       // what Owner wires, made by New
+}
+
+// ownerParts are what the owner page's service is made of, kept by New
+// so that only a process that serves the page (Owner) builds it.
+type ownerParts struct {
+	codes     access.OwnerCodes
+	requests  access.OwnerStore
+	mailer    access.Mailer
+	otp       *access.Codes
+	rand      io.Reader
+	limitKeys [][]byte
+}
+
+// Owner wires the owner page's service over the same store and mailer as
+// the visitors' flow. It needs CV_OWNER_EMAIL: the sign-in code goes
+// there and nowhere else.
+func (a *App) Owner() (*access.Owner, error) {
+	if a.Config.OwnerEmail == "" {
+		return nil, errors.New("CV_OWNER_EMAIL is not set: the owner page signs in with a code sent to that address")
+	}
+	sessionKeys := make([][]byte, len(a.Config.OTPSecrets))
+	for i, secret := range a.Config.OTPSecrets {
+		sessionKeys[i] = deriveKey(secret, "cv-access/owner-session/v1")
+	}
+	p := a.owner
+	return access.NewOwner(access.OwnerDeps{
+		Codes: p.codes, Requests: p.requests, Mailer: p.mailer, OTP: p.otp, Rand: p.rand, Now: a.now,
+		LimitKeys: p.limitKeys, SessionKeys: sessionKeys, To: a.Config.OwnerEmail, SiteURL: a.Config.SiteURL,
+	}, a.Config.Policy)
 }
 
 // FromEnv loads the configuration from the process environment and wires it.
@@ -99,7 +130,8 @@ func New(cfg Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &App{Config: cfg, Service: svc, now: o.Now}, nil
+		owner := ownerParts{codes: b.Store, requests: b.Owner, mailer: b.Mailer, otp: codes, rand: o.Rand, limitKeys: limitKeys}
+		return &App{Config: cfg, Service: svc, now: o.Now, owner: owner}, nil
 	}
 
 	store, err := embedded.OpenStore(cfg.StorePath())
@@ -129,7 +161,8 @@ func New(cfg Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Service: svc, Links: links, now: o.Now}, nil
+	owner := ownerParts{codes: store, requests: store, mailer: outbox, otp: codes, rand: o.Rand, limitKeys: limitKeys}
+	return &App{Config: cfg, Service: svc, Links: links, now: o.Now, owner: owner}, nil
 }
 
 // Background is the local backend's owner notification: there is no
@@ -177,7 +210,7 @@ func (a *App) API(log *slog.Logger) api.Config {
 	if a.Config.Backend == BackendLocal {
 		origins = append(origins, api.LocalOrigins()...)
 	}
-	cfg := api.Config{Log: log, Origins: origins}
+	cfg := api.Config{Log: log, Origins: origins, SecureCookies: !loopback(a.Config.SiteURL)}
 	if len(a.Config.ProxySecrets) > 0 {
 		// The AWS target: nothing is served unless Netlify's signed proxy
 		// forwarded it for this site, so the x-nf-client-connection-ip the
@@ -194,6 +227,20 @@ func (a *App) API(log *slog.Logger) api.Config {
 		}
 	}
 	return cfg
+}
+
+// loopback reports whether a site URL names this machine, where cookies
+// travel over plain http and so cannot be Secure.
+func loopback(siteURL string) bool {
+	u, err := url.Parse(siteURL)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }
 
 // deriveKey gives each use of the OTP secret its own key, so a download

@@ -438,3 +438,8 @@ func TestDynamoDBOwnerStoreContract(t *testing.T) {
 	f := backend(t)
 	storetest.RunOwner(t, func(t *testing.T) access.OwnerStore { return f.backend.Owner })
 }
+
+func TestDynamoDBOwnerCodesContract(t *testing.T) {
+	f := backend(t)
+	storetest.RunOwnerCodes(t, func(t *testing.T) storetest.OwnerCodesStore { return f.backend.Store })
+}

@@ -28,6 +28,7 @@ type DynamoDBAPI interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	TransactGetItems(context.Context, *dynamodb.TransactGetItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 // Tables names the tables.
@@ -557,6 +558,81 @@ func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
 		{Delete: &types.Delete{TableName: &s.tables.OTPs, Key: key(requestID)}},
 	})
 	return wrap("delete request", err)
+}
+
+var _ access.OwnerCodes = (*Store)(nil)
+
+// CreateCode implements access.OwnerCodes: the code and the counters in
+// one transaction.
+func (s *Store) CreateCode(ctx context.Context, c access.Code, limits []access.Limit) error {
+	codeAV, err := attributevalue.MarshalMap(fromCode(c))
+	if err != nil {
+		return fmt.Errorf("marshal code: %w", err)
+	}
+	err = s.transact(ctx, append([]types.TransactWriteItem{{Put: &types.Put{TableName: &s.tables.OTPs, Item: codeAV,
+		ConditionExpression: aws.String("attribute_not_exists(request_id)")}}}, s.counters(limits)...))
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		if i := failedCondition(tce); i >= 1 {
+			return &access.LimitError{Limit: limits[i-1]}
+		} else if i == 0 {
+			return access.ErrDuplicateID
+		}
+	}
+	return wrap("create code", err)
+}
+
+// UseCode implements access.OwnerCodes: MarkVerified's condition on the
+// code alone, one round trip.
+func (s *Store) UseCode(ctx context.Context, id string, now time.Time, hash []byte) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.tables.OTPs,
+		Key:                      key(id),
+		UpdateExpression:         aws.String("SET used = :true"),
+		ConditionExpression:      aws.String("attribute_exists(request_id) AND #ttl > :now AND used = :false AND expires > :now AND otp_hash = :hash"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": num(now.Unix()), ":true": &types.AttributeValueMemberBOOL{Value: true},
+			":false": &types.AttributeValueMemberBOOL{Value: false},
+			":hash":  &types.AttributeValueMemberB{Value: hash},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		err := refusal(ccf.Item, now, func(c access.Code) error { return c.CheckUse(now) })
+		if errors.Is(err, errDrift) {
+			return access.ErrCodeReplaced // unused and unexpired: what failed is the hash
+		}
+		return err
+	}
+	return wrap("use code", err)
+}
+
+// GetCode implements access.OwnerCodes with a consistent read.
+func (s *Store) GetCode(ctx context.Context, id string, now time.Time) (access.Code, error) {
+	out, err := s.readCode(ctx, id)
+	if err != nil {
+		return access.Code{}, wrap("get code", err)
+	}
+	if out.Item == nil {
+		return access.Code{}, access.ErrNotFound
+	}
+	var it codeItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return access.Code{}, fmt.Errorf("unmarshal code: %w", err)
+	}
+	// TTL deletes up to ~48 h late: past its time the item is gone to us.
+	if !now.Before(unix(it.TTL)) {
+		return access.Code{}, access.ErrNotFound
+	}
+	return it.code(), nil
+}
+
+// DeleteCode implements access.OwnerCodes.
+func (s *Store) DeleteCode(ctx context.Context, id string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.tables.OTPs, Key: key(id)})
+	return wrap("delete code", err)
 }
 
 // DynamoDBOwnerAPI is the part of the client the owner's tools add.

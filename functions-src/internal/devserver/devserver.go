@@ -1,5 +1,5 @@
 // Package devserver is the one-process local mode behind `make dev`: the
-// built Hugo site, both functions served through the same edge as on
+// built Hugo site, the three functions served through the same edge as on
 // Netlify and AWS (api.Function, over net/http), signed CV downloads, and a
 // page that shows the outbox.
 package devserver
@@ -48,6 +48,11 @@ func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 	fns := map[string]*api.Function{
 		"request-access": api.RequestAccess(a.Service, a.API(log)),
 		"verify-access":  api.VerifyAccess(a.Service, a.API(log)),
+	}
+	if owner, err := a.Owner(); err == nil {
+		fns["owner"] = api.Owner(owner, a.API(log))
+	} else {
+		log.Warn("the owner page is off", "error", err.Error())
 	}
 	fn := func(w http.ResponseWriter, r *http.Request) {
 		f, ok := fns[r.PathValue("name")]

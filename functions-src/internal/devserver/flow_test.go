@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver/devtest"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -315,12 +318,17 @@ func TestDevServerRefusesForeignHostNames(t *testing.T) {
 
 // ownerEmails are the owner's download notifications in the outbox.
 func (d *devEnv) ownerEmails(t *testing.T) []embedded.Message {
+	return d.emailsToOwner(t, access.OwnerSubject)
+}
+
+// emailsToOwner are the emails to the owner with this subject.
+func (d *devEnv) emailsToOwner(t *testing.T, subject string) []embedded.Message {
 	t.Helper()
 	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
 	require.NoError(t, err)
 	var out []embedded.Message
 	for _, m := range msgs {
-		if m.Kind == "email" && m.To == "<owner@example.com>" {
+		if m.Kind == "email" && m.To == "<owner@example.com>" && m.Subject == subject {
 			out = append(out, m)
 		}
 	}
@@ -367,4 +375,74 @@ func TestFiftyRightAnswersAtOnceEmailTheOwnerOnce(t *testing.T) {
 	assert.EqualValues(t, 1, won.Load())
 	d.Notifications.Wait()
 	assert.Len(t, d.ownerEmails(t), 1, "one email for the one verified request, none for the lost races")
+}
+
+// ownerCall posts one action to the owner function with the client's
+// cookie jar, as the owner page's script does.
+func (d *devEnv) ownerCall(t *testing.T, c *http.Client, body string) (int, map[string]any, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, d.URL+"/api/owner", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", d.URL)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m, raw
+}
+
+func TestOwnerSignsInSeesTheDownloadAndErasesIt(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	id, code := d.requestAccess(t, `{"name":"Ada Lovelace","email":"ada@example.com","company":"Engines","consent":true}`)
+	require.Equal(t, 200, d.verify(t, id, code).Status)
+	d.Notifications.Wait()
+	told := d.ownerEmails(t)
+	require.Len(t, told, 1)
+	assert.Contains(t, told[0].Text, d.URL+"/owner/", "the notification links the owner page")
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	owner := &http.Client{Jar: jar}
+	status, body, _ := d.ownerCall(t, owner, `{"action":"list"}`)
+	require.Equal(t, 401, status)
+	assert.Equal(t, "session_required", body["error"])
+
+	status, body, _ = d.ownerCall(t, owner, `{"action":"sign-in","email":"owner@example.com"}`)
+	require.Equal(t, 200, status, body)
+	signIn, _ := body["requestId"].(string)
+	codes := d.emailsToOwner(t, access.OwnerCodeSubject)
+	require.Len(t, codes, 1, "the sign-in code is in the outbox")
+	ownerCode := regexp.MustCompile(`\b[0-9]{6}\b`).FindString(codes[0].Text)
+	status, body, _ = d.ownerCall(t, owner, `{"action":"verify","requestId":"`+signIn+`","otp":"`+ownerCode+`"}`)
+	require.Equal(t, 200, status, body)
+
+	status, body, raw := d.ownerCall(t, owner, `{"action":"list"}`)
+	require.Equal(t, 200, status, body)
+	reqs, _ := body["requests"].([]any)
+	require.Len(t, reqs, 1, "%s", raw)
+	first, _ := reqs[0].(map[string]any)
+	assert.Equal(t, id, first["requestId"])
+	assert.Equal(t, "VERIFIED", first["status"])
+	assert.Equal(t, "Engines", first["company"])
+
+	status, _, raw = d.ownerCall(t, owner, `{"action":"csv"}`)
+	require.Equal(t, 200, status)
+	assert.Contains(t, string(raw), "ada@example.com")
+
+	status, body, _ = d.ownerCall(t, owner, `{"action":"erase","email":"ada@example.com"}`)
+	require.Equal(t, 200, status, body)
+	assert.EqualValues(t, 1, body["erased"])
+	_, body, _ = d.ownerCall(t, owner, `{"action":"list"}`)
+	assert.Empty(t, body["requests"])
+	assert.Equal(t, 404, d.verify(t, id, code).Status, "the request is gone")
+
+	status, _, _ = d.ownerCall(t, owner, `{"action":"sign-out"}`)
+	require.Equal(t, 200, status)
+	status, _, _ = d.ownerCall(t, owner, `{"action":"list"}`)
+	assert.Equal(t, 401, status)
+	flowtest.AssertAbsent(t, d.Logs.String(), "ada@example.com", "owner@example.com", ownerCode)
 }

@@ -337,6 +337,57 @@ func (s *Store) DeleteRequest(_ context.Context, requestID string) error {
 	})
 }
 
+var _ access.OwnerCodes = (*Store)(nil)
+
+// CreateCode implements access.OwnerCodes.
+func (s *Store) CreateCode(_ context.Context, c access.Code, limits []access.Limit) error {
+	return s.update(func(tx *bolt.Tx) error {
+		codes := tx.Bucket(bucketCodes)
+		if codes.Get([]byte(c.RequestID)) != nil {
+			return access.ErrDuplicateID
+		}
+		purgeExpired(tx, c.SentAt)
+		if err := consume(tx, limits); err != nil {
+			return err
+		}
+		return putJSON(codes, c.RequestID, toCodeRecord(c))
+	})
+}
+
+// UseCode implements access.OwnerCodes.
+func (s *Store) UseCode(_ context.Context, id string, now time.Time, hash []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		c, err := getCode(tx, id, now)
+		if err != nil {
+			return err
+		}
+		if err := c.CheckUse(now); err != nil {
+			return err
+		}
+		if !bytes.Equal(c.Hash, hash) {
+			return access.ErrCodeReplaced
+		}
+		c.Used = true
+		return putJSON(tx.Bucket(bucketCodes), id, toCodeRecord(c))
+	})
+}
+
+// GetCode implements access.OwnerCodes.
+func (s *Store) GetCode(_ context.Context, id string, now time.Time) (access.Code, error) {
+	var c access.Code
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		c, err = getCode(tx, id, now)
+		return err
+	})
+	return c, err
+}
+
+// DeleteCode implements access.OwnerCodes.
+func (s *Store) DeleteCode(_ context.Context, id string) error {
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCodes).Delete([]byte(id)) })
+}
+
 var _ access.OwnerStore = (*Store)(nil)
 
 // ListRequests implements access.OwnerStore.

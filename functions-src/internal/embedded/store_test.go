@@ -142,3 +142,11 @@ func TestOwnerStoreContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestOwnerCodesContract(t *testing.T) {
+	storetest.RunOwnerCodes(t, func(t *testing.T) storetest.OwnerCodesStore {
+		s, err := embedded.OpenStore(filepath.Join(t.TempDir(), "cv.db"))
+		require.NoError(t, err)
+		return s
+	})
+}

@@ -111,11 +111,17 @@ func start(t testing.TB, name string, env []string) *function {
 
 func (f *function) post(t testing.TB, body string) events.APIGatewayProxyResponse {
 	t.Helper()
+	return f.postWith(t, body, nil)
+}
+
+// postWith is post with extra headers, e.g. a cookie.
+func (f *function) postWith(t testing.TB, body string, extra map[string]string) events.APIGatewayProxyResponse {
+	t.Helper()
+	headers := map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": "203.0.113.9",
+		"origin": "https://cv.example.com"}
+	maps.Copy(headers, extra)
 	ev, err := json.Marshal(events.APIGatewayProxyRequest{
-		HTTPMethod: "POST", Path: "/.netlify/functions/x",
-		Headers: map[string]string{"content-type": "application/json", "x-nf-client-connection-ip": "203.0.113.9",
-			"origin": "https://cv.example.com"},
-		Body: body,
+		HTTPMethod: "POST", Path: "/.netlify/functions/x", Headers: headers, Body: body,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

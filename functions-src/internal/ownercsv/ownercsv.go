@@ -1,5 +1,7 @@
-// Package ownercsv writes the owner's list of requests as CSV that is safe
-// to open in a spreadsheet, whatever separator the spreadsheet splits on.
+// Package ownercsv is the owner's export of the requests: as CSV that is
+// safe to open in a spreadsheet, whatever separator the spreadsheet
+// splits on, and as JSON records (Record). cv-owner and the owner page
+// write the same.
 package ownercsv
 
 import (
@@ -33,6 +35,36 @@ func Write(out io.Writer, reqs []access.Request) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// Record is the JSON shape of a request, in `cv-owner list` and on the
+// owner page. Times are RFC 3339 UTC, left out when unset.
+type Record struct {
+	RequestID     string `json:"requestId"`
+	CreatedAt     string `json:"createdAt"`
+	Status        string `json:"status"`
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	Phone         string `json:"phone,omitempty"`
+	Company       string `json:"company,omitempty"`
+	Location      string `json:"location,omitempty"`
+	PolicyVersion string `json:"consentPolicyVersion"`
+	ConsentAt     string `json:"consentAt"`
+	VerifiedAt    string `json:"verifiedAt,omitempty"`
+	DeleteAt      string `json:"deleteAt"`
+	// Document is the slug of the document asked for: "cv", the one
+	// document there is.
+	Document string `json:"document"`
+}
+
+// ToRecord is a request's Record.
+func ToRecord(r access.Request) Record {
+	return Record{
+		RequestID: r.ID, CreatedAt: ts(r.CreatedAt), Status: string(r.Status),
+		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
+		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: ts(r.Consent.At),
+		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt), Document: "cv",
+	}
 }
 
 func ts(t time.Time) string {

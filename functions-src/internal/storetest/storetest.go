@@ -630,3 +630,97 @@ func rotation(at time.Time, hash []byte) access.Rotation {
 		Policy: access.ResendPolicy{Cooldown: p.ResendCooldown, MaxResends: p.MaxResends, MaxAttempts: maxAttempts},
 	}
 }
+
+// OwnerCodesStore is a store that keeps the owner's sign-in codes too.
+type OwnerCodesStore interface {
+	access.Store
+	access.OwnerCodes
+}
+
+// RunOwnerCodes runs the contract of the owner's sign-in codes: codes
+// with no request, used once, that the visitors' steps cannot use.
+func RunOwnerCodes(t *testing.T, open func(t *testing.T) OwnerCodesStore) {
+	ctx := context.Background()
+	fresh := func() access.Code {
+		_, c := fixture(t0)
+		c.RequestID = "owner-" + uuid.NewString()
+		c.Hash = []byte("hash-of-" + c.RequestID)
+		return c
+	}
+
+	t.Run("create, read back, delete", func(t *testing.T) {
+		s := open(t)
+		c := fresh()
+		require.NoError(t, s.CreateCode(ctx, c, nil))
+		got, err := s.GetCode(ctx, c.RequestID, t0)
+		require.NoError(t, err)
+		assert.Equal(t, c, got)
+		require.ErrorIs(t, s.CreateCode(ctx, c, nil), access.ErrDuplicateID)
+		_, err = s.GetCode(ctx, c.RequestID, c.DeleteAt)
+		assert.ErrorIs(t, err, access.ErrNotFound, "past its DeleteAt")
+		require.NoError(t, s.DeleteCode(ctx, c.RequestID))
+		_, err = s.GetCode(ctx, c.RequestID, t0)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		require.NoError(t, s.DeleteCode(ctx, c.RequestID), "a missing code is not an error")
+	})
+
+	t.Run("a full counter refuses the code and writes nothing", func(t *testing.T) {
+		s := open(t)
+		lim := limit(access.LimitIP, 1)
+		require.NoError(t, s.CreateCode(ctx, fresh(), []access.Limit{lim}))
+		c := fresh()
+		var le *access.LimitError
+		require.ErrorAs(t, s.CreateCode(ctx, c, []access.Limit{limit(access.LimitEmail, 5), lim}), &le)
+		assert.Equal(t, lim.Key, le.Limit.Key)
+		_, err := s.GetCode(ctx, c.RequestID, t0)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+	})
+
+	t.Run("attempts are counted and a code is used once, on its own hash", func(t *testing.T) {
+		s := open(t)
+		c := fresh()
+		require.NoError(t, s.CreateCode(ctx, c, nil))
+		got, err := s.CountAttempt(ctx, c.RequestID, t0, maxAttempts, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.Attempts)
+		assert.ErrorIs(t, s.UseCode(ctx, c.RequestID, t0, []byte("another hash")), access.ErrCodeReplaced)
+		assert.ErrorIs(t, s.UseCode(ctx, c.RequestID, c.ExpiresAt, c.Hash), access.ErrCodeExpired)
+		require.NoError(t, s.UseCode(ctx, c.RequestID, t0, c.Hash))
+		assert.ErrorIs(t, s.UseCode(ctx, c.RequestID, t0, c.Hash), access.ErrCodeUsed)
+		got, err = s.GetCode(ctx, c.RequestID, t0)
+		require.NoError(t, err)
+		assert.True(t, got.Used)
+		_, err = s.CountAttempt(ctx, c.RequestID, t0, maxAttempts, nil)
+		assert.ErrorIs(t, err, access.ErrCodeUsed)
+		assert.ErrorIs(t, s.UseCode(ctx, "owner-"+uuid.NewString(), t0, c.Hash), access.ErrNotFound)
+	})
+
+	t.Run("concurrent uses: exactly one wins", func(t *testing.T) {
+		s := open(t)
+		c := fresh()
+		require.NoError(t, s.CreateCode(ctx, c, nil))
+		var won, lost atomic.Int32
+		race(func() {
+			switch err := s.UseCode(ctx, c.RequestID, t0, c.Hash); {
+			case err == nil:
+				won.Add(1)
+			case assert.ErrorIs(t, err, access.ErrCodeUsed):
+				lost.Add(1)
+			}
+		})
+		assert.EqualValues(t, 1, won.Load())
+		assert.EqualValues(t, Concurrency-1, lost.Load())
+	})
+
+	t.Run("the visitors' steps cannot use an owner's code", func(t *testing.T) {
+		s := open(t)
+		c := fresh()
+		require.NoError(t, s.CreateCode(ctx, c, nil))
+		assert.ErrorIs(t, s.MarkVerified(ctx, c.RequestID, t0, c.Hash), access.ErrNotFound)
+		_, _, err := s.Lookup(ctx, c.RequestID, t0)
+		assert.ErrorIs(t, err, access.ErrNotFound)
+		got, err := s.GetCode(ctx, c.RequestID, t0)
+		require.NoError(t, err)
+		assert.False(t, got.Used, "a refused MarkVerified leaves the code unused")
+	})
+}

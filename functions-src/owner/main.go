@@ -1,0 +1,31 @@
+// Command owner is the function behind the owner page (/owner/): the
+// owner signs in with a code sent to CV_OWNER_EMAIL, then lists the
+// requests held, downloads them as CSV and erases a person's. Wiring
+// only: the rules live in internal/access (Owner), the HTTP edge in
+// internal/api. Function.Lambda serves both event shapes it may be
+// handed, as the visitors' functions do.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/cv-access/cv-access/functions-src/internal/api"
+	"github.com/cv-access/cv-access/functions-src/internal/app"
+)
+
+func main() {
+	log := app.Logger()
+	a, err := app.FromEnv(app.Options{})
+	if err != nil {
+		log.Error("owner cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	owner, err := a.Owner()
+	if err != nil {
+		log.Error("owner cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(api.Owner(owner, a.API(log)).Lambda)
+}
