@@ -261,9 +261,9 @@ func TestPrivacyPolicyMatchesTheCode(t *testing.T) {
 	assert.Contains(t, page, fmt.Sprintf("at most %d requests and %d code guesses an hour", p.Limits.IPPerHour, p.Limits.VerifyPerHour))
 	assert.Contains(t, page, "at Gmail the dots in the name", "what counts as one inbox")
 	assert.Contains(t, page, "IP address is not stored")
-	// The owner page's session (the owner function's cookie, Max-Age 43200).
+	// The owner page's one cookie, its session.
 	assert.Contains(t, page, "sets no cookie in your browser")
-	assert.Contains(t, page, "after 12 hours at most")
+	assert.Contains(t, page, fmt.Sprintf("after %d hours at most", int(access.SessionTTL.Hours())))
 }
 
 func parse(t *testing.T, raw []byte) *html.Node {

@@ -150,7 +150,7 @@
       var fields = res.data.fields || {};
       var msg = fields.otp || fields.requestId || message(res);
       var final = FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0;
-      if (final) msg += " Choose “Start again” for a new code.";
+      if (final && !/start again/i.test(msg)) msg += " Choose “Start again” for a new code.";
       fieldError("otp", msg);
       say(msg);
       otp.select();
@@ -197,6 +197,7 @@
   }
 
   var STATUS = { PENDING: "Code sent, not used", VERIFIED: "Got a link", EXPIRED: "Code expired unused" };
+  var DOCUMENT = { cv: "CV" }; // by slug
 
   function render(reqs, sessionSeconds) {
     hideConfirm();
@@ -228,7 +229,7 @@
       row("Asked", [when(r.createdAt)]);
       row("Verified", r.verifiedAt ? [when(r.verifiedAt)] : null);
       row("Consent", ["policy " + r.consentPolicyVersion + ", ", when(r.consentAt)]);
-      row("Document", r.document);
+      row("Document", DOCUMENT[r.document] || r.document);
       row("Deleted by", [when(r.deleteAt)]);
       var erase = document.createElement("button");
       erase.type = "button";

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
@@ -84,5 +85,22 @@ func (e *Env) LastCode(t testing.TB) string {
 		}
 	}
 	t.Fatal("no email in the outbox")
+	return ""
+}
+
+// OwnerCode reads the code in the newest sign-in email to the owner's
+// address, as the owner would read their mail.
+func (e *Env) OwnerCode(t testing.TB) string {
+	t.Helper()
+	msgs, err := embedded.ReadOutbox(e.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		if m.Kind == "email" && m.To == "<"+e.Config.OwnerEmail+">" && m.Subject == access.OwnerCodeSubject {
+			code := sixDigits.FindString(m.Text)
+			require.NotEmpty(t, code, m.Text)
+			return code
+		}
+	}
+	t.Fatal("no sign-in email to the owner in the outbox")
 	return ""
 }
