@@ -134,7 +134,7 @@ $(RIE):
 	GOBIN=$(dir $@) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 screenshots: site ## Save a screenshot of each step into docs/screenshots (for the README)
-	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited' ./functions-src/internal/browsertest
+	CV_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run 'TestHappyPath|TestWithoutJavaScript|TestRateLimited|TestOwnerFullPath' ./functions-src/internal/browsertest
 
 # A node_modules that is a link (a git worktree sharing another checkout's)
 # is left alone: npm ci through a link empties the folder it points to.

@@ -125,7 +125,6 @@ func TestOwnerFullPath(t *testing.T) {
 	assert.Equal(t, "If "+p.dev.Config.OwnerEmail+" is the owner's address, a code is on its way. It works for 10 minutes.",
 		p.text("#code-sent"))
 	assert.Nil(t, p.ownerCookie(), "no cookie before the code")
-	shot(p, "2-code")
 	p.axe("the code step")
 
 	p.enterOwnerCode(p.dev.OwnerCode(t))
@@ -156,7 +155,7 @@ func TestOwnerFullPath(t *testing.T) {
 	}
 	assert.Contains(t, p.text("#list-summary"), "2 requests are held.")
 	assert.Contains(t, p.text("#list-summary"), "12 hours")
-	shot(p, "3-list")
+	shot(p, "2-list")
 	p.axe("the list")
 
 	// The CSV: fetched with POST, saved from a Blob URL under the CSP.
@@ -186,7 +185,7 @@ func TestOwnerFullPath(t *testing.T) {
 	var expanded string
 	p.run(chromedp.AttributeValue("#erase-0", "aria-expanded", &expanded, nil, chromedp.ByQuery))
 	assert.Equal(t, "true", expanded, "the Erase button says its question is open")
-	shot(p, "4-confirm")
+	shot(p, "3-confirm")
 	p.axe("the erase confirmation")
 	p.run(chromedp.Click("#confirm-cancel", chromedp.ByQuery), chromedp.WaitNotVisible("#confirm", chromedp.ByQuery))
 	assert.Equal(t, "erase-0", p.focused())
@@ -202,7 +201,6 @@ func TestOwnerFullPath(t *testing.T) {
 	assert.Zero(t, p.count("#requests li"))
 	assert.Equal(t, "step-list-title", p.focused())
 	p.eventually(`document.getElementById("status").textContent.includes("Erased 2 requests")`, "the erasure is announced")
-	shot(p, "5-empty")
 	p.axe("the empty list")
 
 	p.run(chromedp.Click("#signout", chromedp.ByQuery), chromedp.WaitVisible("#step-signin", chromedp.ByQuery))
