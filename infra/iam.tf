@@ -1,5 +1,5 @@
 # The identities the functions run as, each allowed exactly what its code
-# calls on exactly these resources: on target netlify one IAM user both
+# calls on exactly these resources: on target netlify one IAM user the
 # functions share (with a key); on target aws one execution role per
 # function (lambda.tf). The owner's user lists and erases requests with
 # cv-owner. On Netlify every function of a site sees the same environment,
@@ -68,6 +68,23 @@ locals {
         { test = "Null", variable = "ses:Recipients", values = ["false"] },
       ]
     }
+    # The owner page (the owner function, with owner_email): its sign-in
+    # codes, which become its sessions, are codes-table items with no
+    # request, created, counted, used, read and deleted.
+    OwnerSignInAndSessions = {
+      actions   = concat(local.item_actions, local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
+      resources = [local.table_arns.otps]
+    }
+    # The owner page's list: a consistent scan of the requests, as cv-owner.
+    ListRequests = {
+      actions   = ["dynamodb:Scan"]
+      resources = [local.table_arns.requests]
+    }
+    # Its erasure: a request and its code deleted together.
+    EraseRequests = {
+      actions   = concat(["dynamodb:DeleteItem"], local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
+      resources = [local.table_arns.requests]
+    }
     # What Lambda's poller reads the requests table's stream with.
     ReadRequestsStream = {
       actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
@@ -81,13 +98,20 @@ locals {
     }
   }
 
-  # Who gets what: the IAM user both functions share on Netlify, and on
-  # AWS one execution role per function.
+  # Who gets what: the IAM user the functions share on Netlify, and on
+  # AWS one execution role per function. With owner_email the owner page
+  # is on: on Netlify its function shares the user, which then may also
+  # scan the requests (what the page lists; it already holds every other
+  # action the page needs); on AWS it gets a role of its own, and the
+  # visitors' functions still cannot scan.
   grants = merge({
-    functions        = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"]
+    functions        = concat(["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"], local.notify ? ["ListRequests"] : [])
     "request-access" = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly"]
     "verify-access"  = ["ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV"]
-  }, local.notify ? { "notify-access" = ["ClaimNotifications", "SendOwnerEmail", "ReadRequestsStream", "ListStreams"] } : {})
+    }, local.notify ? {
+    "notify-access" = ["ClaimNotifications", "SendOwnerEmail", "ReadRequestsStream", "ListStreams"]
+    owner           = ["OwnerSignInAndSessions", "ListRequests", "EraseRequests", "RateLimitCounters", "SendOwnerEmail"]
+  } : {})
 }
 
 # The emulator switch (main.tf) widens policies and trust: it must never

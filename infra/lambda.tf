@@ -1,7 +1,8 @@
-# Target aws: the two functions on AWS Lambda, each with its own execution
-# role (no static key), behind one API Gateway HTTP API. The site stays on
-# Netlify, which proxies /api/request-access and /api/verify-access to the
-# API with a signed redirect; the functions refuse anything else.
+# Target aws: the functions on AWS Lambda, each with its own execution
+# role (no static key), behind one API Gateway HTTP API: the visitors' two,
+# and with owner_email the owner page's. The site stays on Netlify, which
+# proxies /api/<function> to the API with a signed redirect; the functions
+# refuse anything else.
 #
 # One HTTP API rather than two Lambda function URLs: one origin, so moving
 # a site between targets is one Netlify variable (CV_API_ORIGIN); and a
@@ -12,7 +13,7 @@ locals {
   on_aws = var.deploy_target == "aws"
   # The functions behind the HTTP API (target aws), and every function on
   # Lambda: those, and the owner's notifier (notify.tf) on either target.
-  api_functions = local.on_aws ? toset(["request-access", "verify-access"]) : toset([])
+  api_functions = local.on_aws ? toset(concat(["request-access", "verify-access"], local.notify ? ["owner"] : [])) : toset([])
   function_set  = setunion(local.api_functions, local.notify ? toset(["notify-access"]) : toset([]))
   packages      = "${coalesce(var.lambda_packages, "${path.root}/../.local/lambda")}/${var.lambda_architecture}"
 
@@ -28,6 +29,8 @@ locals {
     "request-access" = local.lambda_settings
     "verify-access"  = local.lambda_settings
     "notify-access"  = local.notifier_settings
+    # The owner page sends its sign-in code to the owner's address alone.
+    owner = concat(local.lambda_settings, [["CV_OWNER_EMAIL", var.owner_email]])
   }
 }
 
@@ -141,7 +144,7 @@ resource "aws_apigatewayv2_api" "functions" {
   count         = local.on_aws ? 1 : 0
   name          = "cv-access"
   protocol_type = "HTTP"
-  description   = "cv-access: request-access and verify-access, called only through the Netlify site's signed proxy."
+  description   = "cv-access: its functions, called only through the Netlify site's signed proxy."
 }
 
 resource "aws_apigatewayv2_integration" "function" {

@@ -59,10 +59,12 @@ locals {
     ["CV_SMS_SENDER_ID", var.sms_sender_id],
   ]
   # Target netlify: for the site's environment, with the user's key.
+  # Every function of a site sees the same environment: the owner page's
+  # function reads CV_OWNER_EMAIL, where its sign-in code goes.
   function_settings = concat(local.aws_settings, [
     ["CV_AWS_ACCESS_KEY_ID", try(local.functions_key.id, null)],
     ["CV_AWS_SECRET_ACCESS_KEY", try(local.functions_key.secret, null)],
-  ], local.site_settings)
+  ], local.site_settings, [["CV_OWNER_EMAIL", var.owner_email]])
   owner_settings = concat(local.aws_settings, [
     ["CV_AWS_ACCESS_KEY_ID", try(local.owner_key.id, null)],
     ["CV_AWS_SECRET_ACCESS_KEY", try(local.owner_key.secret, null)],

@@ -298,7 +298,7 @@ variable "log_retention_days" {
 }
 
 variable "owner_email" {
-  description = "Where the owner's email about each download goes (CV_OWNER_EMAIL: who, when, which document), or null for none. With it, the requests table's stream feeds notify-access on AWS Lambda, on either target (`make lambda-packages` first). The SES identity must be allowed to send to it; in SES's sandbox, verify the address too."
+  description = "The owner's address (CV_OWNER_EMAIL), or null for none. With it, the owner is emailed about each download (the requests table's stream feeds notify-access on AWS Lambda, on either target; `make lambda-packages` first), and the owner page (/owner/) is on: its sign-in code goes to this address alone (target netlify: the functions' user may then also scan the requests; target aws: the owner function behind the API, with a role of its own). The SES identity must be allowed to send to it; in SES's sandbox, verify the address too."
   type        = string
   default     = null
 

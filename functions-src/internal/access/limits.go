@@ -41,7 +41,13 @@ const (
 	LimitEmailDaily    LimitKind = "email-daily" // all emails, so bounces cannot get the sender suspended
 	LimitVerifyIP      LimitKind = "verify-ip"   // code guesses from one client network
 	LimitVerifySite    LimitKind = "verify-site" // code guesses from one IPv6 /48
+	LimitOwnerSignIn   LimitKind = "owner-day"   // the owner page's sign-in codes asked for with one inbox
 )
+
+// ownerSignInsPerDay is how many sign-in codes the owner page sends in a
+// day for one typed inbox: a budget of its own, so that visitors asking
+// for the CV with the owner's address cannot lock the owner out.
+const ownerSignInsPerDay = 10
 
 // soft limits drop the SMS and let the email through; hard ones refuse.
 func (k LimitKind) soft() bool { return k == LimitPhone || k == LimitSMSDaily }
@@ -207,6 +213,16 @@ func (l limiter) forSend(now time.Time, ip, email, phone string) []Limit {
 	return out
 }
 
+// forOwnerSignIn lists the counters one owner sign-in bumps, whatever
+// address was typed: the client's network (as a send), the typed inbox's
+// sign-in budget, and the site's email budget.
+func (l limiter) forOwnerSignIn(now time.Time, ip, email string) []Limit {
+	out := l.network(nil, now, ip, LimitIP, LimitIPv6Site, l.limits.IPPerHour, time.Hour)
+	out = l.network(out, now, ip, LimitIPDaily, LimitIPv6SiteDaily, l.limits.IPPerDay, 24*time.Hour)
+	out = l.counters(out, now, LimitOwnerSignIn, InboxOf(email), ownerSignInsPerDay, 24*time.Hour)
+	return l.addSite(out, now, LimitEmailDaily)
+}
+
 // forVerify lists the counters one guess bumps: the client's network.
 func (l limiter) forVerify(now time.Time, ip string) []Limit {
 	return l.network(nil, now, ip, LimitVerifyIP, LimitVerifySite, l.limits.VerifyPerHour, time.Hour)
@@ -285,7 +301,7 @@ func rateLimited(l Limit, now time.Time, cause error) *Error {
 	msg := "Too many requests from your network. Please try again later."
 	code := "rate_limited_ip"
 	switch l.Kind {
-	case LimitEmail:
+	case LimitEmail, LimitOwnerSignIn:
 		msg = "Too many codes were sent to this email address today. Please try again tomorrow."
 		code = "rate_limited_email"
 	case LimitEmailDaily:

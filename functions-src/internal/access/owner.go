@@ -82,7 +82,8 @@ type OwnerDeps struct {
 
 // Owner is the owner's page: a sign-in by code sent to the owner's own
 // address, under the visitors' rules (a keyed hash, 5 attempts, 10
-// minutes, single use, the same rate limits), a session that lasts at
+// minutes, single use, the rate limits: the network's and the site's
+// budgets, and the typed inbox's own daily budget), a session that lasts at
 // most SessionTTL and can be ended, and behind it the list of requests
 // and erasure. Whoever is not the owner learns nothing: a sign-in answers
 // alike for every address, and every other step without a session is
@@ -154,9 +155,9 @@ func (o *Owner) SignIn(ctx context.Context, email, clientIP string) (Issued, err
 	}
 	log := logctx.From(ctx).With("owner_signin", id)
 	owner := InboxOf(addr) == InboxOf(o.d.To)
-	// The counters of a send to the typed address, for every address
-	// alike: a refusal says nothing about whose address it is.
-	limits := o.limiter.forSend(now, clientIP, addr, "")
+	// The same counters for every address typed: a refusal says nothing
+	// about whose address it is.
+	limits := o.limiter.forOwnerSignIn(now, clientIP, addr)
 	_, err = o.limiter.admit(ctx, now, limits, func(ls []Limit) error { return o.d.Codes.CreateCode(ctx, c, ls) })
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -296,7 +297,7 @@ type ownerSession struct {
 
 // maxSessionTokens bounds how many cookies one call may offer: only the
 // first few of a pile are read.
-const maxSessionTokens = 4
+const maxSessionTokens = 16
 
 // session finds the first token that is signed by us, unexpired, and
 // whose code is still held and used. A token that fails its signature
@@ -392,6 +393,8 @@ func ownerCodeError(err error) *Error {
 		e.Message = "We could not find this sign-in. Please start again."
 	case "otp_used":
 		e.Message = "This code has already been used. Please start again for a new code."
+	case "otp_expired":
+		e.Message = "This code has expired. Please start again for a new code."
 	}
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -250,12 +251,26 @@ func TestOwnerCodeUndeliveredKeepsNothing(t *testing.T) {
 	assert.Empty(t, out.RequestID)
 	h.mail.fail = nil
 	// The counters stay spent, as for visitors.
-	for range 4 {
-		_, err := h.owner.SignIn(ctx, ownerAddress, "192.0.2.10")
+	for i := range 9 {
+		_, err := h.owner.SignIn(ctx, ownerAddress, fmt.Sprintf("192.0.2.%d", 20+i))
 		require.NoError(t, err)
 	}
-	_, err = h.owner.SignIn(ctx, ownerAddress, "192.0.2.10")
-	assert.Equal(t, "rate_limited_email", errCode(t, err), "the inbox's five codes a day, the failed one included")
+	_, err = h.owner.SignIn(ctx, ownerAddress, "192.0.2.40")
+	assert.Equal(t, "rate_limited_email", errCode(t, err), "the owner's ten sign-in codes a day, the failed one included")
+}
+
+func TestVisitorsCannotSpendTheOwnersSignIns(t *testing.T) {
+	h := newOwnerHarness(t)
+	mine := ada
+	mine.Email, mine.Phone = ownerAddress, ""
+	for range 5 {
+		_, err := h.svc.RequestAccess(ctx, mine)
+		require.NoError(t, err)
+	}
+	_, err := h.svc.RequestAccess(ctx, mine)
+	require.Equal(t, "rate_limited_email", errCode(t, err), "the inbox's five CV codes a day are spent")
+	_, err = h.owner.SignIn(ctx, ownerAddress, "192.0.2.99")
+	assert.NoError(t, err, "the sign-in has a budget of its own")
 }
 
 func TestOwnerSignInRateLimitsAnswerAlike(t *testing.T) {

@@ -49,11 +49,13 @@ type App struct {
 }
 
 // ownerParts are what the owner page's service is made of, kept by New
-// so that only a process that serves the page (Owner) builds it.
+// so that only a process that serves the page (Owner) builds it. They are
+// kept as concrete types: turning them into the owner's ports here would
+// link the owner's store methods into the visitors' functions too.
 type ownerParts struct {
-	codes     access.OwnerCodes
-	requests  access.OwnerStore
-	mailer    access.Mailer
+	aws       *awsbackend.Backend // the AWS backend, or nil
+	store     *embedded.Store     // the local backend's store and outbox
+	outbox    *embedded.Outbox
 	otp       *access.Codes
 	rand      io.Reader
 	limitKeys [][]byte
@@ -71,10 +73,14 @@ func (a *App) Owner() (*access.Owner, error) {
 		sessionKeys[i] = deriveKey(secret, "cv-access/owner-session/v1")
 	}
 	p := a.owner
-	return access.NewOwner(access.OwnerDeps{
-		Codes: p.codes, Requests: p.requests, Mailer: p.mailer, OTP: p.otp, Rand: p.rand, Now: a.now,
-		LimitKeys: p.limitKeys, SessionKeys: sessionKeys, To: a.Config.OwnerEmail, SiteURL: a.Config.SiteURL,
-	}, a.Config.Policy)
+	d := access.OwnerDeps{OTP: p.otp, Rand: p.rand, Now: a.now, LimitKeys: p.limitKeys, SessionKeys: sessionKeys,
+		To: a.Config.OwnerEmail, SiteURL: a.Config.SiteURL}
+	if p.aws != nil {
+		d.Codes, d.Requests, d.Mailer = p.aws.Store, p.aws.Owner, p.aws.Mailer
+	} else {
+		d.Codes, d.Requests, d.Mailer = p.store, p.store, p.outbox
+	}
+	return access.NewOwner(d, a.Config.Policy)
 }
 
 // FromEnv loads the configuration from the process environment and wires it.
@@ -130,7 +136,7 @@ func New(cfg Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		owner := ownerParts{codes: b.Store, requests: b.Owner, mailer: b.Mailer, otp: codes, rand: o.Rand, limitKeys: limitKeys}
+		owner := ownerParts{aws: b, otp: codes, rand: o.Rand, limitKeys: limitKeys}
 		return &App{Config: cfg, Service: svc, now: o.Now, owner: owner}, nil
 	}
 
@@ -161,7 +167,7 @@ func New(cfg Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner := ownerParts{codes: store, requests: store, mailer: outbox, otp: codes, rand: o.Rand, limitKeys: limitKeys}
+	owner := ownerParts{store: store, outbox: outbox, otp: codes, rand: o.Rand, limitKeys: limitKeys}
 	return &App{Config: cfg, Service: svc, Links: links, now: o.Now, owner: owner}, nil
 }
 

@@ -22,7 +22,7 @@ type awsError struct {
 	code   string
 	action string // the IAM action AWS refused, when it refused one
 	keys   bool   // AWS refused the keys themselves, not one action
-	owner  bool   // the call was cv-owner's, with the owner's key (forOwner)
+	owner  bool   // the call listed or erased requests (forOwner): cv-owner's, or the owner page's
 	err    error
 }
 
@@ -34,7 +34,8 @@ func (e *awsError) Error() string {
 		// denied Scan on purpose.
 		who = "the owner's"
 		fix = "run cv-owner with the owner's key (Terraform's owner_env output), whose IAM policy allows " +
-			"dynamodb:Scan on the requests table and dynamodb:DeleteItem on the requests and codes tables"
+			"dynamodb:Scan on the requests table and dynamodb:DeleteItem on the requests and codes tables; " +
+			"the owner page gets them from infra/ with owner_email set (its own role on target aws)"
 	}
 	switch {
 	case e.keys:

@@ -76,7 +76,8 @@ func TestOwnerRefusalsPointAtTheOwnersKey(t *testing.T) {
 	err := forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "AccessDeniedException")))
 	assert.Equal(t, "scan requests: AWS denied dynamodb:Scan (AccessDeniedException): run cv-owner with the owner's key "+
 		"(Terraform's owner_env output), whose IAM policy allows dynamodb:Scan on the requests table and "+
-		"dynamodb:DeleteItem on the requests and codes tables", err.Error())
+		"dynamodb:DeleteItem on the requests and codes tables; the owner page gets them from infra/ with owner_email set "+
+		"(its own role on target aws)", err.Error())
 	assert.True(t, IsAccessDenied(err))
 
 	err = forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "UnrecognizedClientException")))

@@ -249,7 +249,7 @@ func TestOwnerWrongAndExpiredCodes(t *testing.T) {
 	p.dev.Clock.Advance(11 * time.Minute)
 	p.enterOwnerCode(code)
 	p.eventually(`document.getElementById("otp-error").textContent.includes("expired")`, "an expired code is named")
-	assert.Equal(t, "This code has expired. Please request a new one. Choose “Start again” for a new code.", p.text("#otp-error"))
+	assert.Equal(t, "This code has expired. Please start again for a new code.", p.text("#otp-error"))
 	var disabled bool
 	p.run(chromedp.Evaluate(`document.querySelector("#code-form button[type=submit]").disabled`, &disabled))
 	assert.True(t, disabled, "a dead code cannot be tried again")

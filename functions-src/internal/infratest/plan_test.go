@@ -196,12 +196,24 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		})
 	}
 
+	packages := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(packages, "arm64"), 0o755))
+	for _, fn := range allFunctions {
+		require.NoError(t, os.WriteFile(filepath.Join(packages, "arm64", fn+".zip"), []byte("a package"), 0o644))
+	}
+
+	t.Run("target netlify with owner_email: the functions' user may also scan the requests, for the owner page", func(t *testing.T) {
+		plan, err := tf.PlanJSON(ctx, "-var-file=example.tfvars", "-var", "lambda_packages="+packages, "-var", "owner_email=owner@example.com")
+		require.NoError(t, err)
+		fn := policy(t, plan, "aws_iam_user_policy.functions[0]")
+		assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV", "ListRequests"},
+			slices.Collect(maps.Keys(fn)))
+		assert.Equal(t, strings1{"dynamodb:Scan"}, fn["ListRequests"].Action)
+		assert.Equal(t, strings1{arn + "cv-requests"}, fn["ListRequests"].Resource, "the requests, not the codes or counters")
+		assert.False(t, hasResource(plan, `aws_lambda_function.function["owner"]`), "the owner page runs on Netlify with the other functions")
+	})
+
 	t.Run("target aws: a role per function, exactly what its code calls", func(t *testing.T) {
-		packages := t.TempDir()
-		require.NoError(t, os.Mkdir(filepath.Join(packages, "arm64"), 0o755))
-		for _, fn := range allFunctions {
-			require.NoError(t, os.WriteFile(filepath.Join(packages, "arm64", fn+".zip"), []byte("a package"), 0o644))
-		}
 		plan, err := tf.PlanJSON(ctx, "-var-file=example.tfvars", "-var", "deploy_target=aws",
 			"-var", "netlify_site_id="+netlifySiteID, "-var", "otp_secret="+strings.Repeat("o", 64),
 			"-var", "proxy_sign_secret="+strings.Repeat("p", 64), "-var", "lambda_packages="+packages,
@@ -272,6 +284,26 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		assert.Equal(t, strings1{arn + "cv-requests/stream/*"}, notifier["ReadRequestsStream"].Resource)
 		assert.Equal(t, strings1{"*"}, notifier["ListStreams"].Resource, "ListStreams names no resource")
 		assert.Equal(t, strings1{logs + "notify-access:*"}, notifier["WriteItsOwnLog"].Resource)
+
+		owner := policy(t, plan, `aws_iam_role_policy.function["owner"]`)
+		assert.ElementsMatch(t, []string{"OwnerSignInAndSessions", "ListRequests", "EraseRequests", "RateLimitCounters", "SendOwnerEmail", "WriteItsOwnLog"},
+			slices.Collect(maps.Keys(owner)), "the owner page reads no CV, texts nobody, and emails the owner alone")
+		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, owner["OwnerSignInAndSessions"].Action)
+		assert.Equal(t, strings1{arn + "otps"}, owner["OwnerSignInAndSessions"].Resource, "its codes: no request is created or changed")
+		assert.Equal(t, strings1{"dynamodb:Scan"}, owner["ListRequests"].Action)
+		assert.Equal(t, strings1{arn + "cv-requests"}, owner["ListRequests"].Resource)
+		assert.Equal(t, strings1{"dynamodb:DeleteItem"}, owner["EraseRequests"].Action)
+		assert.Equal(t, strings1{arn + "cv-requests"}, owner["EraseRequests"].Resource)
+		assert.Equal(t, strings1{"dynamodb:UpdateItem"}, owner["RateLimitCounters"].Action)
+		assert.Equal(t, notifier["SendOwnerEmail"].Condition, owner["SendOwnerEmail"].Condition, "the sign-in code goes to the owner alone")
+		assert.Equal(t, strings1{logs + "owner:*"}, owner["WriteItsOwnLog"].Resource)
+		route := planned(t, plan, `aws_apigatewayv2_route.function["owner"]`)
+		assert.Equal(t, "ANY /owner", route["route_key"])
+		for _, fn := range []string{"request-access", "verify-access"} {
+			for sid, st := range policy(t, plan, `aws_iam_role_policy.function["`+fn+`"]`) {
+				assert.NotContains(t, st.Action, "dynamodb:Scan", "%s's %s: the visitors' functions cannot list the requests", fn, sid)
+			}
+		}
 
 		reqTable := planned(t, plan, `aws_dynamodb_table.this["requests"]`)
 		assert.Equal(t, true, reqTable["stream_enabled"])

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,9 @@ const (
 
 var awsSignSecret = strings.Repeat("s", signSecretLen)
 
+// awsOwner is the owner's address (CV_OWNER_EMAIL) in this test.
+var awsOwner = fmt.Sprintf("owner-%d@example.com", time.Now().UnixNano())
+
 // The AWS target end to end: netlify dev serves a site built with
 // CV_API_ORIGIN pointing at the HTTP API stand-in (httpapi), whose routes
 // run the compiled binaries with the signed-proxy gate on, against the
@@ -60,7 +65,7 @@ func TestAWSTargetThroughNetlifyDevsSignedProxy(t *testing.T) {
 		t.Skip("netlify-cli is not installed; `make test` installs it")
 	}
 	bins := map[string]string{}
-	for _, name := range []string{"request-access", "verify-access"} {
+	for _, name := range []string{"request-access", "verify-access", "owner"} {
 		bins[name] = filepath.Join(root, "netlify", "functions", name)
 		if _, err := os.Stat(bins[name]); err != nil {
 			if os.Getenv("CV_REQUIRE_BUILD") != "" {
@@ -92,7 +97,7 @@ func TestAWSTargetThroughNetlifyDevsSignedProxy(t *testing.T) {
 	}
 	env = append(env, "CV_SITE_URL="+origin, "CV_OTP_SECRET="+strings.Repeat("a", 64),
 		"CV_PROXY_SIGN_SECRET="+awsSignSecret, "CV_NETLIFY_SITE_ID="+awsSiteID, "CV_NETLIFY_DEPLOY_CONTEXT=dev",
-		"CV_RATE_IP_PER_HOUR="+strconv.Itoa(perNetwork))
+		"CV_RATE_IP_PER_HOUR="+strconv.Itoa(perNetwork), "CV_OWNER_EMAIL="+awsOwner)
 	api := &httpapi.API{Routes: map[string]httpapi.Function{}, APIID: "local"}
 	var procs []*lambdatest.Process
 	for name, bin := range bins {
@@ -184,7 +189,43 @@ func TestAWSTargetThroughNetlifyDevsSignedProxy(t *testing.T) {
 		for _, s := range seen {
 			assert.Equal(t, httpapi.Seen{Route: s.Route, SourceIP: "127.0.0.1", Signed: true}, s)
 		}
-		flowtest.AssertAbsent(t, procs[0].Logs()+procs[1].Logs(), email, "Ada", code, awsSignSecret)
+		var logs strings.Builder
+		for _, p := range procs {
+			logs.WriteString(p.Logs())
+		}
+		flowtest.AssertAbsent(t, logs.String(), email, "Ada", code, awsSignSecret)
+	})
+
+	t.Run("the owner page's session cookie through /api/owner", func(t *testing.T) {
+		// netlify dev's proxy passes the Cookie header on and the
+		// function's Set-Cookie back; the site is on localhost, so the
+		// cookie is not Secure and the jar keeps it over http.
+		before := len(api.Seen())
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		owner := from("127.0.0.4")
+		owner.Jar = jar
+		status, body := postFrom(t, owner, origin, "/api/owner", `{"action":"sign-in","email":"`+awsOwner+`"}`)
+		require.Equal(t, 200, status, body)
+		var issued struct{ RequestID string }
+		require.NoError(t, json.Unmarshal([]byte(body), &issued))
+		code := codeMailedTo(t, stack, awsOwner)
+		status, body = postFrom(t, owner, origin, "/api/owner", `{"action":"verify","requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+		require.Equal(t, 200, status, body)
+		u, err := url.Parse(origin + "/api/owner")
+		require.NoError(t, err)
+		require.Len(t, jar.Cookies(u), 1, "the session cookie came back through the proxy")
+		status, body = postFrom(t, owner, origin, "/api/owner", `{"action":"list"}`)
+		require.Equal(t, 200, status, body)
+		assert.Contains(t, body, `"requests":[`)
+		status, _ = postFrom(t, owner, origin, "/api/owner", `{"action":"sign-out"}`)
+		require.Equal(t, 200, status)
+		status, _ = postFrom(t, owner, origin, "/api/owner", `{"action":"list"}`)
+		assert.Equal(t, 401, status, "signed out")
+		for _, s := range api.Seen()[before:] {
+			assert.Equal(t, "ANY /owner", s.Route)
+			assert.True(t, s.Signed)
+		}
 	})
 
 	t.Run("a call that bypasses the proxy is refused", func(t *testing.T) {

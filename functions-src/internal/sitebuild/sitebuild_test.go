@@ -72,6 +72,7 @@ func TestAnAPIOriginProxiesBothFunctionsSigned(t *testing.T) {
 			assert.Equal(t, []string{
 				"/api/request-access " + origin + "/request-access 200! Sign=CV_PROXY_SIGN_SECRET",
 				"/api/verify-access " + origin + "/verify-access 200! Sign=CV_PROXY_SIGN_SECRET",
+				"/api/owner " + origin + "/owner 200! Sign=CV_PROXY_SIGN_SECRET",
 			}, rules(t, dir))
 		})
 	}

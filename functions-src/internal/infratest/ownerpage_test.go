@@ -1,0 +1,183 @@
+package infratest_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
+	"github.com/cv-access/cv-access/functions-src/internal/infratest"
+	"github.com/cv-access/cv-access/functions-src/internal/proxysign/proxysigntest"
+)
+
+// The owner page's function on target aws, run with its role's
+// credentials behind the signed proxy.
+
+// startOwner runs the owner function as Lambda would, with its role.
+func (s *stack) startOwner(t *testing.T, rt runtimeKind) infratest.Function {
+	t.Helper()
+	o, err := rt.start(s, ownerFunction)
+	require.NoError(t, err)
+	t.Cleanup(o.Stop)
+	return o
+}
+
+// ownerCall sends one owner action as the HTTP API hands it on behind
+// Netlify's signed proxy, with the browser's cookies, and returns the
+// status, the JSON body (nil for a file) and the cookies set.
+func (s *stack) ownerCall(t *testing.T, o infratest.Function, body string, cookies ...string) (int, map[string]any, string, []string) {
+	t.Helper()
+	token := proxysigntest.Sign(proxysigntest.HS256, proxysigntest.Claims(netlifySiteID, siteURL, "production", time.Now()), s.lambda.proxySecret)
+	h := map[string]string{"content-type": "application/json", "origin": siteURL, "x-nf-sign": token, "x-nf-client-connection-ip": "192.0.2.77"}
+	ev, err := json.Marshal(events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "ANY /owner", RawPath: "/owner", Headers: h, Body: body, Cookies: cookies,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "req-owner", Stage: "$default",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/owner", Protocol: "HTTP/1.1", SourceIP: "3.5.140.2"},
+		},
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := o.Invoke(ctx, ev)
+	require.NoError(t, err, "function output: %s", o.Logs())
+	var resp events.APIGatewayV2HTTPResponse
+	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
+	var m map[string]any
+	_ = json.Unmarshal([]byte(resp.Body), &m)
+	return resp.StatusCode, m, resp.Body, resp.Cookies
+}
+
+// ownerCode is the newest sign-in code moto recorded to the owner.
+func (s *stack) ownerCode(t *testing.T) string {
+	t.Helper()
+	sent, err := s.moto.Sent(context.Background())
+	require.NoError(t, err)
+	code := ""
+	for _, m := range sent.Emails {
+		if slices.Contains(m.Destinations.ToAddresses, ownerEmail) && m.Subject == access.OwnerCodeSubject {
+			code = sixDigits.FindString(m.Body)
+		}
+	}
+	require.NotEmpty(t, code, "no sign-in code mailed to the owner in moto's records")
+	return code
+}
+
+// ownerSignIn signs the owner in and returns the session cookie as the
+// browser sends it back (name=value).
+func (s *stack) ownerSignIn(t *testing.T, o infratest.Function) string {
+	t.Helper()
+	status, body, raw, _ := s.ownerCall(t, o, `{"action":"sign-in","email":"`+ownerEmail+`"}`)
+	require.Equal(t, 200, status, "%s\n%s", raw, o.Logs())
+	id, _ := body["requestId"].(string)
+	status, _, raw, cookies := s.ownerCall(t, o, `{"action":"verify","requestId":"`+id+`","otp":"`+s.ownerCode(t)+`"}`)
+	require.Equal(t, 200, status, "%s\n%s", raw, o.Logs())
+	require.Len(t, cookies, 1, "the session cookie, in payload 2.0's cookies")
+	return strings.TrimSpace(strings.Split(cookies[0], ";")[0])
+}
+
+// ownerPageFlow: the owner signs in with the code SES carried, sees a
+// visitor's request, downloads the CSV, erases the visitor and signs out.
+func ownerPageFlow(t *testing.T, s *stack, rt runtimeKind) {
+	id, v := s.verifiedRequest(t, rt)
+	o := s.startOwner(t, rt)
+
+	status, body, _, _ := s.ownerCall(t, o, `{"action":"list"}`)
+	require.Equal(t, 401, status)
+	assert.Equal(t, "session_required", body["error"])
+
+	status, _, _, _ = s.ownerCall(t, o, `{"action":"sign-in","email":"stranger@example.net"}`)
+	require.Equal(t, 200, status, "the same answer for any address")
+	session := s.ownerSignIn(t, o)
+	assert.True(t, strings.HasPrefix(session, "cv_owner=owner-"), session)
+
+	status, body, raw, _ := s.ownerCall(t, o, `{"action":"list"}`, "other=1", session)
+	require.Equal(t, 200, status, "%s\n%s", raw, o.Logs())
+	assert.Contains(t, raw, id)
+	assert.Contains(t, raw, v.email)
+	status, _, raw, _ = s.ownerCall(t, o, `{"action":"csv"}`, session)
+	require.Equal(t, 200, status, raw)
+	assert.Contains(t, raw, v.email)
+
+	status, body, raw, _ = s.ownerCall(t, o, `{"action":"erase","email":"`+strings.ToUpper(v.email)+`"}`, session)
+	require.Equal(t, 200, status, "%s\n%s", raw, o.Logs())
+	assert.EqualValues(t, 1, body["erased"])
+	_, _, raw, _ = s.ownerCall(t, o, `{"action":"list"}`, session)
+	assert.NotContains(t, raw, v.email)
+
+	status, _, _, cookies := s.ownerCall(t, o, `{"action":"sign-out"}`, session)
+	require.Equal(t, 200, status)
+	require.Len(t, cookies, 1)
+	assert.Contains(t, cookies[0], "Max-Age=0")
+	status, _, _, _ = s.ownerCall(t, o, `{"action":"list"}`, session)
+	assert.Equal(t, 401, status, "the session ended on the server")
+
+	flowtest.AssertAbsent(t, o.Logs(), v.email, strings.ToUpper(v.email), ownerEmail, "stranger@example.net", "Ada",
+		strings.TrimPrefix(session, "cv_owner="), s.lambda.roles[ownerFunction].Secret, s.lambda.proxySecret)
+}
+
+// ownerSteps are the owner function's parts of the flow each action of
+// its role is needed for: without it, the step fails with a clear answer
+// and a log line naming the action.
+var ownerSteps = map[string]func(t *testing.T, s *stack){
+	"dynamodb:TransactWriteItems": func(t *testing.T, s *stack) {
+		// The sign-in code and its counters are one transaction.
+		o := s.startOwner(t, runtimes[0])
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"sign-in","email":"`+ownerEmail+`"}`)
+		assert.Equal(t, 500, status, "%v", body)
+		assertLogged(t, o.Logs, "dynamodb:TransactWriteItems")
+	},
+	"dynamodb:GetItem": func(t *testing.T, s *stack) {
+		// The code is read beside its attempt's count.
+		o := s.startOwner(t, runtimes[0])
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"sign-in","email":"`+ownerEmail+`"}`)
+		require.Equal(t, 200, status, "%v", body)
+		status, body, _, _ = s.ownerCall(t, o, `{"action":"verify","requestId":"`+body["requestId"].(string)+`","otp":"`+s.ownerCode(t)+`"}`)
+		assert.Equal(t, 500, status, "%v", body)
+		assertLogged(t, o.Logs, "dynamodb:GetItem")
+	},
+	"dynamodb:UpdateItem": func(t *testing.T, s *stack) {
+		// The right code is marked used with one conditional update.
+		o := s.startOwner(t, runtimes[0])
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"sign-in","email":"`+ownerEmail+`"}`)
+		require.Equal(t, 200, status, "%v", body)
+		status, body, _, cookies := s.ownerCall(t, o, `{"action":"verify","requestId":"`+body["requestId"].(string)+`","otp":"`+s.ownerCode(t)+`"}`)
+		assert.Equal(t, 500, status, "%v", body)
+		assert.Empty(t, cookies, "no session without the code marked used")
+		assertLogged(t, o.Logs, "dynamodb:UpdateItem")
+	},
+	"dynamodb:Scan": func(t *testing.T, s *stack) {
+		o := s.startOwner(t, runtimes[0])
+		session := s.ownerSignIn(t, o)
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"list"}`, session)
+		assert.Equal(t, 500, status, "%v", body)
+		assert.NotContains(t, body, "requests")
+		assertLogged(t, o.Logs, "dynamodb:Scan")
+	},
+	"dynamodb:DeleteItem": func(t *testing.T, s *stack) {
+		// Signing out deletes the session.
+		o := s.startOwner(t, runtimes[0])
+		session := s.ownerSignIn(t, o)
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"sign-out"}`, session)
+		assert.Equal(t, 500, status, "%v", body)
+		assertLogged(t, o.Logs, "dynamodb:DeleteItem")
+		s.restorePolicy(t)
+		status, _, _, _ = s.ownerCall(t, o, `{"action":"list"}`, session)
+		assert.Equal(t, 200, status, "a sign-out that failed left the session as it was")
+	},
+	"ses:SendEmail": func(t *testing.T, s *stack) {
+		o := s.startOwner(t, runtimes[0])
+		status, body, _, _ := s.ownerCall(t, o, `{"action":"sign-in","email":"`+ownerEmail+`"}`)
+		assert.Equal(t, 502, status, "%v", body)
+		assert.Equal(t, "delivery_failed", body["error"])
+		assertLogged(t, o.Logs, "ses:SendEmail")
+	},
+}
