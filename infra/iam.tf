@@ -70,20 +70,27 @@ locals {
     }
     # The owner page (the owner function, with owner_email): its sign-in
     # codes, which become its sessions, are codes-table items with no
-    # request, created, counted, used, read and deleted.
+    # request, created, counted, used and read: only items whose key
+    # starts "owner-", never a visitor's code. (Deleting is EraseRequests'.)
     OwnerSignInAndSessions = {
-      actions   = concat(local.item_actions, local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
+      actions   = concat(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
       resources = [local.table_arns.otps]
+      conditions = [
+        { test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = ["owner-*"] },
+        # ForAllValues also holds for a request that names no key.
+        { test = "Null", variable = "dynamodb:LeadingKeys", values = ["false"] },
+      ]
     }
     # The owner page's list: a consistent scan of the requests, as cv-owner.
     ListRequests = {
       actions   = ["dynamodb:Scan"]
       resources = [local.table_arns.requests]
     }
-    # Its erasure: a request and its code deleted together.
+    # Its erasure, a request and its code deleted together, and its
+    # sign-out, a session deleted.
     EraseRequests = {
       actions   = concat(["dynamodb:DeleteItem"], local.emulator_compat ? ["dynamodb:TransactWriteItems"] : [])
-      resources = [local.table_arns.requests]
+      resources = [local.table_arns.requests, local.table_arns.otps]
     }
     # What Lambda's poller reads the requests table's stream with.
     ReadRequestsStream = {

@@ -41,13 +41,20 @@ const (
 	LimitEmailDaily    LimitKind = "email-daily" // all emails, so bounces cannot get the sender suspended
 	LimitVerifyIP      LimitKind = "verify-ip"   // code guesses from one client network
 	LimitVerifySite    LimitKind = "verify-site" // code guesses from one IPv6 /48
-	LimitOwnerSignIn   LimitKind = "owner-day"   // the owner page's sign-in codes asked for with one inbox
+	LimitOwnerSignIn   LimitKind = "owner-day"   // the owner page's sign-ins asked for with one inbox
+	LimitOwnerSignInAt LimitKind = "owner-net"   // those asked for from one client network (an IPv6 /48)
 )
 
-// ownerSignInsPerDay is how many sign-in codes the owner page sends in a
-// day for one typed inbox: a budget of its own, so that visitors asking
-// for the CV with the owner's address cannot lock the owner out.
-const ownerSignInsPerDay = 10
+// The owner page's sign-in budgets, per typed inbox and UTC day: a budget
+// of its own, so that visitors asking for the CV with the owner's address
+// cannot lock the owner out; and a share of it per client network, so
+// that one network alone cannot either. Every code is 5 guesses at most,
+// so the inbox's budget is also the day's guesses at the owner's session
+// (50), each code emailed to the owner.
+const (
+	ownerSignInsPerDay        = 10
+	ownerSignInsPerNetworkDay = 3
+)
 
 // soft limits drop the SMS and let the email through; hard ones refuse.
 func (k LimitKind) soft() bool { return k == LimitPhone || k == LimitSMSDaily }
@@ -215,11 +222,18 @@ func (l limiter) forSend(now time.Time, ip, email, phone string) []Limit {
 
 // forOwnerSignIn lists the counters one owner sign-in bumps, whatever
 // address was typed: the client's network (as a send), the typed inbox's
-// sign-in budget, and the site's email budget.
+// sign-in budget and its share for this network, and the site's email
+// budget.
 func (l limiter) forOwnerSignIn(now time.Time, ip, email string) []Limit {
 	out := l.network(nil, now, ip, LimitIP, LimitIPv6Site, l.limits.IPPerHour, time.Hour)
 	out = l.network(out, now, ip, LimitIPDaily, LimitIPv6SiteDaily, l.limits.IPPerDay, 24*time.Hour)
 	out = l.counters(out, now, LimitOwnerSignIn, InboxOf(email), ownerSignInsPerDay, 24*time.Hour)
+	// An IPv6 client counts by its /48, which it cannot rotate out of.
+	network, site := networks(ip)
+	if site != "" {
+		network = site
+	}
+	out = l.counters(out, now, LimitOwnerSignInAt, InboxOf(email)+"\x00"+network, ownerSignInsPerNetworkDay, 24*time.Hour)
 	return l.addSite(out, now, LimitEmailDaily)
 }
 
@@ -301,7 +315,7 @@ func rateLimited(l Limit, now time.Time, cause error) *Error {
 	msg := "Too many requests from your network. Please try again later."
 	code := "rate_limited_ip"
 	switch l.Kind {
-	case LimitEmail, LimitOwnerSignIn:
+	case LimitEmail, LimitOwnerSignIn, LimitOwnerSignInAt:
 		msg = "Too many codes were sent to this email address today. Please try again tomorrow."
 		code = "rate_limited_email"
 	case LimitEmailDaily:

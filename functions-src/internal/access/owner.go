@@ -127,8 +127,9 @@ type Session struct {
 // SignIn sends a sign-in code to the owner's address if email names the
 // owner's inbox (in any spelling InboxOf counts as one). Whatever address
 // is typed, the answer is the same and the same counters are spent: for
-// any other address a code is stored that nobody is sent, so the code
-// step answers alike too.
+// any other address a sign-in is stored whose hash is random bytes, so
+// the code step answers alike (wrong guesses counted, the lock after the
+// fifth) while no code can ever match it.
 func (o *Owner) SignIn(ctx context.Context, email, clientIP string) (Issued, error) {
 	addr, msg := validateEmail(email)
 	if msg != "" {
@@ -155,6 +156,15 @@ func (o *Owner) SignIn(ctx context.Context, email, clientIP string) (Issued, err
 	}
 	log := logctx.From(ctx).With("owner_signin", id)
 	owner := InboxOf(addr) == InboxOf(o.d.To)
+	if !owner {
+		// Nobody is sent this sign-in's code, so no code may open it: a
+		// guessable code here would hand whoever typed a made-up address
+		// five guesses at a session, with no email to warn the owner.
+		c.Hash = make([]byte, len(c.Hash))
+		if _, err := io.ReadFull(o.d.Rand, c.Hash); err != nil {
+			return Issued{}, internal(fmt.Errorf("sign-in decoy: %w", err))
+		}
+	}
 	// The same counters for every address typed: a refusal says nothing
 	// about whose address it is.
 	limits := o.limiter.forOwnerSignIn(now, clientIP, addr)
@@ -238,20 +248,34 @@ func (o *Owner) Verify(ctx context.Context, in VerifyInput) (Session, error) {
 	return Session{Token: o.sign(id, exp), ExpiresIn: exp.Sub(at)}, nil
 }
 
-// List returns every request held, newest first, and how long the
-// session has left.
-func (o *Owner) List(ctx context.Context, tokens []string) ([]Request, time.Duration, error) {
+// MaxListed is the most requests one list (or CSV) holds: the newest.
+// An answer must fit the 6 MB a Lambda or Netlify function may return,
+// and anyone can add unverified requests, up to the site's email budget
+// a day for the retention period; cv-owner lists them all.
+const MaxListed = 5000
+
+// Listing is the requests held, newest first (at most MaxListed), how many
+// are held in all, and how long the session has left.
+type Listing struct {
+	Requests         []Request
+	Total            int
+	SessionExpiresIn time.Duration
+}
+
+// List returns the requests held, newest first.
+func (o *Owner) List(ctx context.Context, tokens []string) (Listing, error) {
 	s, err := o.session(ctx, tokens)
 	if err != nil {
-		return nil, 0, err
+		return Listing{}, err
 	}
 	reqs, err := o.d.Requests.ListRequests(ctx, o.d.Now())
 	if err != nil {
-		return nil, 0, storeError("list requests", err)
+		return Listing{}, storeError("list requests", err)
 	}
 	slices.Reverse(reqs)
-	logctx.From(ctx).Info("owner listed requests", "count", len(reqs))
-	return reqs, s.ExpiresIn, nil
+	l := Listing{Requests: reqs[:min(len(reqs), MaxListed)], Total: len(reqs), SessionExpiresIn: s.ExpiresIn}
+	logctx.From(ctx).Info("owner listed requests", "count", len(l.Requests), "total", l.Total)
+	return l, nil
 }
 
 // Erase deletes every request made with any spelling of email's inbox.
@@ -295,19 +319,25 @@ type ownerSession struct {
 	ExpiresIn time.Duration
 }
 
-// maxSessionTokens bounds how many cookies one call may offer: only the
-// first few of a pile are read.
-const maxSessionTokens = 16
+// maxSessionReads bounds the store reads one call's cookies may cost.
+// Every cookie is checked, since a sibling subdomain can plant cookies of
+// the same name ahead of the owner's, but only a token we signed costs a
+// read, and only ours are signed.
+const maxSessionReads = 3
 
 // session finds the first token that is signed by us, unexpired, and
 // whose code is still held and used. A token that fails its signature
 // costs no store call.
 func (o *Owner) session(ctx context.Context, tokens []string) (ownerSession, error) {
 	now := o.d.Now().UTC()
-	for _, tok := range tokens[:min(len(tokens), maxSessionTokens)] {
+	reads := 0
+	for _, tok := range tokens {
 		id, exp, ok := o.verifyToken(tok, now)
 		if !ok {
 			continue
+		}
+		if reads++; reads > maxSessionReads {
+			break
 		}
 		c, err := o.d.Codes.GetCode(ctx, id, now)
 		if errors.Is(err, ErrNotFound) {

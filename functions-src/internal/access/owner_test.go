@@ -90,8 +90,10 @@ func TestOwnerSignsInListsErasesAndSignsOut(t *testing.T) {
 	assert.Equal(t, access.SessionTTL, s.ExpiresIn)
 	tokens := []string{"forged.1.AAAA", s.Token} // the first valid one counts
 
-	reqs, left, err := h.owner.List(ctx, tokens)
+	l, err := h.owner.List(ctx, tokens)
 	require.NoError(t, err)
+	reqs, left := l.Requests, l.SessionExpiresIn
+	assert.Equal(t, 2, l.Total)
 	require.Len(t, reqs, 2)
 	assert.Equal(t, "grace@example.com", reqs[0].Email, "newest first")
 	assert.Equal(t, "ada@example.com", reqs[1].Email)
@@ -100,13 +102,14 @@ func TestOwnerSignsInListsErasesAndSignsOut(t *testing.T) {
 	n, err := h.owner.Erase(ctx, tokens, "ADA+cv@example.com")
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	reqs, _, err = h.owner.List(ctx, tokens)
+	l, err = h.owner.List(ctx, tokens)
 	require.NoError(t, err)
+	reqs = l.Requests
 	require.Len(t, reqs, 1)
 	assert.Equal(t, "grace@example.com", reqs[0].Email)
 
 	require.NoError(t, h.owner.SignOut(ctx, tokens))
-	_, _, err = h.owner.List(ctx, tokens)
+	_, err = h.owner.List(ctx, tokens)
 	assert.Equal(t, "session_required", errCode(t, err), "signed out: the token is dead everywhere")
 	require.NoError(t, h.owner.SignOut(ctx, tokens), "signing out twice is not an error")
 }
@@ -176,7 +179,7 @@ func TestOwnerSessionsEndAndCannotBeForged(t *testing.T) {
 	h := newOwnerHarness(t)
 	tok := h.signIn(t)
 	list := func(tokens ...string) error {
-		_, _, err := h.owner.List(ctx, tokens)
+		_, err := h.owner.List(ctx, tokens)
 		return err
 	}
 	require.NoError(t, list(tok))
@@ -239,7 +242,7 @@ func TestOwnerSessionKeysRotate(t *testing.T) {
 	old := h.signIn(t)
 	rotated := &ownerHarness{harness: h.harness, mail: h.mail}
 	rotated.owner = rotated.build(t, func(d *access.OwnerDeps) { d.SessionKeys = [][]byte{[]byte("the new session key"), sessionKey} })
-	_, _, err := rotated.owner.List(ctx, []string{old})
+	_, err := rotated.owner.List(ctx, []string{old})
 	assert.NoError(t, err, "a session signed under the previous key lasts through a rotation")
 }
 
@@ -294,7 +297,7 @@ func TestOwnerSessionCheckFailsClosed(t *testing.T) {
 	tok := h.signIn(t)
 	broken := &ownerHarness{harness: h.harness, mail: h.mail}
 	broken.owner = broken.build(t, func(d *access.OwnerDeps) { d.Codes = failingCodes{d.Codes} })
-	_, _, err := broken.owner.List(ctx, []string{tok})
+	_, err := broken.owner.List(ctx, []string{tok})
 	var e *access.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, access.KindInternal, e.Kind, "an unreadable session is an error, never a pass")
@@ -304,4 +307,83 @@ type failingCodes struct{ access.OwnerCodes }
 
 func (failingCodes) GetCode(context.Context, string, time.Time) (access.Code, error) {
 	return access.Code{}, errors.New("dynamodb: connection reset")
+}
+
+// zeros is a random source that always reads zeros: its codes are all
+// "000000", a code an attacker would be sure to guess.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestNoCodeOpensASignInForAnotherAddress(t *testing.T) {
+	known, err := access.NewCodes(zeros{}, secretA)
+	require.NoError(t, err)
+	h := newOwnerHarness(t, func(d *access.OwnerDeps) { d.OTP = known })
+	theirs, err := h.owner.SignIn(ctx, "someone@example.net", "192.0.2.11")
+	require.NoError(t, err)
+	_, err = h.owner.Verify(ctx, access.VerifyInput{RequestID: theirs.RequestID, OTP: "000000", ClientIP: "192.0.2.11"})
+	assert.Equal(t, "otp_incorrect", errCode(t, err), "the code every sign-in would have had opens nothing: nobody was sent one")
+
+	mine, err := h.owner.SignIn(ctx, ownerAddress, "192.0.2.10")
+	require.NoError(t, err)
+	require.Equal(t, "000000", h.mail.lastCode(t))
+	_, err = h.owner.Verify(ctx, access.VerifyInput{RequestID: mine.RequestID, OTP: "000000", ClientIP: "192.0.2.10"})
+	assert.NoError(t, err, "the owner's own code still works")
+}
+
+func TestOneNetworkCannotSpendTheOwnersSignIns(t *testing.T) {
+	h := newOwnerHarness(t)
+	for range 3 {
+		_, err := h.owner.SignIn(ctx, ownerAddress, "198.51.100.20")
+		require.NoError(t, err)
+	}
+	_, err := h.owner.SignIn(ctx, "ALEX.OWNER+x@example.com", "198.51.100.20")
+	assert.Equal(t, "rate_limited_email", errCode(t, err), "three a day from one network")
+	_, err = h.owner.SignIn(ctx, ownerAddress, "2001:db8:1:1::1")
+	require.NoError(t, err, "the owner, elsewhere, still signs in")
+	for i := range 2 {
+		_, err = h.owner.SignIn(ctx, ownerAddress, fmt.Sprintf("2001:db8:1:%x::1", 2+i))
+		require.NoError(t, err)
+	}
+	_, err = h.owner.SignIn(ctx, ownerAddress, "2001:db8:1:ff::1")
+	assert.Equal(t, "rate_limited_email", errCode(t, err), "an IPv6 client counts by its /48")
+	require.Len(t, h.mail.emails, 6)
+}
+
+func TestAPileOfCookiesDoesNotHideTheSession(t *testing.T) {
+	h := newOwnerHarness(t)
+	tok := h.signIn(t)
+	var pile []string
+	for range 40 {
+		pile = append(pile, "owner-"+uuid.NewString()+".9999999999.AAAA")
+	}
+	_, err := h.owner.List(ctx, append(pile, tok))
+	assert.NoError(t, err, "cookies planted ahead of the owner's (a sibling subdomain can) are skipped")
+}
+
+// manyRequests is an OwnerStore holding n requests, oldest first.
+type manyRequests struct {
+	access.OwnerStore
+	n int
+}
+
+func (m manyRequests) ListRequests(context.Context, time.Time) ([]access.Request, error) {
+	out := make([]access.Request, m.n)
+	for i := range out {
+		out[i] = access.Request{ID: fmt.Sprint(i), CreatedAt: time.Unix(int64(i), 0)}
+	}
+	return out, nil
+}
+
+func TestTheListStopsAtItsNewestMaxListed(t *testing.T) {
+	h := newOwnerHarness(t)
+	tok := h.signIn(t)
+	big := &ownerHarness{harness: h.harness, mail: h.mail}
+	big.owner = big.build(t, func(d *access.OwnerDeps) { d.Requests = manyRequests{d.Requests, access.MaxListed + 7} })
+	l, err := big.owner.List(ctx, []string{tok})
+	require.NoError(t, err)
+	assert.Equal(t, access.MaxListed+7, l.Total)
+	require.Len(t, l.Requests, access.MaxListed, "an answer fits what a function may return")
+	assert.Equal(t, fmt.Sprint(access.MaxListed+6), l.Requests[0].ID, "the newest first")
+	assert.Equal(t, "7", l.Requests[access.MaxListed-1].ID, "the oldest seven left for cv-owner")
 }

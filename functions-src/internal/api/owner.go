@@ -16,7 +16,7 @@ import (
 type OwnerService interface {
 	SignIn(ctx context.Context, email, clientIP string) (access.Issued, error)
 	Verify(ctx context.Context, in access.VerifyInput) (access.Session, error)
-	List(ctx context.Context, tokens []string) ([]access.Request, time.Duration, error)
+	List(ctx context.Context, tokens []string) (access.Listing, error)
 	Erase(ctx context.Context, tokens []string, email string) (int, error)
 	SignOut(ctx context.Context, tokens []string) error
 }
@@ -51,8 +51,11 @@ var ownerFields = map[string][]string{
 }
 
 type ownerRecordsResponse struct {
-	Requests         []ownercsv.Record `json:"requests"`
-	SessionExpiresIn int               `json:"sessionExpiresIn"`
+	Requests []ownercsv.Record `json:"requests"`
+	// Total is how many are held; more than len(Requests) when the list
+	// stops at access.MaxListed.
+	Total            int `json:"total"`
+	SessionExpiresIn int `json:"sessionExpiresIn"`
 }
 
 type messageResponse struct {
@@ -106,21 +109,22 @@ func Owner(svc OwnerService, cfg Config) *Function {
 			return reply{json: signedInResponse{Message: "Signed in.", ExpiresIn: seconds(s.ExpiresIn)},
 				setCookie: []string{sessionCookie(s.Token, s.ExpiresIn, true, cfg.SecureCookies)}}, nil
 		case "list":
-			reqs, left, err := svc.List(ctx, tokens)
+			l, err := svc.List(ctx, tokens)
 			if err != nil {
 				return nil, err
 			}
-			recs := make([]ownercsv.Record, 0, len(reqs))
-			for _, r := range reqs {
+			recs := make([]ownercsv.Record, 0, len(l.Requests))
+			for _, r := range l.Requests {
 				recs = append(recs, ownercsv.ToRecord(r))
 			}
-			return ownerRecordsResponse{Requests: recs, SessionExpiresIn: seconds(left)}, nil
+			return ownerRecordsResponse{Requests: recs, Total: l.Total, SessionExpiresIn: seconds(l.SessionExpiresIn)}, nil
 		case "csv":
-			reqs, _, err := svc.List(ctx, tokens)
+			l, err := svc.List(ctx, tokens)
 			if err != nil {
 				return nil, err
 			}
 			// Oldest first, as `cv-owner list -format csv` writes it.
+			reqs := slices.Clone(l.Requests)
 			slices.Reverse(reqs)
 			var buf bytes.Buffer
 			if err := ownercsv.Write(&buf, reqs); err != nil {

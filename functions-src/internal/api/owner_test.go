@@ -117,10 +117,12 @@ func TestOwnerSessionTravelsAsACookieInEveryShape(t *testing.T) {
 			require.Equal(t, 200, resp.StatusCode, resp.Body)
 			var list struct {
 				Requests         []ownercsv.Record `json:"requests"`
+				Total            int               `json:"total"`
 				SessionExpiresIn int               `json:"sessionExpiresIn"`
 			}
 			require.NoError(t, json.Unmarshal([]byte(resp.Body), &list))
 			require.Len(t, list.Requests, 1)
+			assert.Equal(t, 1, list.Total)
 			assert.Equal(t, "ada@example.com", list.Requests[0].Email)
 			assert.Equal(t, "cv", list.Requests[0].Document)
 			assert.InDelta(t, 43200, list.SessionExpiresIn, 2)

@@ -288,12 +288,16 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		owner := policy(t, plan, `aws_iam_role_policy.function["owner"]`)
 		assert.ElementsMatch(t, []string{"OwnerSignInAndSessions", "ListRequests", "EraseRequests", "RateLimitCounters", "SendOwnerEmail", "WriteItsOwnLog"},
 			slices.Collect(maps.Keys(owner)), "the owner page reads no CV, texts nobody, and emails the owner alone")
-		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, owner["OwnerSignInAndSessions"].Action)
+		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, owner["OwnerSignInAndSessions"].Action)
 		assert.Equal(t, strings1{arn + "otps"}, owner["OwnerSignInAndSessions"].Resource, "its codes: no request is created or changed")
+		assert.Equal(t, map[string]map[string]strings1{
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": {"owner-*"}},
+			"Null":                    {"dynamodb:LeadingKeys": {"false"}},
+		}, owner["OwnerSignInAndSessions"].Condition, "its own codes only, never a visitor's")
 		assert.Equal(t, strings1{"dynamodb:Scan"}, owner["ListRequests"].Action)
 		assert.Equal(t, strings1{arn + "cv-requests"}, owner["ListRequests"].Resource)
 		assert.Equal(t, strings1{"dynamodb:DeleteItem"}, owner["EraseRequests"].Action)
-		assert.Equal(t, strings1{arn + "cv-requests"}, owner["EraseRequests"].Resource)
+		assert.ElementsMatch(t, strings1{arn + "cv-requests", arn + "otps"}, owner["EraseRequests"].Resource, "a request and its code; a session")
 		assert.Equal(t, strings1{"dynamodb:UpdateItem"}, owner["RateLimitCounters"].Action)
 		assert.Equal(t, notifier["SendOwnerEmail"].Condition, owner["SendOwnerEmail"].Condition, "the sign-in code goes to the owner alone")
 		assert.Equal(t, strings1{logs + "owner:*"}, owner["WriteItsOwnLog"].Resource)

@@ -176,7 +176,7 @@
         return false;
       }
       var reqs = res.data.requests || [];
-      render(reqs, res.data.sessionExpiresIn);
+      render(reqs, res.data.sessionExpiresIn, res.data.total);
       show("list", quiet);
       if (!quiet) say(summary(reqs));
       return true;
@@ -199,12 +199,14 @@
   var STATUS = { PENDING: "Code sent, not used", VERIFIED: "Got a link", EXPIRED: "Code expired unused" };
   var DOCUMENT = { cv: "CV" }; // by slug
 
-  function render(reqs, sessionSeconds) {
+  function render(reqs, sessionSeconds, total) {
     hideConfirm();
     var list = $("requests");
     list.textContent = "";
-    // With none, #list-empty says so.
-    $("list-summary").textContent = (reqs.length ? summary(reqs) + " " : "") + (sessionSeconds > 0 ?
+    // With none, #list-empty says so. A list that stops short says so.
+    var more = total > reqs.length ? "These are the newest " + reqs.length + " of the " + total +
+      " held (the CSV too); “cv-owner list” lists them all. " : "";
+    $("list-summary").textContent = (reqs.length ? summary(reqs) + " " : "") + more + (sessionSeconds > 0 ?
       "You stay signed in for " + wait(sessionSeconds) + " at most, or until you sign out." : "");
     $("list-empty").hidden = reqs.length > 0;
     $("csv").disabled = reqs.length === 0;
