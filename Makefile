@@ -31,7 +31,7 @@ HUGO := $(shell if command -v hugo >/dev/null 2>&1 && hugo version 2>/dev/null |
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-dev: site ## Run the site and both functions on http://127.0.0.1:8888 (embedded backend, no AWS)
+dev: site ## Run the site and the three functions on http://127.0.0.1:8888 (embedded backend, no AWS)
 	go run ./functions-src/cmd/cv-dev
 
 site: $(HUGO) ## Build the Hugo site into site/public

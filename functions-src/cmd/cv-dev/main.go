@@ -1,5 +1,6 @@
 // Command cv-dev runs cv-access on one machine with no AWS: the built site,
-// both functions, signed CV downloads and the outbox page, on one port.
+// the three functions (the visitors' two and the owner page's), signed
+// CV downloads and the outbox page, on one port.
 // `make dev` builds the site and starts it.
 package main
 

@@ -9,8 +9,9 @@
 // CV_TABLE_LIMITS, CV_AWS_ACCESS_KEY_ID, CV_AWS_SECRET_ACCESS_KEY); on the
 // local backend, CV_DATA_DIR. It needs none of the functions' own settings
 // (CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME, CV_MAIL_FROM). On AWS it
-// needs dynamodb:Scan and dynamodb:DeleteItem, which the functions' own
-// policy deliberately lacks: run it with the owner's keys.
+// needs dynamodb:Scan and dynamodb:DeleteItem, which the visitors'
+// functions' policy lacks (without the owner page, on target netlify; on
+// target aws always): run it with the owner's keys.
 package main
 
 import (

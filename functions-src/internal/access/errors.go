@@ -126,6 +126,19 @@ func codeStateError(err error) *Error {
 	}
 }
 
+// incorrectCode is the answer to a well-formed code that does not match,
+// with the attempts the code has left.
+func incorrectCode(left int) *Error {
+	msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
+	switch left {
+	case 1:
+		msg = "That code is not right. 1 attempt left."
+	case 0:
+		msg = "That code is not right, and no attempts are left. Please start again for a new code."
+	}
+	return &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
+}
+
 // storeError is the public form of a store failure that is not a rule:
 // busy (throttled, or out of time) asks for a retry; anything else is ours.
 func storeError(op string, err error) *Error {

@@ -206,10 +206,19 @@ type VerifyInput struct {
 
 // Validate checks the shape only: a canonical UUID and six ASCII digits.
 func (in VerifyInput) Validate() (VerifyInput, error) {
+	return in.validate(func(s string) (string, bool) {
+		id, err := parseRequestID(s)
+		return id, err == nil
+	}, "This request id is not valid. Please start again.")
+}
+
+// validate checks the shape of a code step: an id as parse reads it (or
+// badID for its field) and six ASCII digits.
+func (in VerifyInput) validate(parse func(string) (string, bool), badID string) (VerifyInput, error) {
 	fields := map[string]string{}
-	id, err := parseRequestID(in.RequestID)
-	if err != nil {
-		fields["requestId"] = "This request id is not valid. Please start again."
+	id, ok := parse(in.RequestID)
+	if !ok {
+		fields["requestId"] = badID
 	}
 	otp := strings.TrimSpace(in.OTP)
 	if !isCode(otp) {

@@ -199,18 +199,11 @@ func (o *Owner) SignIn(ctx context.Context, email, clientIP string) (Issued, err
 // attempt counted first, with the network's guesses, a constant-time
 // comparison, single use under a condition) and opens a session.
 func (o *Owner) Verify(ctx context.Context, in VerifyInput) (Session, error) {
-	fields := map[string]string{}
-	id, ok := parseOwnerID(in.RequestID)
-	if !ok {
-		fields["requestId"] = "This sign-in is not valid. Please start again."
+	in, err := in.validate(parseOwnerID, "This sign-in is not valid. Please start again.")
+	if err != nil {
+		return Session{}, err
 	}
-	otp := strings.TrimSpace(in.OTP)
-	if !isCode(otp) {
-		fields["otp"] = "Enter the 6-digit code."
-	}
-	if len(fields) > 0 {
-		return Session{}, invalid(fields)
-	}
+	id, otp := in.RequestID, in.OTP
 	log := logctx.From(ctx).With("owner_signin", id)
 	now := o.d.Now().UTC().Truncate(time.Second)
 	c, err := o.d.Codes.CountAttempt(ctx, id, now, o.policy.MaxAttempts, o.limiter.forVerify(now, in.ClientIP))
@@ -226,14 +219,7 @@ func (o *Owner) Verify(ctx context.Context, in VerifyInput) (Session, error) {
 	left := max(o.policy.MaxAttempts-c.Attempts, 0)
 	if !o.d.OTP.Match(id, otp, c.Hash) {
 		log.Info("owner sign-in refused", "reason", "incorrect", "attempts_left", left)
-		msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
-		switch left {
-		case 1:
-			msg = "That code is not right. 1 attempt left."
-		case 0:
-			msg = "That code is not right, and no attempts are left. Please start again for a new code."
-		}
-		return Session{}, &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
+		return Session{}, incorrectCode(left)
 	}
 	at := o.d.Now().UTC().Truncate(time.Second)
 	if err := o.d.Codes.UseCode(ctx, id, at, c.Hash); err != nil {
@@ -415,7 +401,8 @@ func parseOwnerID(s string) (string, bool) {
 	return s, true
 }
 
-// ownerCodeError is codeStateError in the sign-in's words.
+// ownerCodeError is codeStateError in the sign-in's words: a sign-in is
+// never resent, so every dead end says to start again.
 func ownerCodeError(err error) *Error {
 	e := codeStateError(err)
 	switch e.Code {
@@ -425,9 +412,18 @@ func ownerCodeError(err error) *Error {
 		e.Message = "This code has already been used. Please start again for a new code."
 	case "otp_expired":
 		e.Message = "This code has expired. Please start again for a new code."
+	case "otp_locked":
+		e.Message = "Too many wrong attempts. Please start again for a new code."
+	case "otp_incorrect": // ErrCodeReplaced: the code changed under the guess, which a sign-in never does
+		e.Message = "That code did not work. Please start again for a new code."
 	}
 	return e
 }
+
+// ErrOwnerPageOff is what every owner call gets where the owner page is
+// not set up (no CV_OWNER_EMAIL): the function still answers, in words.
+var ErrOwnerPageOff = &Error{Kind: KindNotFound, Code: "owner_page_off",
+	Message: "The owner page is not set up on this site: its owner has not set CV_OWNER_EMAIL."}
 
 const ownerCodeText = `Your code to sign in to the owner page of %[2]s is:
 

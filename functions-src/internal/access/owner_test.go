@@ -2,9 +2,13 @@ package access_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,8 +221,9 @@ func TestOwnerSessionsEndAndCannotBeForged(t *testing.T) {
 	// A code that was sent but not used is no session, even well signed.
 	out, err := h.owner.SignIn(ctx, ownerAddress, "192.0.2.10")
 	require.NoError(t, err)
-	unused := out.RequestID + "." + parts[1] + "." + parts[2]
-	assert.Equal(t, "session_required", errCode(t, list(unused)))
+	assert.Equal(t, "session_required", errCode(t, list(signToken(out.RequestID, h.clock.Now().Add(time.Hour)))))
+	assert.NoError(t, list(signToken(parts[0], h.clock.Now().Add(time.Hour))),
+		"signToken signs as the service does: the used code's own token, re-signed, opens its session")
 
 	// Sessions end after 12 hours, cookie or not.
 	h.clock.Advance(access.SessionTTL - time.Second)
@@ -246,12 +251,27 @@ func TestOwnerSessionKeysRotate(t *testing.T) {
 	assert.NoError(t, err, "a session signed under the previous key lasts through a rotation")
 }
 
+// createdCodes records the ids of the codes created through it.
+type createdCodes struct {
+	access.OwnerCodes
+	ids []string
+}
+
+func (c *createdCodes) CreateCode(ctx context.Context, code access.Code, limits []access.Limit) error {
+	c.ids = append(c.ids, code.RequestID)
+	return c.OwnerCodes.CreateCode(ctx, code, limits)
+}
+
 func TestOwnerCodeUndeliveredKeepsNothing(t *testing.T) {
-	h := newOwnerHarness(t)
+	created := &createdCodes{}
+	h := newOwnerHarness(t, func(d *access.OwnerDeps) { created.OwnerCodes = d.Codes; d.Codes = created })
 	h.mail.fail = errors.New("ses: throttled")
 	out, err := h.owner.SignIn(ctx, ownerAddress, "192.0.2.10")
 	assert.Equal(t, "delivery_failed", errCode(t, err))
 	assert.Empty(t, out.RequestID)
+	require.Len(t, created.ids, 1)
+	_, err = h.store.GetCode(ctx, created.ids[0], h.clock.Now())
+	assert.ErrorIs(t, err, access.ErrNotFound, "the code nobody got is deleted")
 	h.mail.fail = nil
 	// The counters stay spent, as for visitors.
 	for i := range 9 {
@@ -386,4 +406,49 @@ func TestTheListStopsAtItsNewestMaxListed(t *testing.T) {
 	require.Len(t, l.Requests, access.MaxListed, "an answer fits what a function may return")
 	assert.Equal(t, fmt.Sprint(access.MaxListed+6), l.Requests[0].ID, "the newest first")
 	assert.Equal(t, "7", l.Requests[access.MaxListed-1].ID, "the oldest seven left for cv-owner")
+}
+
+// signToken signs a session token as the service does (id, expiry, an
+// HMAC under sessionKey), for sessions a test cannot get by signing in.
+func signToken(id string, exp time.Time) string {
+	payload := id + "." + strconv.FormatInt(exp.Unix(), 10)
+	m := hmac.New(sha256.New, sessionKey)
+	m.Write([]byte("cv-access/owner-session/v1\x00" + payload))
+	return payload + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// failingOwnerStore fails the owner's list and erasure, as DynamoDB can.
+type failingOwnerStore struct{ access.OwnerStore }
+
+func (failingOwnerStore) ListRequests(context.Context, time.Time) ([]access.Request, error) {
+	return nil, errors.New("dynamodb: scan: connection reset")
+}
+
+func (failingOwnerStore) EraseEmail(context.Context, string) (int, error) {
+	return 1, fmt.Errorf("dynamodb: delete: %w", access.ErrBusy)
+}
+
+// failingDelete fails to delete a code.
+type failingDelete struct{ access.OwnerCodes }
+
+func (failingDelete) DeleteCode(context.Context, string) error {
+	return errors.New("dynamodb: connection reset")
+}
+
+func TestOwnerStoreFailuresAreAnswered(t *testing.T) {
+	h := newOwnerHarness(t)
+	tok := h.signIn(t)
+	broken := &ownerHarness{harness: h.harness, mail: h.mail}
+	broken.owner = broken.build(t, func(d *access.OwnerDeps) {
+		d.Requests = failingOwnerStore{d.Requests}
+		d.Codes = failingDelete{d.Codes}
+	})
+	_, err := broken.owner.List(ctx, []string{tok})
+	assert.Equal(t, "internal", errCode(t, err), "a failed scan is ours, and lists nothing")
+	n, err := broken.owner.Erase(ctx, []string{tok}, "ada@example.com")
+	assert.Equal(t, "busy", errCode(t, err), "a throttled erasure asks for a retry")
+	assert.Equal(t, 1, n, "what was erased before the failure is said")
+	assert.Equal(t, "internal", errCode(t, broken.owner.SignOut(ctx, []string{tok})))
+	_, err = h.owner.List(ctx, []string{tok})
+	assert.NoError(t, err, "a sign-out that failed ends nothing")
 }

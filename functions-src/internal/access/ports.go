@@ -71,9 +71,10 @@ type Store interface {
 	DeleteRequest(ctx context.Context, requestID string) error
 }
 
-// OwnerStore is what the owner's tools need beyond the visitor flow: to see
-// every request held, and to erase everything about one person. The
-// functions never use it, and their IAM policy does not allow it.
+// OwnerStore is what the owner's tools (cv-owner, and the owner page's
+// function) need beyond the visitor flow: to see every request held, and
+// to erase everything about one person. The visitors' functions never use
+// it.
 type OwnerStore interface {
 	// ListRequests returns every request still within its retention at
 	// now, oldest first.

@@ -429,14 +429,7 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		if left == 0 {
 			s.markExpired(ctx, in.RequestID)
 		}
-		msg := fmt.Sprintf("That code is not right. %d attempts left.", left)
-		switch left {
-		case 1:
-			msg = "That code is not right. 1 attempt left."
-		case 0:
-			msg = "That code is not right, and no attempts are left. Please start again for a new code."
-		}
-		return Grant{}, &Error{Kind: KindIncorrect, Code: "otp_incorrect", Message: msg, AttemptsLeft: &left}
+		return Grant{}, incorrectCode(left)
 	}
 	// Only a right code waits for the check, and before it is spent: a
 	// link that cannot download must not cost the visitor their code. The

@@ -1,5 +1,6 @@
 // Package api is the HTTP edge: it turns requests into domain calls and
-// domain results into JSON responses with stable error codes.
+// domain results into responses with stable error codes: JSON, and for
+// the owner function a session cookie and a CSV file (owner.go).
 //
 // The rules live once, in Function.Serve, on a shape-neutral Request and
 // Response (request.go). Thin adapters carry each host's shape in and out:
@@ -77,7 +78,7 @@ type grantResponse struct {
 	ExpiresIn   int    `json:"expiresIn"`
 }
 
-// Config is what both handlers share.
+// Config is what every function shares.
 type Config struct {
 	Log *slog.Logger
 	// Origins are exactly the sites allowed to call (scheme://host[:port]).
@@ -171,8 +172,6 @@ type Function struct {
 	clientIP ClientIPRule
 	admit    func(Request) error
 	op       func(ctx context.Context, in input) (any, error)
-	// secureCookies marks the cookies the function sets Secure.
-	secureCookies bool
 }
 
 // input is what an operation reads from a request that passed every
@@ -184,8 +183,7 @@ type input struct {
 }
 
 func newFunction(name string, cfg Config, op func(context.Context, input) (any, error)) *Function {
-	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, admit: cfg.Admit, op: op,
-		secureCookies: cfg.SecureCookies}
+	f := &Function{name: name, log: cfg.Log, timeout: cfg.Timeout, origins: map[string]bool{}, clientIP: cfg.ClientIP, admit: cfg.Admit, op: op}
 	if f.log == nil {
 		f.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}

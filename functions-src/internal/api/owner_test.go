@@ -170,6 +170,8 @@ func TestOwnerCallsKeepTheEdgeRules(t *testing.T) {
 		{"unknown action", `{"action":"dump"}`, "invalid_input", 422},
 		{"no action", `{}`, "invalid_input", 422},
 		{"a field the action does not take", `{"action":"list","email":"ada@example.com"}`, "invalid_json", 400},
+		{"an empty field the action does not take", `{"action":"list","email":""}`, "invalid_json", 400},
+		{"verify's fields on sign-in", `{"action":"sign-in","email":"owner@example.com","otp":"123456"}`, "invalid_json", 400},
 		{"an unknown field", `{"action":"list","all":true}`, "invalid_json", 400},
 		{"erase without a session", `{"action":"erase","email":"ada@example.com"}`, "session_required", 401},
 		{"csv without a session", `{"action":"csv"}`, "session_required", 401},
@@ -187,4 +189,15 @@ func TestOwnerCallsKeepTheEdgeRules(t *testing.T) {
 	assert.Equal(t, 403, resp.StatusCode, "another site's page")
 	resp = shapes[0].send(t, e.fn, sent{method: "GET", headers: fromSite(nil)})
 	assert.Equal(t, 405, resp.StatusCode)
+}
+
+func TestOwnerPageOffSaysSoInEveryShape(t *testing.T) {
+	f := api.OwnerOff(siteConfig())
+	for _, sh := range shapes {
+		resp := sh.send(t, f, sent{method: "POST", headers: fromSite(nil), body: `{"action":"list"}`})
+		assert.Equal(t, 404, resp.StatusCode, sh.name)
+		assert.Equal(t, "owner_page_off", errorCode(t, resp), sh.name)
+		resp = sh.send(t, f, sent{method: "GET", headers: fromSite(nil)})
+		assert.Equal(t, 405, resp.StatusCode, "%s: the edge's rules first", sh.name)
+	}
 }

@@ -61,12 +61,16 @@ type ownerParts struct {
 	limitKeys [][]byte
 }
 
+// ErrNoOwnerEmail is Owner's answer where CV_OWNER_EMAIL is not set: the
+// owner page is off (api.OwnerOff says so to every call).
+var ErrNoOwnerEmail = errors.New("CV_OWNER_EMAIL is not set: the owner page signs in with a code sent to that address, so it is off")
+
 // Owner wires the owner page's service over the same store and mailer as
-// the visitors' flow. It needs CV_OWNER_EMAIL: the sign-in code goes
-// there and nowhere else.
+// the visitors' flow. It needs CV_OWNER_EMAIL, where the sign-in code goes
+// and nowhere else; without it, it returns ErrNoOwnerEmail.
 func (a *App) Owner() (*access.Owner, error) {
 	if a.Config.OwnerEmail == "" {
-		return nil, errors.New("CV_OWNER_EMAIL is not set: the owner page signs in with a code sent to that address")
+		return nil, ErrNoOwnerEmail
 	}
 	sessionKeys := make([][]byte, len(a.Config.OTPSecrets))
 	for i, secret := range a.Config.OTPSecrets {

@@ -199,7 +199,8 @@ func LoadConfig(env Getenv) (Config, error) {
 
 // LoadSetupConfig reads what cv-setup needs: the CV_BACKEND=aws settings
 // of the tables, bucket, region and keys, and CV_MAIL_FROM if it is set
-// (`cv-setup check` sends from it). It leaves out what only the functions
+// (`cv-setup check` sends from it), and whether the owner page is on
+// (CV_OWNER_EMAIL, so check tries its Scan too). It leaves out what only the functions
 // use (CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME, the limits), so the owner
 // need not hold the functions' secret to create tables. LoadConfig, which
 // the functions start with, still demands them all.
@@ -208,7 +209,9 @@ func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
 		return awsbackend.Config{}, fmt.Errorf("CV_BACKEND=%q: set CV_BACKEND=aws and the CV_AWS_* settings "+
 			"(see .env.example); cv-setup prepares AWS, not the embedded backend", b)
 	}
-	return loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")), true)
+	c, err := loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")), true)
+	c.OwnerPage = strings.TrimSpace(env("CV_OWNER_EMAIL")) != ""
+	return c, err
 }
 
 // OwnerConfig is what cv-owner reads: which backend holds the requests,

@@ -34,6 +34,11 @@ type Config struct {
 	SESConfigurationSet string
 	SMSSenderID         string
 
+	// OwnerPage says these credentials also serve the owner page
+	// (CV_OWNER_EMAIL is set), which lists the requests: Check then tries
+	// dynamodb:Scan too.
+	OwnerPage bool
+
 	// Endpoints override the service endpoints when set. Production leaves
 	// them empty (the SDK's AWS_ENDPOINT_URL_<SERVICE> variables still
 	// apply); the emulator stack fills them so tests need not touch the
@@ -68,7 +73,7 @@ const RetryMaxAttempts = 3
 // Backend is the wired set of AWS adapters.
 type Backend struct {
 	Store    *Store
-	Owner    *OwnerStore // for the owner's command only
+	Owner    *OwnerStore // for the owner's list and erasure: cv-owner and the owner page
 	Mailer   *Mailer
 	SMS      *SMSSender
 	Links    *Presigner

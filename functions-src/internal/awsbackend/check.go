@@ -183,6 +183,16 @@ func Check(ctx context.Context, b *Backend, c Config, now time.Time) []CheckResu
 		return err
 	}, nil)
 
+	// The owner page's list: a scan that counts at most one item, so it
+	// reads nothing.
+	if c.OwnerPage {
+		try("dynamodb:Scan", "on table "+c.Tables.Requests, "the owner page's list (CV_OWNER_EMAIL is set); counts at most one item, reads none",
+			func(ctx context.Context) error {
+				_, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(c.Tables.Requests), Select: types.SelectCount, Limit: aws.Int32(1)})
+				return err
+			}, nil)
+	}
+
 	// The code email, through the functions' own mailer.
 	from := c.MailFrom
 	if a, err := mail.ParseAddress(c.MailFrom); err == nil {

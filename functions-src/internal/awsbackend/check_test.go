@@ -95,6 +95,22 @@ func TestCheckOnTheEmulatorsIsAllOKAndChangesNothing(t *testing.T) {
 	assert.Equal(t, "CV <cv@example.com>", mails[0].From)
 }
 
+// With the owner page on, the check tries the page's Scan too, reading
+// nothing (TestCheckNamesWhatIsDeniedOrBroken: denied, it names it).
+func TestCheckTriesTheOwnerPagesScan(t *testing.T) {
+	f := backend(t)
+	ctx := context.Background()
+	cfg := f.cfg
+	cfg.OwnerPage = true
+	f.counter.reset()
+	results := awsbackend.Check(ctx, f.backend, cfg, time.Now())
+	want := checked(f)
+	scan := "ok     dynamodb:Scan on table " + cfg.Tables.Requests + " (the owner page's list (CV_OWNER_EMAIL is set); counts at most one item, reads none)"
+	assert.Equal(t, append(want[:11:11], append([]string{scan}, want[11:]...)...), lines(results))
+	calls, _ := f.counter.reset()
+	assert.Equal(t, 1, calls["DynamoDB.Scan"])
+}
+
 // denyAll answers every request as AWS does when the policy lacks the action.
 func denyAll(protocol string) func(http.ResponseWriter, *http.Request, []byte) bool {
 	return func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
@@ -142,6 +158,11 @@ func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
 			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("TransactWriteItems", "", "AccessDeniedException"))
 		}, map[int]string{9: "DENIED dynamodb:TransactWriteItems on table " + tables.OTPs +
 			" (AccessDeniedException; on AWS authorised as the item actions above)"}},
+		{"the owner page's Scan", func(c *awsbackend.Config) {
+			c.OwnerPage = true
+			c.Endpoints.DynamoDB = emulators.StandIn(t, stack.DynamoDB, denyDynamoDB("Scan", tables.Requests, "AccessDeniedException"))
+		}, map[int]string{11: "DENIED dynamodb:Scan on table " + tables.Requests +
+			" (AccessDeniedException; the owner page's list (CV_OWNER_EMAIL is set); counts at most one item, reads none)"}},
 		{"SES", func(c *awsbackend.Config) {
 			c.Endpoints.SESv2 = emulators.StandIn(t, "", denyAll("ses"))
 		}, map[int]string{11: "DENIED ses:SendEmail from cv@example.com (AccessDeniedException; to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)"}},
@@ -169,7 +190,11 @@ func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
 			b, err := awsbackend.New(context.Background(), cfg, time.Now)
 			require.NoError(t, err)
 			results := awsbackend.Check(context.Background(), b, cfg, time.Now())
-			require.Len(t, results, len(checked(f)))
+			n := len(checked(f))
+			if cfg.OwnerPage {
+				n++ // the page's Scan
+			}
+			require.Len(t, results, n)
 			for i, r := range results {
 				if want, ok := tt.want[i]; ok {
 					assert.False(t, r.Allowed())

@@ -641,9 +641,11 @@ type DynamoDBOwnerAPI interface {
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
-// OwnerStore adds listing and erasure to Store, for the owner's command.
-// It needs dynamodb:Scan and dynamodb:DeleteItem, which the functions'
-// policy does not grant.
+// OwnerStore adds listing and erasure to Store, for cv-owner and the owner
+// page. It needs dynamodb:Scan and dynamodb:DeleteItem, which the
+// visitors' functions' policy does not grant (infra/iam.tf: the owner's
+// user, and with owner_email the page's role or, on target netlify, the
+// functions' user).
 type OwnerStore struct {
 	*Store
 	db DynamoDBOwnerAPI

@@ -30,8 +30,9 @@ func (e *awsError) Error() string {
 	who := "the functions'"
 	fix := "the functions' IAM policy must allow it; `make aws-check` lists what is missing"
 	if e.owner {
-		// Never "the functions' policy must allow it": the functions are
-		// denied Scan on purpose.
+		// Never "the functions' policy must allow it": the visitors'
+		// functions are denied Scan on purpose; cv-owner and the owner
+		// page get it elsewhere.
 		who = "the owner's"
 		fix = "run cv-owner with the owner's key (Terraform's owner_env output), whose IAM policy allows " +
 			"dynamodb:Scan on the requests table and dynamodb:DeleteItem on the requests and codes tables; " +

@@ -53,6 +53,7 @@ func New(a *app.App, siteDir string, log *slog.Logger) http.Handler {
 		fns["owner"] = api.Owner(owner, a.API(log))
 	} else {
 		log.Warn("the owner page is off", "error", err.Error())
+		fns["owner"] = api.OwnerOff(a.API(log))
 	}
 	fn := func(w http.ResponseWriter, r *http.Request) {
 		f, ok := fns[r.PathValue("name")]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -75,17 +74,13 @@ func TestProductionOwnerFunctionOnTheEmulators(t *testing.T) {
 	flowtest.AssertAbsent(t, logs, visitor, ownerAddr, strings.ToUpper(ownerAddr), "someone-else", code, cookie["cookie"], "Ada")
 }
 
-func TestProductionOwnerFunctionNeedsTheOwnersAddress(t *testing.T) {
-	f := start(t, "owner", prodEnv(t))
-	done := make(chan error, 1)
-	go func() { done <- f.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit)
-		assert.Equal(t, 1, exit.ExitCode())
-	case <-time.After(10 * time.Second):
-		t.Fatal("the owner function started with no owner address")
+func TestProductionOwnerFunctionWithoutTheOwnersAddressSaysThePageIsOff(t *testing.T) {
+	o := start(t, "owner", prodEnv(t))
+	for _, body := range []string{`{"action":"list"}`, `{"action":"sign-in","email":"owner@example.com"}`} {
+		resp := o.post(t, body)
+		assert.Equal(t, 404, resp.StatusCode, resp.Body)
+		assert.Contains(t, resp.Body, `"error":"owner_page_off"`)
+		assert.Contains(t, resp.Body, "CV_OWNER_EMAIL")
 	}
-	assert.Contains(t, f.stderr.String(), "CV_OWNER_EMAIL is not set")
+	assert.Contains(t, o.stderr.String(), "the owner page is off")
 }

@@ -38,7 +38,7 @@ func Write(out io.Writer, reqs []access.Request) error {
 }
 
 // Record is the JSON shape of a request, in `cv-owner list` and on the
-// owner page. Times are RFC 3339 UTC, left out when unset.
+// owner page. Times are RFC 3339 UTC; verifiedAt is left out while unset.
 type Record struct {
 	RequestID     string `json:"requestId"`
 	CreatedAt     string `json:"createdAt"`

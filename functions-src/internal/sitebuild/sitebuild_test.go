@@ -57,7 +57,7 @@ func TestWithoutAnAPIOriginNoRuleTakesAPI(t *testing.T) {
 	assert.NoError(t, err, "the pages are built as before")
 }
 
-func TestAnAPIOriginProxiesBothFunctionsSigned(t *testing.T) {
+func TestAnAPIOriginProxiesEveryFunctionSigned(t *testing.T) {
 	t.Parallel()
 	for _, origin := range []string{
 		"https://abc123.execute-api.us-east-2.amazonaws.com",
