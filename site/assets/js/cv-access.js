@@ -1,31 +1,18 @@
 // The CV page: details -> code -> download. No framework, no third party;
-// talks only to this site's /api/ functions.
+// talks only to this site's /api/ functions. Hugo puts shared.js (cvPage:
+// the steps, the status line, the POST, the messages) before this file.
 (function () {
   "use strict";
 
-  var $ = function (id) { return document.getElementById(id); };
-  var steps = { request: $("step-request"), verify: $("step-verify"), download: $("step-download") };
-  if (!steps.request) return;
+  var page = cvPage(["request", "verify", "download"]);
+  if (!page) return;
+  var $ = page.$, say = page.say, show = page.show, call = page.call, fieldError = page.fieldError,
+    busy = page.busy;
 
-  // gen counts "Start again"s: an answer to an older attempt is ignored.
-  var state = { requestId: "", timers: [], gen: 0 };
+  var state = { requestId: "", timers: [] };
   // Answers after which this request can do nothing more.
   var FINAL = ["otp_locked", "otp_used", "request_not_found", "resend_limit_reached"];
-  var status = $("status");
   var FIELDS = ["name", "email", "phone", "company", "location", "consent"];
-
-  function say(text) {
-    // Clear first so the same message is announced again.
-    status.textContent = "";
-    window.setTimeout(function () { status.textContent = text; }, 50);
-  }
-
-  // show reveals one step; focus moves to its heading unless told not to
-  // (on page load the visitor's place must not jump).
-  function show(name, quiet) {
-    Object.keys(steps).forEach(function (k) { steps[k].hidden = k !== name; });
-    if (!quiet) $("step-" + name + "-title").focus();
-  }
 
   function clearTimers() {
     state.timers.forEach(window.clearInterval);
@@ -45,53 +32,6 @@
     run();
   }
 
-  function call(name, body) {
-    var gen = state.gen;
-    return fetch("/api/" + name, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store"
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        return { ok: r.ok, status: r.status, data: data, retryAfter: parseInt(r.headers.get("Retry-After"), 10) || 0 };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: { message: "The connection failed. Check your network and try again." } };
-    }).then(function (res) {
-      // Never settle an answer that arrived after "Start again".
-      return gen === state.gen ? res : new Promise(function () {});
-    });
-  }
-
-  function wait(seconds) {
-    if (seconds < 120) return seconds + " seconds";
-    if (seconds < 7200) return Math.ceil(seconds / 60) + " minutes";
-    return Math.ceil(seconds / 3600) + " hours";
-  }
-
-  function fieldError(id, text) {
-    var input = $(id), err = $(id + "-error");
-    if (!input || !err) return;
-    err.textContent = text || "";
-    err.hidden = !text;
-    if (text) input.setAttribute("aria-invalid", "true");
-    else input.removeAttribute("aria-invalid");
-  }
-
-  function formError(id, text) {
-    var el = $(id);
-    el.textContent = text || "";
-    el.hidden = !text;
-  }
-
-  function busy(form, on) {
-    var b = form.querySelector("button[type=submit]");
-    b.disabled = on;
-    form.setAttribute("aria-busy", on ? "true" : "false");
-  }
-
   // Step 1: details.
   var requestForm = $("request-form");
   requestForm.addEventListener("submit", function (ev) {
@@ -103,8 +43,7 @@
     };
     var errors = {};
     if (!v.name) errors.name = "Enter your name.";
-    if (!v.email) errors.email = "Enter your email address.";
-    else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.email)) errors.email = "Enter an email address like name@example.com.";
+    errors.email = page.emailProblem(v.email);
     if (!v.consent) errors.consent = "Please accept the privacy policy to continue.";
     if (!showFieldErrors(errors)) return;
 
@@ -127,7 +66,7 @@
         say("Some fields need attention.");
         return;
       }
-      fail("request-error", res);
+      page.fail("request-error", res);
     });
   });
 
@@ -138,53 +77,28 @@
       fieldError(f, errors[f]);
       if (errors[f] && !first) first = f;
     });
-    formError("request-error", "");
+    page.note("request-error", "");
     if (first) $(first).focus();
     return !first;
-  }
-
-  function fail(errorId, res) {
-    var msg = (res.data && res.data.message) || "Something went wrong. Please try again.";
-    if (res.status === 429 && res.retryAfter) msg += " (You can try again in " + wait(res.retryAfter) + ".)";
-    formError(errorId, msg);
-    say(msg);
   }
 
   // Step 2: the code.
   var verifyForm = $("verify-form");
   var otp = $("otp");
-  otp.addEventListener("input", function () {
-    var digits = otp.value.replace(/\D/g, "").slice(0, 6);
-    if (digits !== otp.value) otp.value = digits;
-  });
-  verifyForm.addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    if (!/^\d{6}$/.test(otp.value)) {
-      fieldError("otp", "Enter the 6-digit code.");
-      otp.focus();
+  page.codeForm(verifyForm, "Checking your code…", function (code) {
+    return call("verify-access", { requestId: state.requestId, otp: code });
+  }, function (res) {
+    if (res.ok) {
+      clearTimers();
+      showDownload(res.data.redirectUrl, res.data.expiresIn);
       return;
     }
-    fieldError("otp", "");
-    busy(verifyForm, true);
-    say("Checking your code…");
-    call("verify-access", { requestId: state.requestId, otp: otp.value }).then(function (res) {
-      busy(verifyForm, false);
-      if (res.ok) {
-        clearTimers();
-        showDownload(res.data.redirectUrl, res.data.expiresIn);
-        return;
-      }
-      var fields = res.data.fields || {};
-      var msg = fields.otp || fields.requestId || res.data.message || "Something went wrong. Please try again.";
-      fieldError("otp", msg);
-      say(msg);
-      otp.select();
-      otp.focus();
-      if (FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0) {
-        verifyForm.querySelector("button[type=submit]").disabled = true;
-        resend.disabled = true;
-      }
-    });
+    var fields = res.data.fields || {};
+    page.codeRefused(fields.otp || fields.requestId || res.data.message || "Something went wrong. Please try again.");
+    if (FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0) {
+      verifyForm.querySelector("button[type=submit]").disabled = true;
+      resend.disabled = true;
+    }
   });
 
   var resend = $("resend");
@@ -239,7 +153,7 @@
   Array.prototype.forEach.call(document.querySelectorAll(".restart"), function (b) {
     b.addEventListener("click", function () {
       clearTimers();
-      state.gen++;
+      page.gen++;
       state.requestId = "";
       resend.disabled = true;
       busy(requestForm, false);

@@ -1,85 +1,29 @@
 // The owner's page: sign in with a code, then the requests held, the CSV,
 // erasure and sign-out. No framework, no third party; talks only to this
 // site's /api/owner. Visitor text is set with textContent, never as HTML.
+// Hugo puts shared.js (cvPage: the steps, the status line, the POST, the
+// messages) before this file.
 (function () {
   "use strict";
 
-  var $ = function (id) { return document.getElementById(id); };
-  var steps = { signin: $("step-signin"), code: $("step-code"), list: $("step-list") };
-  if (!steps.signin) return;
+  var page = cvPage(["signin", "code", "list"]);
+  if (!page) return;
+  var $ = page.$, steps = page.steps, say = page.say, show = page.show, message = page.message,
+    fieldError = page.fieldError, note = page.note, fail = page.fail, busy = page.busy;
 
-  // gen counts "Start again"s and sign-outs: older answers are ignored.
-  var state = { requestId: "", gen: 0, erasing: null };
+  var state = { requestId: "", erasing: null };
   var FINAL = ["otp_locked", "otp_used", "otp_expired", "request_not_found"];
-  var status = $("status");
 
-  function say(text) {
-    // Clear first so the same message is announced again.
-    status.textContent = "";
-    window.setTimeout(function () { status.textContent = text; }, 50);
-  }
-
-  function show(name, quiet) {
-    Object.keys(steps).forEach(function (k) { steps[k].hidden = k !== name; });
-    if (!quiet) $("step-" + name + "-title").focus();
-  }
-
-  // call posts one action; raw keeps the body unread (the CSV).
+  // call posts one action to /api/owner; raw keeps the body unread (the CSV).
   function call(action, fields, raw) {
-    var gen = state.gen, body = { action: action };
+    var body = { action: action };
     Object.keys(fields || {}).forEach(function (k) { body[k] = fields[k]; });
-    return fetch("/api/owner", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store"
-    }).then(function (r) {
-      if (raw && r.ok) return { ok: true, status: r.status, response: r, data: {} };
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        return { ok: r.ok, status: r.status, data: data, retryAfter: parseInt(r.headers.get("Retry-After"), 10) || 0 };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: { message: "The connection failed. Check your network and try again." } };
-    }).then(function (res) {
-      return gen === state.gen ? res : new Promise(function () {});
-    });
-  }
-
-  function message(res) {
-    var msg = (res.data && res.data.message) || "Something went wrong. Please try again.";
-    if (res.status === 429 && res.retryAfter) msg += " (You can try again in " + wait(res.retryAfter) + ".)";
-    return msg;
-  }
-
-  function wait(seconds) {
-    if (seconds < 120) return seconds + " seconds";
-    if (seconds < 7200) return Math.ceil(seconds / 60) + " minutes";
-    return Math.ceil(seconds / 3600) + " hours";
-  }
-
-  function fieldError(id, text) {
-    var input = $(id), err = $(id + "-error");
-    err.textContent = text || "";
-    err.hidden = !text;
-    if (text) input.setAttribute("aria-invalid", "true");
-    else input.removeAttribute("aria-invalid");
-  }
-
-  function note(id, text) {
-    $(id).textContent = text || "";
-    $(id).hidden = !text;
-  }
-
-  function busy(el, on) {
-    var b = el.tagName === "FORM" ? el.querySelector("button[type=submit]") : el;
-    b.disabled = on;
-    el.setAttribute("aria-busy", on ? "true" : "false");
+    return page.call("owner", body, raw);
   }
 
   // signedOut forgets everything shown and returns to the sign-in step.
   function signedOut(text, quiet) {
-    state.gen++;
+    page.gen++;
     state.requestId = "";
     $("requests").textContent = "";
     hideConfirm();
@@ -94,8 +38,7 @@
   signinForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var email = $("email").value.trim();
-    var err = !email ? "Enter your email address." :
-      !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? "Enter an email address like name@example.com." : "";
+    var err = page.emailProblem(email);
     fieldError("email", err);
     note("signin-error", "");
     if (err) { $("email").focus(); return; }
@@ -119,44 +62,26 @@
         say(res.data.fields.email);
         return;
       }
-      note("signin-error", message(res));
-      say(message(res));
+      fail("signin-error", res);
     });
   });
 
   // Step 2: the code.
-  var codeForm = $("code-form"), otp = $("otp");
-  otp.addEventListener("input", function () {
-    var digits = otp.value.replace(/\D/g, "").slice(0, 6);
-    if (digits !== otp.value) otp.value = digits;
-  });
-  codeForm.addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    if (!/^\d{6}$/.test(otp.value)) {
-      fieldError("otp", "Enter the 6-digit code.");
-      otp.focus();
+  var codeForm = $("code-form");
+  page.codeForm(codeForm, "Checking the code…", function (code) {
+    return call("verify", { requestId: state.requestId, otp: code });
+  }, function (res) {
+    if (res.ok) {
+      $("otp").value = "";
+      load(false);
       return;
     }
-    fieldError("otp", "");
-    busy(codeForm, true);
-    say("Checking the code…");
-    call("verify", { requestId: state.requestId, otp: otp.value }).then(function (res) {
-      busy(codeForm, false);
-      if (res.ok) {
-        otp.value = "";
-        load(false);
-        return;
-      }
-      var fields = res.data.fields || {};
-      var msg = fields.otp || fields.requestId || message(res);
-      var final = FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0;
-      if (final && !/start again/i.test(msg)) msg += " Choose “Start again” for a new code.";
-      fieldError("otp", msg);
-      say(msg);
-      otp.select();
-      otp.focus();
-      if (final) codeForm.querySelector("button[type=submit]").disabled = true;
-    });
+    var fields = res.data.fields || {};
+    var msg = fields.otp || fields.requestId || message(res);
+    var final = FINAL.indexOf(res.data.error) >= 0 || res.data.attemptsLeft === 0;
+    if (final && !/start again/i.test(msg)) msg += " Choose “Start again” for a new code.";
+    page.codeRefused(msg);
+    if (final) codeForm.querySelector("button[type=submit]").disabled = true;
   });
   $("restart").addEventListener("click", function () {
     signedOut("Start again: enter your address for a new code.");
@@ -171,8 +96,7 @@
         // Not signed out: the session may still hold; say why and stay.
         var where = steps.list.hidden ? "signin-error" : "list-error";
         if (steps.list.hidden) show("signin", quiet);
-        note(where, message(res));
-        say(message(res));
+        fail(where, res);
         return false;
       }
       var reqs = res.data.requests || [];
@@ -207,7 +131,7 @@
     var more = total > reqs.length ? "These are the newest " + reqs.length + " of the " + total +
       " held (the CSV too); “cv-owner list” lists them all. " : "";
     $("list-summary").textContent = (reqs.length ? summary(reqs) + " " : "") + more + (sessionSeconds > 0 ?
-      "You stay signed in for " + wait(sessionSeconds) + " at most, or until you sign out." : "");
+      "You stay signed in for " + page.wait(sessionSeconds) + " at most, or until you sign out." : "");
     $("list-empty").hidden = reqs.length > 0;
     $("csv").disabled = reqs.length === 0;
     reqs.forEach(function (r, i) {
@@ -287,8 +211,7 @@
       busy(eraseButton, false);
       if (res.status === 401) { signedOut(message(res)); return; }
       if (!res.ok) {
-        note("list-error", message(res));
-        say(message(res));
+        fail("list-error", res);
         $("confirm-question").focus();
         return;
       }
@@ -314,8 +237,7 @@
       if (!res.ok) {
         busy(csvButton, false);
         if (res.status === 401) { signedOut(message(res)); return; }
-        note("list-error", message(res));
-        say(message(res));
+        fail("list-error", res);
         return;
       }
       return res.response.blob().then(function (blob) {
@@ -340,8 +262,7 @@
     call("sign-out").then(function (res) {
       busy(signout, false);
       if (!res.ok && res.status !== 401) {
-        note("list-error", message(res));
-        say(message(res));
+        fail("list-error", res);
         return;
       }
       signedOut("Signed out.");
