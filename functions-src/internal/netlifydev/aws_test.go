@@ -305,6 +305,10 @@ func TestAWSTargetThroughNetlifyDevsSignedProxy(t *testing.T) {
 			chromedp.SendKeys("#otp", code, chromedp.ByQuery),
 			chromedp.Click("#verify-form button[type=submit]", chromedp.ByQuery),
 			chromedp.WaitVisible("#step-download", chromedp.ByQuery),
+			// The page focuses the link last, which may scroll it: click it
+			// once it is where it will stay, not mid-scroll.
+			chromedp.Poll(`document.activeElement && document.activeElement.id === "download-link"`, nil,
+				chromedp.WithPollingTimeout(10*time.Second)),
 			chromedp.Click("#download-link", chromedp.ByQuery),
 		))
 		assert.Equal(t, embedded.SampleCV, downloaded(t, downloads))
