@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -89,8 +90,14 @@ func awsTargetEnv(b *testing.B) []string {
 // invoke sends one POST shaped as f's target hands it: Netlify's event, or
 // the HTTP API's behind Netlify's signed proxy.
 func invoke(b *testing.B, f *function, ip, body string) events.APIGatewayProxyResponse {
+	return invokeWith(b, f, ip, body, nil)
+}
+
+// invokeWith is invoke with extra headers (a cookie, say).
+func invokeWith(b *testing.B, f *function, ip, body string, extra map[string]string) events.APIGatewayProxyResponse {
 	headers := map[string]string{"content-type": "application/json", "origin": "https://cv.example.com",
 		"x-nf-client-connection-ip": ip}
+	maps.Copy(headers, extra)
 	ev, _ := json.Marshal(events.APIGatewayProxyRequest{HTTPMethod: "POST", Body: body, Headers: headers})
 	if f.proxySecret != "" {
 		headers["x-nf-sign"] = proxysigntest.Sign(proxysigntest.HS256,
@@ -193,11 +200,16 @@ func verifyWarm(b *testing.B, env []string) {
 // spawn to its first answer ("cold-p50-ms") and to its first poll for work,
 // which is the end of its init phase ("init-p50-ms").
 func cold(b *testing.B, name string, env []string, body func(i int) string) {
+	coldWith(b, name, env, body, nil)
+}
+
+// coldWith is cold with extra headers on each call.
+func coldWith(b *testing.B, name string, env []string, body func(i int) string, extra map[string]string) {
 	var answer, init latencies
 	b.ResetTimer()
 	for i := range b.N {
 		f := start(b, name, env)
-		resp := invoke(b, f, benchIP(i), body(i))
+		resp := invokeWith(b, f, benchIP(i), body(i), extra)
 		answer = append(answer, time.Since(f.started))
 		if resp.StatusCode != 200 {
 			b.Fatalf("%d %s", resp.StatusCode, resp.Body)
@@ -261,4 +273,56 @@ func seedRequests(b testing.TB, n int) []string {
 		require.NoError(b, be.Store.CreateRequest(context.Background(), r, c, nil))
 	}
 	return ids
+}
+
+// ownerSession signs the owner in through f (the owner function) and
+// returns the session cookie as the browser sends it back.
+func ownerSession(b *testing.B, f *function, owner string) map[string]string {
+	b.Helper()
+	resp := invoke(b, f, benchIP(1<<17-2), `{"action":"sign-in","email":"`+owner+`"}`)
+	require.Equal(b, 200, resp.StatusCode, resp.Body)
+	var issued struct{ RequestID string }
+	require.NoError(b, json.Unmarshal([]byte(resp.Body), &issued))
+	mails, err := stack.EmailsTo(context.Background(), owner)
+	require.NoError(b, err)
+	require.NotEmpty(b, mails)
+	code := sixDigits.FindString(mails[len(mails)-1].Body.Text)
+	resp = invoke(b, f, benchIP(1<<17-2), `{"action":"verify","requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
+	require.Equal(b, 200, resp.StatusCode, resp.Body)
+	return map[string]string{"cookie": strings.Split(resp.Headers["Set-Cookie"], ";")[0]}
+}
+
+// ownerEnv is slowEnv with the owner page on, for a fresh owner address.
+func ownerEnv(b *testing.B) ([]string, string) {
+	owner := fmt.Sprintf("owner-bench-%d@example.com", time.Now().UnixNano())
+	return append(slowEnv(b), "CV_OWNER_EMAIL="+owner), owner
+}
+
+// BenchmarkOwnerListWarm: one warm owner function answering list (the
+// session read, then the scan of every request the emulator holds), each
+// AWS call 20 ms away.
+func BenchmarkOwnerListWarm(b *testing.B) {
+	env, owner := ownerEnv(b)
+	f := start(b, "owner", env)
+	session := ownerSession(b, f, owner)
+	var lat latencies
+	b.ResetTimer()
+	for i := range b.N {
+		lat.time(func() {
+			if resp := invokeWith(b, f, benchIP(i), `{"action":"list"}`, session); resp.StatusCode != 200 {
+				b.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+		})
+	}
+	b.StopTimer()
+	lat.report(b, "p50-ms")
+	peakRSS(b, f)
+}
+
+// BenchmarkOwnerListCold: the same list, in a new process each time.
+func BenchmarkOwnerListCold(b *testing.B) {
+	env, owner := ownerEnv(b)
+	f := start(b, "owner", env)
+	session := ownerSession(b, f, owner)
+	coldWith(b, "owner", env, func(int) string { return `{"action":"list"}` }, session)
 }
