@@ -1,5 +1,5 @@
 variable "region" {
-  description = "AWS region for the tables, bucket, SES identity and SMS. Netlify runs functions in us-east-2 unless the site is set otherwise: keep them together."
+  description = "AWS region for the tables, bucket, SES identity, SMS and (target aws) the functions. Netlify runs functions in us-east-2 unless the site is set otherwise: keep them together (another region adds its round trip to every AWS call, and two to every new connection; README, step 1)."
   type        = string
   default     = "us-east-2"
 

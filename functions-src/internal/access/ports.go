@@ -112,6 +112,21 @@ type SMS struct {
 	Text string
 }
 
+// Preparer is a delivery channel that can get ready for a send it may
+// make shortly, sending nothing: the AWS adapters open their connection
+// while the request's store write is in flight, so that a fresh process
+// does not open it only after. Mailer and SMSSender may implement it.
+type Preparer interface {
+	Prepare()
+}
+
+// prepare gets a channel ready, if it can be.
+func prepare(channel any) {
+	if p, ok := channel.(Preparer); ok {
+		p.Prepare()
+	}
+}
+
 // Mailer delivers email (SES in production, the outbox folder locally).
 type Mailer interface {
 	SendEmail(ctx context.Context, m Email) error

@@ -162,6 +162,9 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	log := logctx.From(ctx).With("access_request", reqID)
 	s.noteUnknownNetwork(log, in.ClientIP)
 	limits := s.limiter.forSend(now, in.ClientIP, v.Email, v.Phone)
+	// The channels' connections open while the write is in flight; nothing
+	// is sent before it has counted the limits.
+	s.prepare(v.Phone != "")
 	sms, err := s.limiter.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.CreateRequest(ctx, req, c, ls) })
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -289,6 +292,7 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 			req.Phone = ""
 		}
 		limits := s.limiter.forSend(now, clientIP, req.Email, req.Phone)
+		s.prepare(req.Phone != "")
 		var sms bool
 		sms, err = s.limiter.admit(ctx, now, limits, func(ls []Limit) error { return s.d.Store.RotateCode(ctx, old, rot, ls) })
 		if !sms {
@@ -326,6 +330,16 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	}
 	log.Info("code resent", "email", sent.Email, "sms", sent.SMS)
 	return Issued{RequestID: id, ExpiresIn: s.policy.CodeTTL}, nil
+}
+
+// prepare gets the channels a send will use ready (their connections
+// opened), without sending: the email's, and the SMS's when there is a
+// number to text.
+func (s *Service) prepare(sms bool) {
+	prepare(s.d.Mailer)
+	if sms && s.d.SMS != nil {
+		prepare(s.d.SMS)
+	}
 }
 
 // decoy answers a bot that filled in the hidden honeypot field exactly as a

@@ -918,3 +918,61 @@ func TestFailedDeliveriesStillSpendTheLimits(t *testing.T) {
 		assert.Len(t, h.sms.texts, 4)
 	})
 }
+
+// preparing is a mailbox that records, in order with the store's writes,
+// when it was asked to get ready.
+type preparing struct {
+	*mailbox
+	name   string
+	events *[]string
+}
+
+func (p preparing) Prepare() { *p.events = append(*p.events, p.name+" ready") }
+
+type orderedStore struct {
+	access.Store
+	events *[]string
+}
+
+func (s orderedStore) CreateRequest(ctx context.Context, r access.Request, c access.Code, limits []access.Limit) error {
+	*s.events = append(*s.events, "write")
+	return s.Store.CreateRequest(ctx, r, c, limits)
+}
+
+func (s orderedStore) RotateCode(ctx context.Context, prev access.Code, rot access.Rotation, limits []access.Limit) error {
+	*s.events = append(*s.events, "write")
+	return s.Store.RotateCode(ctx, prev, rot, limits)
+}
+
+func TestChannelsGetReadyBeforeTheWriteAndSendAfterIt(t *testing.T) {
+	h := newHarness(t)
+	var events []string
+	mail := preparing{h.mail, "email", &events}
+	sms := preparing{h.sms, "sms", &events}
+	h.mail.hook = func() { events = append(events, "email sent") }
+	h.svc = h.build(t, withStore(orderedStore{h.store, &events}), withMailer(mail), withSMS(sms))
+
+	out, err := h.svc.RequestAccess(context.Background(), emailOnly(ada))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"email ready", "write", "email sent"}, events, "no phone: the SMS channel is left alone")
+
+	events = nil
+	_, err = h.svc.RequestAccess(context.Background(), ada)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"email ready", "sms ready", "write"}, events[:3], "both ready while the write is in flight")
+
+	events = nil
+	h.clock.Advance(time.Minute)
+	_, err = h.svc.Resend(context.Background(), out.RequestID, "192.0.2.1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"email ready", "write", "email sent"}, events)
+
+	events = nil
+	_, err = h.svc.RequestAccess(context.Background(), access.AccessInput{Name: "Ada", Email: "not an address", Consent: true})
+	require.Error(t, err)
+	bot := ada
+	bot.Honeypot = "http://spam.example"
+	_, err = h.svc.RequestAccess(context.Background(), bot)
+	require.NoError(t, err)
+	assert.Empty(t, events, "refused input and the honeypot get nothing ready")
+}

@@ -83,12 +83,25 @@ type Backend struct {
 
 // LoadAWSConfig resolves region and credentials without any network call.
 func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
+	return loadAWSConfig(ctx, c, nil)
+}
+
+// loadAWSConfig is LoadAWSConfig, its HTTP transport dialing through pc
+// when there is one.
+func loadAWSConfig(ctx context.Context, c Config, pc *Preconnector) (aws.Config, error) {
 	timeout := c.CallTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
+	// The SDK's own transport (one per process, shared by every client:
+	// keep-alive, TLS 1.2 at least, 90 s idle connections), each attempt
+	// bounded by timeout.
+	client := awshttp.NewBuildableClient().WithTimeout(timeout)
+	if pc != nil {
+		client = client.WithTransportOptions(pc.Install)
+	}
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)),
+		config.WithHTTPClient(client),
 		// Throttling is retried, but briefly: 3 attempts with at most 1 s
 		// between them, so a busy table answers "busy" well inside the
 		// function's deadline instead of the SDK's 20 s default backoff.
@@ -122,7 +135,8 @@ func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
 
 // New builds the clients and adapters. It makes no network call.
 func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) {
-	cfg, err := LoadAWSConfig(ctx, c)
+	pc := NewPreconnector()
+	cfg, err := loadAWSConfig(ctx, c, pc)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +163,23 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 			o.BaseEndpoint = base(e.SNS)
 		}
 	})
+	mailer := NewMailer(ses, c.MailFrom, c.SESConfigurationSet)
+	mailer.warm = pc.warmer(func(ctx context.Context) (string, error) {
+		o := ses.Options()
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sesv2.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint})
+		return ep.URI.String(), err
+	})
+	sms := NewSMSSender(smsc, c.SMSSenderID)
+	sms.warm = pc.warmer(func(ctx context.Context) (string, error) {
+		o := smsc.Options()
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sns.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint})
+		return ep.URI.String(), err
+	})
 	return &Backend{
 		Store:    NewStore(db, c.Tables),
 		Owner:    NewOwnerStore(db, c.Tables),
-		Mailer:   NewMailer(ses, c.MailFrom, c.SESConfigurationSet),
-		SMS:      NewSMSSender(smsc, c.SMSSenderID),
+		Mailer:   mailer,
+		SMS:      sms,
 		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
 		DynamoDB: db,
 		S3:       s3c,

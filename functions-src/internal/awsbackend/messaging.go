@@ -22,6 +22,7 @@ type Mailer struct {
 	ses              SESAPI
 	from             string
 	configurationSet string
+	warm             func() // opens SES's connection ahead; nil does nothing
 }
 
 var _ access.Mailer = (*Mailer)(nil)
@@ -30,6 +31,14 @@ var _ access.Mailer = (*Mailer)(nil)
 // optional configuration set (for bounce and complaint tracking).
 func NewMailer(ses SESAPI, from, configurationSet string) *Mailer {
 	return &Mailer{ses: ses, from: from, configurationSet: configurationSet}
+}
+
+// Prepare implements access.Preparer: it opens the connection to SES, if
+// none is open, for a send that may follow. It sends nothing.
+func (m *Mailer) Prepare() {
+	if m.warm != nil {
+		m.warm()
+	}
 }
 
 // SendEmail implements access.Mailer.
@@ -62,6 +71,7 @@ type SNSAPI interface {
 type SMSSender struct {
 	sns      SNSAPI
 	senderID string
+	warm     func() // opens SNS's connection ahead; nil does nothing
 }
 
 var _ access.SMSSender = (*SMSSender)(nil)
@@ -70,6 +80,13 @@ var _ access.SMSSender = (*SMSSender)(nil)
 // in countries that support alphanumeric sender ids.
 func NewSMSSender(client SNSAPI, senderID string) *SMSSender {
 	return &SMSSender{sns: client, senderID: senderID}
+}
+
+// Prepare implements access.Preparer, as Mailer's does for SNS.
+func (s *SMSSender) Prepare() {
+	if s.warm != nil {
+		s.warm()
+	}
 }
 
 // SendSMS implements access.SMSSender.

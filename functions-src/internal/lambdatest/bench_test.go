@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,8 +37,41 @@ var awsLatency = func() time.Duration {
 	return 20 * time.Millisecond
 }()
 
+// connLatency is added to each new connection to an AWS endpoint, before
+// its first request is read: a stand-in for the TCP and TLS handshakes a
+// fresh process pays on each endpoint it calls.
+var connLatency = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("CV_BENCH_CONN_LATENCY")); err == nil {
+		return d
+	}
+	return 40 * time.Millisecond
+}()
+
+// slowListener makes each connection it accepts wait connLatency before
+// its first read.
+type slowListener struct{ net.Listener }
+
+func (l slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &slowConn{Conn: c}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *slowConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { time.Sleep(connLatency) })
+	return c.Conn.Read(p)
+}
+
 // slowEnv is prodEnv with every AWS endpoint behind a proxy that waits
-// awsLatency before forwarding.
+// awsLatency before forwarding each call, and connLatency more on each new
+// connection.
 func slowEnv(b *testing.B) []string {
 	b.Helper()
 	// Hundreds of sends in one run: the site's daily email budget is
@@ -51,10 +86,12 @@ func slowEnv(b *testing.B) []string {
 		target, err := url.Parse(v)
 		require.NoError(b, err)
 		proxy := httputil.NewSingleHostReverseProxy(target)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(awsLatency)
 			proxy.ServeHTTP(w, r)
 		}))
+		srv.Listener = slowListener{srv.Listener}
+		srv.Start()
 		b.Cleanup(srv.Close)
 		env[i] = k + "=" + srv.URL
 	}
@@ -131,9 +168,13 @@ func (l latencies) report(b *testing.B, unit string) {
 	if len(l) == 0 {
 		return
 	}
+	b.ReportMetric(ms(l.median()), unit)
+}
+
+func (l latencies) median() time.Duration {
 	s := slices.Clone(l)
 	slices.Sort(s)
-	b.ReportMetric(float64(s[len(s)/2].Microseconds())/1000, unit)
+	return s[len(s)/2]
 }
 
 // peakRSS stops the function and reports its peak resident memory.
@@ -198,10 +239,18 @@ func verifyWarm(b *testing.B, env []string) {
 
 // cold spawns a new process per call and reports the median time from
 // spawn to its first answer ("cold-p50-ms") and to its first poll for work,
-// which is the end of its init phase ("init-p50-ms").
+// which is the end of its init phase ("init-p50-ms"), and the floor it is
+// held to ("floor-ms"): init, one new connection, and the path's
+// sequential AWS calls (coldTrips); "over-floor-ms" is the difference.
 func cold(b *testing.B, name string, env []string, body func(i int) string) {
 	coldWith(b, name, env, body, nil)
 }
+
+// coldTrips are the AWS calls each function's cold path waits for one
+// after the other, with all the connections it needs opened side by side
+// (the floor): request-access's transaction, then the email; verify's two
+// DynamoDB round trips; the owner's session read, then its scan.
+var coldTrips = map[string]int{"request-access": 2, "verify-access": 2, "owner": 2}
 
 // coldWith is cold with extra headers on each call.
 func coldWith(b *testing.B, name string, env []string, body func(i int) string, extra map[string]string) {
@@ -227,7 +276,14 @@ func coldWith(b *testing.B, name string, env []string, body func(i int) string, 
 	}
 	answer.report(b, "cold-p50-ms")
 	init.report(b, "init-p50-ms")
+	if len(answer) > 0 {
+		floor := init.median() + connLatency + time.Duration(coldTrips[name])*awsLatency
+		b.ReportMetric(ms(floor), "floor-ms")
+		b.ReportMetric(ms(answer.median()-floor), "over-floor-ms")
+	}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BenchmarkRequestAccessCold: init, the runtime handshake, the DynamoDB
 // transaction and the email, in a new process each time.
