@@ -97,9 +97,6 @@ func loadAWSConfig(ctx context.Context, c Config, pc *Preconnector) (aws.Config,
 	// keep-alive, TLS 1.2 at least, 90 s idle connections), each attempt
 	// bounded by timeout.
 	client := awshttp.NewBuildableClient().WithTimeout(timeout)
-	if pc != nil {
-		client = client.WithTransportOptions(pc.Install)
-	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(client),
 		// Throttling is retried, but briefly: 3 attempts with at most 1 s
@@ -125,6 +122,11 @@ func loadAWSConfig(ctx context.Context, c Config, pc *Preconnector) (aws.Config,
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, err
+	}
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok && pc != nil {
+		// Last, so that it sees the transport every other option made
+		// (AWS_CA_BUNDLE's roots among them).
+		cfg.HTTPClient = bc.WithTransportOptions(pc.Install)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("CV_AWS_REGION is not set (and no AWS region was found): the region of your tables, bucket and SES identity")
@@ -166,13 +168,17 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 	mailer := NewMailer(ses, c.MailFrom, c.SESConfigurationSet)
 	mailer.warm = pc.warmer(func(ctx context.Context) (string, error) {
 		o := ses.Options()
-		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sesv2.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint})
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sesv2.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
+			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
 		return ep.URI.String(), err
 	})
 	sms := NewSMSSender(smsc, c.SMSSenderID)
 	sms.warm = pc.warmer(func(ctx context.Context) (string, error) {
 		o := smsc.Options()
-		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sns.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint})
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sns.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
+			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
 		return ep.URI.String(), err
 	})
 	return &Backend{

@@ -20,8 +20,12 @@ import (
 // one) dials nothing more; and it sends nothing on it: no request leaves
 // before the caller makes it, limits counted and all.
 type Preconnector struct {
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	tls  *tls.Config // the transport's TLS settings, for connections opened ahead
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls   *tls.Config // the transport's TLS settings, for connections opened ahead
+	proxy func(*http.Request) (*url.URL, error)
+	// handshake bounds a TLS handshake, as the transport's
+	// TLSHandshakeTimeout does for the handshakes it makes itself.
+	handshake time.Duration
 
 	mu      sync.Mutex
 	live    map[string]int           // open connections per scheme://host:port
@@ -35,9 +39,11 @@ type readyConn struct {
 }
 
 // readyFor is how long a connection opened ahead waits to be used before
-// it is closed: servers close idle connections, and one nobody took is
-// not worth keeping.
-const readyFor = 20 * time.Second
+// it is closed. Nothing reads it meanwhile, so a close by the server goes
+// unnoticed until a request fails on it (the SDK then retries on a new
+// connection, at the cost of an attempt): it is meant for the call that
+// follows the write it was opened beside, within a second or so.
+const readyFor = 5 * time.Second
 
 // preconnectTimeout bounds opening a connection ahead of time.
 const preconnectTimeout = 5 * time.Second
@@ -48,13 +54,23 @@ func NewPreconnector() *Preconnector {
 }
 
 // Install makes tr dial through p, for plain and TLS connections alike,
-// with tr's own dialer underneath. The TLS handshake is p's (with tr's
-// settings, h2 offered when tr tries it), so a connection opened ahead is
-// ready to carry a request.
+// with tr's own dialer underneath. The TLS handshake is p's, with tr's
+// settings (roots, minimum version, curves; h2 offered when tr tries it)
+// and its handshake timeout, so a connection opened ahead is ready to
+// carry a request. Install it last, once every other option has shaped
+// tr (the SDK adds AWS_CA_BUNDLE's roots as an option of its own). A
+// transport cloned from one p is installed in keeps p's first dialer.
 func (p *Preconnector) Install(tr *http.Transport) {
-	p.dial = tr.DialContext
 	if p.dial == nil {
-		p.dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		p.dial = tr.DialContext
+		if p.dial == nil {
+			p.dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
+	}
+	p.proxy = tr.Proxy
+	p.handshake = tr.TLSHandshakeTimeout
+	if p.handshake <= 0 {
+		p.handshake = 10 * time.Second
 	}
 	cfg := &tls.Config{}
 	if tr.TLSClientConfig != nil {
@@ -82,6 +98,12 @@ func (p *Preconnector) Warm(endpoint string) {
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	if p.proxy != nil {
+		// A proxied endpoint is reached through the proxy, never directly.
+		if via, err := p.proxy(&http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}}); err != nil || via != nil {
+			return
+		}
 	}
 	key := u.Scheme + "://" + addr
 	p.mu.Lock()
@@ -177,7 +199,9 @@ func (p *Preconnector) open(ctx context.Context, scheme, addr string) (net.Conn,
 		cfg.ServerName = host
 	}
 	tc := tls.Client(c, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, p.handshake)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
 		_ = c.Close()
 		return nil, err
 	}

@@ -1,11 +1,17 @@
 package awsbackend_test
 
 import (
+	"context"
+	"encoding/pem"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 )
 
@@ -96,27 +103,106 @@ func TestNoConnectionIsOpenedAheadOfAWarmOne(t *testing.T) {
 		"once the pool's connection is closed, a new one is opened ahead")
 }
 
-func TestCallsRacingAConnectionBeingOpenedShareIt(t *testing.T) {
+func TestACallRacingAConnectionBeingOpenedWaitsForIt(t *testing.T) {
 	s := newConnServer(t, false)
-	tr, pc := transport(s)
+	release := make(chan struct{})
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			<-release // the connection opened ahead is slow to open
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	pc := awsbackend.NewPreconnector()
+	pc.Install(tr)
 	pc.Warm(s.URL)
-	get(t, tr, s.URL) // may arrive while the connection is still being opened: it waits for it
+	require.Eventually(t, func() bool { return dials.Load() == 1 }, 5*time.Second, time.Millisecond)
+	done := make(chan string)
+	go func() { done <- get(t, tr, s.URL) }()
+	time.Sleep(100 * time.Millisecond) // the call is now waiting in the dial
+	close(release)
+	<-done
+	assert.EqualValues(t, 1, dials.Load(), "the call took the connection being opened instead of dialling its own")
 	assert.EqualValues(t, 1, s.conns.Load())
-
-	// Many calls at once still get their own connections when they need
-	// them: only one is ever opened ahead.
-	var wg sync.WaitGroup
-	for range 5 {
-		wg.Go(func() { get(t, tr, s.URL) })
-	}
-	wg.Wait()
-	assert.LessOrEqual(t, s.conns.Load(), int32(6))
 }
 
 func TestWarmIgnoresWhatIsNotAnEndpoint(t *testing.T) {
+	var dials atomic.Int32
 	pc := awsbackend.NewPreconnector()
-	pc.Install(&http.Transport{})
+	pc.Install(&http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, errors.New("no dial expected")
+	}})
 	for _, u := range []string{"", "::", "ftp://example.com", "/relative"} {
-		pc.Warm(u) // no panic, no dial
+		pc.Warm(u)
 	}
+	time.Sleep(50 * time.Millisecond)
+	assert.Zero(t, dials.Load())
+}
+
+func TestAProxiedEndpointIsNotOpenedAhead(t *testing.T) {
+	s := newConnServer(t, false)
+	proxy, err := url.Parse("http://127.0.0.1:9") // never dialled: Warm must not go around it
+	require.NoError(t, err)
+	tr := &http.Transport{Proxy: http.ProxyURL(proxy), DialContext: (&net.Dialer{}).DialContext}
+	pc := awsbackend.NewPreconnector()
+	pc.Install(tr)
+	pc.Warm(s.URL)
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, s.conns.Load(), "an endpoint the transport reaches through a proxy is never opened directly")
+}
+
+func TestTheHandshakeIsBoundedAndVerified(t *testing.T) {
+	// A server that accepts and never answers the handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	tr := &http.Transport{TLSHandshakeTimeout: 200 * time.Millisecond, DialContext: (&net.Dialer{}).DialContext}
+	pc := awsbackend.NewPreconnector()
+	pc.Install(tr)
+	start := time.Now()
+	_, err = (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String())
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 2*time.Second, "the transport's handshake timeout holds: %v", err)
+
+	// Certificates are checked: a server this transport does not trust,
+	// and a name its certificate does not hold, are refused.
+	s := newConnServer(t, true)
+	untrusted := &http.Transport{ForceAttemptHTTP2: true, DialContext: (&net.Dialer{}).DialContext}
+	awsbackend.NewPreconnector().Install(untrusted)
+	_, err = (&http.Client{Transport: untrusted, Timeout: 5 * time.Second}).Get(s.URL)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate")
+	trusted, _ := transport(s)
+	_, err = (&http.Client{Transport: trusted, Timeout: 5 * time.Second}).Get(strings.Replace(s.URL, "127.0.0.1", "localhost", 1))
+	require.Error(t, err, "the certificate is for 127.0.0.1 and example.com, not localhost")
+	assert.Contains(t, err.Error(), "certificate")
+}
+
+// AWS_CA_BUNDLE's roots reach the handshakes the preconnector makes: the
+// SDK adds them as a transport option of its own, before the
+// preconnector's.
+func TestACABundleIsTrusted(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"MessageId":"m-1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: "us-east-2", AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret",
+		MailFrom: "cv@example.com", Endpoints: awsbackend.Endpoints{SESv2: srv.URL}}, time.Now)
+	require.NoError(t, err)
+	b.Mailer.Prepare()
+	assert.NoError(t, b.Mailer.SendEmail(context.Background(), access.Email{To: "ada@example.com", Subject: "s", Text: "t", HTML: "h"}))
 }

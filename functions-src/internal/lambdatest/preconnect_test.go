@@ -16,10 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// timeline records when things happened, by name, first time only.
+// timeline records when things happened, by name (the first time), and
+// how often.
 type timeline struct {
-	mu sync.Mutex
-	at map[string]time.Time
+	mu    sync.Mutex
+	at    map[string]time.Time
+	count map[string]int
 }
 
 func (tl *timeline) mark(name string) {
@@ -28,6 +30,13 @@ func (tl *timeline) mark(name string) {
 	if _, ok := tl.at[name]; !ok {
 		tl.at[name] = time.Now()
 	}
+	tl.count[name]++
+}
+
+func (tl *timeline) times(name string) int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.count[name]
 }
 
 func (tl *timeline) get(name string) time.Time {
@@ -54,7 +63,7 @@ func (l markingListener) Accept() (net.Conn, error) {
 // DynamoDB's transaction is in flight, not after it (on the warm path it
 // opens none). DynamoDB is held 300 ms so the order cannot be luck.
 func TestAFreshRequestAccessOpensSESWhileTheTransactionIsInFlight(t *testing.T) {
-	tl := &timeline{at: map[string]time.Time{}}
+	tl := &timeline{at: map[string]time.Time{}, count: map[string]int{}}
 	env := prodEnv(t)
 	for i, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -94,4 +103,5 @@ func TestAFreshRequestAccessOpensSESWhileTheTransactionIsInFlight(t *testing.T) 
 	assert.True(t, tl.get("ses connection").Before(tl.get("transaction answered")),
 		"SES's connection (%s) opened before the transaction's answer (%s)", tl.get("ses connection").Format(time.StampMicro), tl.get("transaction answered").Format(time.StampMicro))
 	assert.True(t, tl.get("email sent").After(tl.get("transaction answered")), "and nothing sent before the limits were counted")
+	assert.Equal(t, 1, tl.times("ses connection"), "the email went over the connection opened ahead, not a second one")
 }
