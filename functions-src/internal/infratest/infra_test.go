@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -307,14 +308,15 @@ var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 // visitor is one person going through the flow.
 type visitor struct{ email, phone, ip string }
 
-var visitors int
+// visitors counts the visitors made, across the tests running in parallel.
+var visitors atomic.Int32
 
 func newVisitor() visitor {
-	visitors++
+	n := visitors.Add(1)
 	return visitor{
-		email: fmt.Sprintf("visitor-%d-%d@example.org", visitors, time.Now().UnixNano()),
-		phone: fmt.Sprintf("+4474009%05d", visitors),
-		ip:    fmt.Sprintf("198.51.100.%d", visitors),
+		email: fmt.Sprintf("visitor-%d-%d@example.org", n, time.Now().UnixNano()),
+		phone: fmt.Sprintf("+4474009%05d", n),
+		ip:    fmt.Sprintf("198.51.100.%d", n),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,8 +32,9 @@ func (s *stack) startOwner(t *testing.T, rt runtimeKind) infratest.Function {
 	return o
 }
 
-// ownerCalls counts ownerCall's calls.
-var ownerCalls int
+// ownerCalls counts ownerCall's calls, across the tests running in
+// parallel.
+var ownerCalls atomic.Int32
 
 // ownerCall sends one owner action as the HTTP API hands it on behind
 // Netlify's signed proxy, with the browser's cookies, and returns the
@@ -41,8 +43,8 @@ func (s *stack) ownerCall(t *testing.T, o infratest.Function, body string, cooki
 	t.Helper()
 	// Each call from a network of its own: the owner's sign-ins are three
 	// a day per network, and this test signs in more often than that.
-	ownerCalls++
-	ip := fmt.Sprintf("198.18.%d.%d", ownerCalls/250, 1+ownerCalls%250)
+	n := ownerCalls.Add(1)
+	ip := fmt.Sprintf("198.18.%d.%d", n/250, 1+n%250)
 	if s.lambda == nil {
 		return ownerCallNetlify(t, o, ip, body, cookies)
 	}
