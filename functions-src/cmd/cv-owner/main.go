@@ -26,7 +26,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsdefault"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/ownercsv"
 )
@@ -94,7 +94,7 @@ func openStore(ctx context.Context, env app.Getenv) (access.OwnerStore, error) {
 		return nil, err
 	}
 	if cfg.Backend == app.BackendAWS {
-		b, err := awsbackend.New(ctx, cfg.AWS, time.Now)
+		b, err := awsdefault.New(ctx, cfg.AWS, time.Now)
 		if err != nil {
 			return nil, err
 		}

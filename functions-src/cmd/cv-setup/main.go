@@ -36,6 +36,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsdefault"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
 
@@ -94,7 +95,7 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := awsbackend.New(ctx, cfg, time.Now)
+	b, err := awsdefault.New(ctx, cfg, time.Now)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func check(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := awsbackend.New(ctx, cfg, time.Now)
+	b, err := awsdefault.New(ctx, cfg, time.Now)
 	if err != nil {
 		return err
 	}

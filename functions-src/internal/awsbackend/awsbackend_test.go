@@ -27,6 +27,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsdefault"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -352,7 +353,7 @@ func misbehaving(t *testing.T, hang bool) (string, *atomic.Int32) {
 // production configuration (retries, timeouts) but pointed at endpoint.
 func serviceOn(t *testing.T, f *fixture, endpoint string) *access.Service {
 	t.Helper()
-	cfg, err := awsbackend.LoadAWSConfig(context.Background(), f.cfg)
+	cfg, err := awsdefault.LoadAWSConfig(context.Background(), f.cfg)
 	require.NoError(t, err)
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

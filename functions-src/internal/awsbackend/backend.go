@@ -2,13 +2,18 @@ package awsbackend
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -21,7 +26,8 @@ import (
 // the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
 type Config struct {
 	// Region and static keys (CV_AWS_*: Netlify reserves the AWS_* names).
-	// With no keys the SDK's default credential chain is used.
+	// With no keys, New takes Lambda's (AWS_ACCESS_KEY_ID and the rest),
+	// and awsdefault.New the SDK's default credential chain.
 	Region          string
 	AccessKeyID     string
 	SecretAccessKey string
@@ -59,14 +65,6 @@ type Endpoints struct {
 	DynamoDB, SESv2, SNS, S3 string
 }
 
-// base sets an endpoint override on a client's options when there is one.
-func base(url string) *string {
-	if url == "" {
-		return nil
-	}
-	return aws.String(url)
-}
-
 // RetryMaxAttempts bounds the SDK's attempts per call, first try included.
 const RetryMaxAttempts = 3
 
@@ -81,89 +79,152 @@ type Backend struct {
 	S3       *s3.Client
 }
 
-// LoadAWSConfig resolves region and credentials without any network call.
-func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
-	return loadAWSConfig(ctx, c, nil)
+// envConfig is the functions' aws.Config, from their settings and the
+// process environment alone: the region (CV_AWS_REGION, else AWS_REGION
+// or AWS_DEFAULT_REGION), the CV_AWS_* key or, on Lambda, the role's
+// credentials in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN; endpoints are read per client (New). It does not use
+// the SDK's config package: its default chain (shared files, SSO, STS,
+// IMDS) is what the owner's tools need, not the functions, and linking it
+// costs every cold start its package initialisation. The tools use
+// awsdefault, which has the whole chain.
+func envConfig(c Config, getenv func(string) string, pc *Preconnector) (aws.Config, error) {
+	region := c.Region
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if region == "" {
+			region = strings.TrimSpace(getenv(k))
+		}
+	}
+	if region == "" {
+		return aws.Config{}, errors.New("CV_AWS_REGION is not set (and no AWS region was found): the region of your tables, bucket and SES identity")
+	}
+	var provider aws.CredentialsProvider
+	switch {
+	case c.AccessKeyID != "" || c.SecretAccessKey != "":
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return aws.Config{}, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither")
+		}
+		provider = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")
+	case getenv("AWS_ACCESS_KEY_ID") != "" && getenv("AWS_SECRET_ACCESS_KEY") != "":
+		// Lambda's: the execution role's, replaced with the environment.
+		provider = credentials.NewStaticCredentialsProvider(getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"))
+	default:
+		// Said on the first call, as the SDK's chain would: a process
+		// that never calls AWS (a test, a misconfigured start) still builds.
+		provider = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no AWS credentials: set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY " +
+				"(target netlify), or run on Lambda with an execution role (target aws)")
+		})
+	}
+	client, err := httpClient(c, getenv("AWS_CA_BUNDLE"), pc)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return aws.Config{
+		Region:      region,
+		Credentials: aws.NewCredentialsCache(provider),
+		HTTPClient:  client,
+		Retryer:     Retryer,
+		APIOptions:  append([]func(*middleware.Stack) error(nil), c.APIOptions...),
+	}, nil
 }
 
-// loadAWSConfig is LoadAWSConfig, its HTTP transport dialing through pc
-// when there is one.
-func loadAWSConfig(ctx context.Context, c Config, pc *Preconnector) (aws.Config, error) {
+// Retryer retries throttling, but briefly: 3 attempts with at most 1 s
+// between them, so a busy table answers "busy" well inside the function's
+// deadline instead of the SDK's 20 s default backoff.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = RetryMaxAttempts
+		o.MaxBackoff = time.Second
+	})
+}
+
+// HTTPClient is the HTTP client of the owner's tools (awsdefault): the
+// SDK reads AWS_CA_BUNDLE itself there.
+func HTTPClient(c Config, pc *Preconnector) (*awshttp.BuildableClient, error) {
+	return httpClient(c, "", pc)
+}
+
+// httpClient is the one HTTP client a process's AWS clients share: the
+// SDK's own transport (keep-alive, TLS 1.2 at least, 90 s idle
+// connections), each attempt bounded by CallTimeout (5 s by default), the
+// roots of a CA bundle (AWS_CA_BUNDLE, as the SDK reads it) trusted
+// besides the system's, and pc, if any, as the dialer, installed last.
+func httpClient(c Config, caBundle string, pc *Preconnector) (*awshttp.BuildableClient, error) {
 	timeout := c.CallTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	// The SDK's own transport (one per process, shared by every client:
-	// keep-alive, TLS 1.2 at least, 90 s idle connections), each attempt
-	// bounded by timeout.
 	client := awshttp.NewBuildableClient().WithTimeout(timeout)
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(client),
-		// Throttling is retried, but briefly: 3 attempts with at most 1 s
-		// between them, so a busy table answers "busy" well inside the
-		// function's deadline instead of the SDK's 20 s default backoff.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = RetryMaxAttempts
-				o.MaxBackoff = time.Second
-			})
-		}),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
-		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return aws.Config{}, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither")
+	if caBundle != "" {
+		pem, err := os.ReadFile(caBundle)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
 		}
-		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE=%s holds no PEM certificate", caBundle)
+		}
+		client = client.WithTransportOptions(func(tr *http.Transport) {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			tr.TLSClientConfig.RootCAs = roots
+		})
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, err
+	if pc != nil {
+		client = client.WithTransportOptions(pc.Install)
 	}
-	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok && pc != nil {
-		// Last, so that it sees the transport every other option made
-		// (AWS_CA_BUNDLE's roots among them).
-		cfg.HTTPClient = bc.WithTransportOptions(pc.Install)
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("CV_AWS_REGION is not set (and no AWS region was found): the region of your tables, bucket and SES identity")
-	}
-	cfg.APIOptions = append(cfg.APIOptions, c.APIOptions...)
-	return cfg, nil
+	return client, nil
 }
 
-// New builds the clients and adapters. It makes no network call.
+// endpoint is a client's endpoint override: the emulator stack's, else the
+// SDK's AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL; nil for AWS's.
+func endpoint(set, service string, getenv func(string) string) *string {
+	for _, v := range []string{set, getenv("AWS_ENDPOINT_URL_" + service), getenv("AWS_ENDPOINT_URL")} {
+		if v = strings.TrimSpace(v); v != "" {
+			return aws.String(v)
+		}
+	}
+	return nil
+}
+
+// New builds the clients and adapters from c and the process environment
+// (envConfig): what the functions run with. It makes no network call.
 func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) {
 	pc := NewPreconnector()
-	cfg, err := loadAWSConfig(ctx, c, pc)
+	cfg, err := envConfig(c, os.Getenv, pc)
 	if err != nil {
 		return nil, err
+	}
+	return FromConfig(ctx, cfg, c, now, pc, os.Getenv), nil
+}
+
+// FromConfig builds the clients and adapters over cfg, whose HTTP client
+// dials through pc (nil for none). Endpoints come from c, else from the
+// SDK's AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL in getenv. It
+// makes no network call.
+func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.Time, pc *Preconnector, getenv func(string) string) *Backend {
+	if pc == nil {
+		pc = NewPreconnector() // not installed: it warms nothing
 	}
 	e := c.Endpoints
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.DisableValidateResponseChecksum = c.Emulated
-		if e.DynamoDB != "" {
-			o.BaseEndpoint = base(e.DynamoDB)
-		}
+		o.BaseEndpoint = endpoint(e.DynamoDB, "DYNAMODB", getenv)
 	})
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = c.Emulated
-		if e.S3 != "" {
-			o.BaseEndpoint = base(e.S3)
-		}
+		o.BaseEndpoint = endpoint(e.S3, "S3", getenv)
 	})
 	ses := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
-		if e.SESv2 != "" {
-			o.BaseEndpoint = base(e.SESv2)
-		}
+		o.BaseEndpoint = endpoint(e.SESv2, "SESV2", getenv)
 	})
 	smsc := sns.NewFromConfig(cfg, func(o *sns.Options) {
-		if e.SNS != "" {
-			o.BaseEndpoint = base(e.SNS)
-		}
+		o.BaseEndpoint = endpoint(e.SNS, "SNS", getenv)
 	})
 	mailer := NewMailer(ses, c.MailFrom, c.SESConfigurationSet)
 	mailer.warm = pc.warmer(func(ctx context.Context) (string, error) {
@@ -189,5 +250,5 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
 		DynamoDB: db,
 		S3:       s3c,
-	}, nil
+	}
 }

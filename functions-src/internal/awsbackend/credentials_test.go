@@ -224,14 +224,14 @@ func TestLambdaEnvironmentCredentialsSignAsBefore(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "ASIALAMBDAROLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "lambda-role-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "lambda-role-token")
-	cfg, err := awsbackend.LoadAWSConfig(context.Background(), awsbackend.Config{Region: emulators.Region})
+	// The functions' own backend, as on Lambda: no CV_AWS_* key.
+	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: emulators.Region, Bucket: "cv-bucket", Key: "cv/ada.pdf",
+		Emulated: true, Endpoints: awsbackend.Endpoints{S3: "http://127.0.0.1:1"}}, time.Now)
 	require.NoError(t, err)
-	creds, err := cfg.Credentials.Retrieve(context.Background())
+	creds, err := b.S3.Options().Credentials.Retrieve(context.Background())
 	require.NoError(t, err)
-	require.False(t, creds.CanExpire, "the SDK knows no expiry for environment credentials")
-
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1"); o.UsePathStyle = true })
-	link, err := awsbackend.NewPresigner(client, "cv-bucket", "cv/ada.pdf", time.Now).PresignCV(context.Background(), 120*time.Second)
+	require.False(t, creds.CanExpire, "no expiry is known for environment credentials")
+	link, err := b.Links.PresignCV(context.Background(), 120*time.Second)
 	require.NoError(t, err)
 	keyID, token, expires := linkCredentials(t, link)
 	assert.Equal(t, "ASIALAMBDAROLE", keyID)

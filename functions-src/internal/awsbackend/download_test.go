@@ -23,6 +23,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsdefault"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
@@ -33,7 +34,7 @@ import (
 // endpoint and signing with the given secret key.
 func presignerAt(t *testing.T, endpoint, secretKey, bucket, key string) *awsbackend.Presigner {
 	t.Helper()
-	cfg, err := awsbackend.LoadAWSConfig(context.Background(), awsbackend.Config{
+	cfg, err := awsdefault.LoadAWSConfig(context.Background(), awsbackend.Config{
 		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: secretKey})
 	require.NoError(t, err)
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {

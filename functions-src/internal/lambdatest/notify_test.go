@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsdefault"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/flowtest"
 	"github.com/cv-access/cv-access/functions-src/internal/lambdatest"
@@ -129,7 +130,7 @@ func TestTheStreamTellsTheOwnerOnce(t *testing.T) {
 	desc, err := be.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	require.NoError(t, err)
 	raw := &rawRecords{}
-	cfg, err := awsbackend.LoadAWSConfig(ctx, dep.Config)
+	cfg, err := awsdefault.LoadAWSConfig(ctx, dep.Config)
 	require.NoError(t, err)
 	cfg.HTTPClient = &http.Client{Transport: raw}
 	streamsClient := dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) {
