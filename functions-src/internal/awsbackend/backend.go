@@ -77,6 +77,8 @@ type Backend struct {
 	Links    *Presigner
 	DynamoDB *dynamodb.Client
 	S3       *s3.Client
+	SES      *sesv2.Client
+	SNS      *sns.Client
 }
 
 // envConfig is the functions' aws.Config, from their settings and the
@@ -111,9 +113,13 @@ func envConfig(c Config, getenv func(string) string, pc *Preconnector) (aws.Conf
 	default:
 		// Said on the first call, as the SDK's chain would: a process
 		// that never calls AWS (a test, a misconfigured start) still builds.
+		msg := "no AWS credentials: set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY " +
+			"(target netlify), or run on Lambda with an execution role (target aws)"
+		if getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "" || getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "" {
+			msg += "; the functions do not read container credentials (AWS_CONTAINER_CREDENTIALS_*)"
+		}
 		provider = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{}, errors.New("no AWS credentials: set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY " +
-				"(target netlify), or run on Lambda with an execution role (target aws)")
+			return aws.Credentials{}, errors.New(msg)
 		})
 	}
 	client, err := httpClient(c, getenv("AWS_CA_BUNDLE"), pc)
@@ -147,9 +153,9 @@ func HTTPClient(c Config, pc *Preconnector) (*awshttp.BuildableClient, error) {
 
 // httpClient is the one HTTP client a process's AWS clients share: the
 // SDK's own transport (keep-alive, TLS 1.2 at least, 90 s idle
-// connections), each attempt bounded by CallTimeout (5 s by default), the
-// roots of a CA bundle (AWS_CA_BUNDLE, as the SDK reads it) trusted
-// besides the system's, and pc, if any, as the dialer, installed last.
+// connections), each attempt bounded by CallTimeout (5 s by default), a
+// CA bundle (AWS_CA_BUNDLE) as the only roots trusted, as the SDK makes it
+// for the tools, and pc, if any, as the dialer, installed last.
 func httpClient(c Config, caBundle string, pc *Preconnector) (*awshttp.BuildableClient, error) {
 	timeout := c.CallTimeout
 	if timeout == 0 {
@@ -161,10 +167,7 @@ func httpClient(c Config, caBundle string, pc *Preconnector) (*awshttp.Buildable
 		if err != nil {
 			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
 		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
+		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("AWS_CA_BUNDLE=%s holds no PEM certificate", caBundle)
 		}
@@ -211,20 +214,33 @@ func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.T
 	if pc == nil {
 		pc = NewPreconnector() // not installed: it warms nothing
 	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	e := c.Endpoints
+	// An override only where there is one: otherwise the client keeps the
+	// endpoint cfg resolved (a tool's profile may name one).
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.DisableValidateResponseChecksum = c.Emulated
-		o.BaseEndpoint = endpoint(e.DynamoDB, "DYNAMODB", getenv)
+		if v := endpoint(e.DynamoDB, "DYNAMODB", getenv); v != nil {
+			o.BaseEndpoint = v
+		}
 	})
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = c.Emulated
-		o.BaseEndpoint = endpoint(e.S3, "S3", getenv)
+		if v := endpoint(e.S3, "S3", getenv); v != nil {
+			o.BaseEndpoint = v
+		}
 	})
 	ses := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
-		o.BaseEndpoint = endpoint(e.SESv2, "SESV2", getenv)
+		if v := endpoint(e.SESv2, "SESV2", getenv); v != nil {
+			o.BaseEndpoint = v
+		}
 	})
 	smsc := sns.NewFromConfig(cfg, func(o *sns.Options) {
-		o.BaseEndpoint = endpoint(e.SNS, "SNS", getenv)
+		if v := endpoint(e.SNS, "SNS", getenv); v != nil {
+			o.BaseEndpoint = v
+		}
 	})
 	mailer := NewMailer(ses, c.MailFrom, c.SESConfigurationSet)
 	mailer.warm = pc.warmer(func(ctx context.Context) (string, error) {
@@ -250,5 +266,7 @@ func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.T
 		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
 		DynamoDB: db,
 		S3:       s3c,
+		SES:      ses,
+		SNS:      smsc,
 	}
 }

@@ -9,7 +9,6 @@ package awsdefault
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,5 +56,7 @@ func New(ctx context.Context, c awsbackend.Config, now func() time.Time) (*awsba
 	if err != nil {
 		return nil, err
 	}
-	return awsbackend.FromConfig(ctx, cfg, c, now, nil, os.Getenv), nil
+	// No getenv: the SDK has read the endpoint variables (and profiles)
+	// already, and honoured AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
+	return awsbackend.FromConfig(ctx, cfg, c, now, nil, nil), nil
 }
