@@ -48,10 +48,8 @@ var macAuditAllowed = map[string]string{
 		"server stored itself, none comes from a caller, and no one is let in by the result",
 	"internal/embedded/store.go RotateCode bytes.Equal": "compare-and-swap precondition: both sides are hashes the " +
 		"server stored itself, none comes from a caller, and no one is let in by the result",
-	"internal/embedded/store.go MarkVerified bytes.Equal": "compare-and-swap precondition: both sides are hashes the " +
-		"server stored itself (the caller's guess was compared with EqualMAC before), and it only refuses",
-	"internal/embedded/store.go UseCode bytes.Equal": "compare-and-swap precondition, as MarkVerified's: both sides are " +
-		"hashes the server stored itself (the owner's guess was compared with EqualMAC before), and it only refuses",
+	"internal/embedded/store.go useCode bytes.Equal": "compare-and-swap precondition of MarkVerified and UseCode: both sides are " +
+		"hashes the server stored itself (the caller's guess was compared with EqualMAC before), and it only refuses",
 }
 
 // macAuditHelper is where hmac.Equal may be called.

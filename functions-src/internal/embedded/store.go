@@ -190,27 +190,37 @@ func (s *Store) CountAttempt(_ context.Context, requestID string, now time.Time,
 // MarkVerified implements access.Store.
 func (s *Store) MarkVerified(_ context.Context, requestID string, now time.Time, hash []byte) error {
 	return s.update(func(tx *bolt.Tx) error {
-		c, err := getCode(tx, requestID, now)
-		if err != nil {
+		if _, err := getCode(tx, requestID, now); err != nil {
 			return err
 		}
 		r, err := getRequest(tx, requestID, now)
 		if err != nil {
 			return err
 		}
-		if err := c.CheckUse(now); err != nil {
+		if err := useCode(tx, requestID, now, hash); err != nil {
 			return err
 		}
-		if !bytes.Equal(c.Hash, hash) {
-			return access.ErrCodeReplaced
-		}
-		c.Used = true
 		r.Status, r.VerifiedAt = access.StatusVerified, now.UTC().Truncate(time.Second)
-		if err := putJSON(tx.Bucket(bucketCodes), requestID, toCodeRecord(c)); err != nil {
-			return err
-		}
 		return putJSON(tx.Bucket(bucketRequests), requestID, toRequestRecord(r))
 	})
+}
+
+// useCode marks a code used if Code.CheckUse allows it at now and its
+// hash is still hash (the one the guess was compared with): MarkVerified's
+// and UseCode's step, inside their transaction.
+func useCode(tx *bolt.Tx, id string, now time.Time, hash []byte) error {
+	c, err := getCode(tx, id, now)
+	if err != nil {
+		return err
+	}
+	if err := c.CheckUse(now); err != nil {
+		return err
+	}
+	if !bytes.Equal(c.Hash, hash) {
+		return access.ErrCodeReplaced
+	}
+	c.Used = true
+	return putJSON(tx.Bucket(bucketCodes), id, toCodeRecord(c))
 }
 
 // ClaimNotification implements access.Notifications.
@@ -356,20 +366,7 @@ func (s *Store) CreateCode(_ context.Context, c access.Code, limits []access.Lim
 
 // UseCode implements access.OwnerCodes.
 func (s *Store) UseCode(_ context.Context, id string, now time.Time, hash []byte) error {
-	return s.update(func(tx *bolt.Tx) error {
-		c, err := getCode(tx, id, now)
-		if err != nil {
-			return err
-		}
-		if err := c.CheckUse(now); err != nil {
-			return err
-		}
-		if !bytes.Equal(c.Hash, hash) {
-			return access.ErrCodeReplaced
-		}
-		c.Used = true
-		return putJSON(tx.Bucket(bucketCodes), id, toCodeRecord(c))
-	})
+	return s.update(func(tx *bolt.Tx) error { return useCode(tx, id, now, hash) })
 }
 
 // GetCode implements access.OwnerCodes.

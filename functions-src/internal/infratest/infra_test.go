@@ -292,15 +292,22 @@ func (s *stack) post(t *testing.T, f infratest.Function, ip, body string) (int, 
 // invoke hands f one event and decodes its JSON answer.
 func invoke(t *testing.T, f infratest.Function, ev []byte) (int, map[string]any) {
 	t.Helper()
+	var resp events.APIGatewayProxyResponse
+	invokeInto(t, f, ev, &resp)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &m), resp.Body)
+	return resp.StatusCode, m
+}
+
+// invokeInto hands f one event, as Lambda would, and decodes what it
+// answered into resp (the event shape's response type).
+func invokeInto(t *testing.T, f infratest.Function, ev []byte, resp any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := f.Invoke(ctx, ev)
 	require.NoError(t, err, "function output: %s", f.Logs())
-	var resp events.APIGatewayProxyResponse
-	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal([]byte(resp.Body), &m), resp.Body)
-	return resp.StatusCode, m
+	require.NoError(t, json.Unmarshal(out, resp), "%s", out)
 }
 
 var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)

@@ -58,12 +58,8 @@ func (s *stack) ownerCall(t *testing.T, o infratest.Function, body string, cooki
 		},
 	})
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := o.Invoke(ctx, ev)
-	require.NoError(t, err, "function output: %s", o.Logs())
 	var resp events.APIGatewayV2HTTPResponse
-	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
+	invokeInto(t, o, ev, &resp)
 	var m map[string]any
 	_ = json.Unmarshal([]byte(resp.Body), &m)
 	return resp.StatusCode, m, resp.Body, resp.Cookies
@@ -79,12 +75,8 @@ func ownerCallNetlify(t *testing.T, o infratest.Function, ip, body string, cooki
 	}
 	ev, err := json.Marshal(events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/.netlify/functions/owner", Headers: h, Body: body})
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := o.Invoke(ctx, ev)
-	require.NoError(t, err, "function output: %s", o.Logs())
 	var resp events.APIGatewayProxyResponse
-	require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
+	invokeInto(t, o, ev, &resp)
 	var m map[string]any
 	_ = json.Unmarshal([]byte(resp.Body), &m)
 	var set []string
