@@ -31,6 +31,9 @@ type page struct {
 	dev      *devtest.Env
 	root     string
 	download string // the folder downloads land in
+	// form is the id prefix of the form under test ("cv-access-cv-", the
+	// CV page's; the module prefixes each form's ids with its document's).
+	form string
 
 	mu       sync.Mutex
 	requests []string // every URL the page asked for
@@ -62,7 +65,7 @@ func open(t *testing.T) *page {
 		t.Fatalf("site/public is not built: run `make site` (%v)", err)
 	}
 	exe := chromium(t)
-	p := &page{t: t, dev: devtest.Start(t, site), root: root, download: t.TempDir()}
+	p := &page{t: t, dev: devtest.Start(t, site), root: root, download: t.TempDir(), form: "cv-access-cv-"}
 	// Chromium's helpers may still write to the profile as it exits, so
 	// the profile is not a t.TempDir (which must be empty to pass cleanup).
 	profile, err := os.MkdirTemp("", "cv-chromium-")
@@ -132,21 +135,27 @@ func (p *page) text(sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// focused is the id of the element with the focus, without the form's
+// prefix (p.form).
 func (p *page) focused() string {
 	p.t.Helper()
 	var id string
 	p.run(chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &id))
-	return id
+	return strings.TrimPrefix(id, p.form)
 }
+
+// id is the selector of the form's element name: the cv-access module
+// prefixes every id in a form with the form's own (p.form).
+func (p *page) id(name string) string { return "#" + p.form + name }
 
 func (p *page) fillForm(name, email string) {
 	p.t.Helper()
 	p.run(
 		chromedp.Navigate(p.dev.URL+"/cv/"),
-		chromedp.WaitVisible("#request-form", chromedp.ByQuery),
-		chromedp.SendKeys("#name", name, chromedp.ByQuery),
-		chromedp.SendKeys("#email", email, chromedp.ByQuery),
-		chromedp.Click("#consent", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("request-form"), chromedp.ByQuery),
+		chromedp.SendKeys(p.id("name"), name, chromedp.ByQuery),
+		chromedp.SendKeys(p.id("email"), email, chromedp.ByQuery),
+		chromedp.Click(p.id("consent"), chromedp.ByQuery),
 	)
 }
 
@@ -218,42 +227,42 @@ func shot(p *page, step string) {
 func TestHappyPath(t *testing.T) {
 	p := open(t)
 	p.fillForm("Ada Lovelace", "ada@example.com")
-	p.run(chromedp.SendKeys("#phone", "+44 7400 900123", chromedp.ByQuery))
+	p.run(chromedp.SendKeys(p.id("phone"), "+44 7400 900123", chromedp.ByQuery))
 	shot(p, "1-form")
 	p.axe("the form")
-	p.run(chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#step-verify", chromedp.ByQuery))
+	p.run(chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("step-verify"), chromedp.ByQuery))
 	assert.Equal(t, "otp", p.focused(), "focus moves to the code input")
-	assert.Contains(t, p.text("#verify-sent"), "ada@example.com")
+	assert.Contains(t, p.text(p.id("verify-sent")), "ada@example.com")
 	shot(p, "2-verify")
 	p.axe("the verify step")
 
-	p.run(chromedp.SendKeys("#otp", p.dev.LastCode(t), chromedp.ByQuery),
-		chromedp.Click("#verify-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#step-download", chromedp.ByQuery))
+	p.run(chromedp.SendKeys(p.id("otp"), p.dev.LastCode(t), chromedp.ByQuery),
+		chromedp.Click(p.id("verify-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("step-download"), chromedp.ByQuery))
 	assert.Equal(t, "download-link", p.focused())
-	assert.Contains(t, p.text("#step-download"), "2 minutes")
-	assert.Contains(t, p.text("#download-expiry"), "expires in")
+	assert.Contains(t, p.text(p.id("step-download")), "2 minutes")
+	assert.Contains(t, p.text(p.id("download-expiry")), "expires in")
 	shot(p, "3-download")
 	p.axe("the download step")
 
-	p.run(chromedp.Click("#download-link", chromedp.ByQuery))
+	p.run(chromedp.Click(p.id("download-link"), chromedp.ByQuery))
 	assert.Equal(t, embedded.SampleCV, p.downloaded(), "the saved file is the sample CV")
 	p.onlySameOrigin()
 }
 
 func TestInlineValidation(t *testing.T) {
 	p := open(t)
-	p.run(chromedp.Navigate(p.dev.URL+"/cv/"), chromedp.WaitVisible("#request-form", chromedp.ByQuery),
-		chromedp.SendKeys("#email", "not-an-address", chromedp.ByQuery),
-		chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#name-error", chromedp.ByQuery))
-	assert.Equal(t, "Enter your name.", p.text("#name-error"))
-	assert.Contains(t, p.text("#email-error"), "like name@example.com")
-	assert.Contains(t, p.text("#consent-error"), "privacy policy")
+	p.run(chromedp.Navigate(p.dev.URL+"/cv/"), chromedp.WaitVisible(p.id("request-form"), chromedp.ByQuery),
+		chromedp.SendKeys(p.id("email"), "not-an-address", chromedp.ByQuery),
+		chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("name-error"), chromedp.ByQuery))
+	assert.Equal(t, "Enter your name.", p.text(p.id("name-error")))
+	assert.Contains(t, p.text(p.id("email-error")), "like name@example.com")
+	assert.Contains(t, p.text(p.id("consent-error")), "privacy policy")
 	assert.Equal(t, "name", p.focused(), "focus goes to the first field in error")
 	var invalid string
-	p.run(chromedp.AttributeValue("#email", "aria-invalid", &invalid, nil, chromedp.ByQuery))
+	p.run(chromedp.AttributeValue(p.id("email"), "aria-invalid", &invalid, nil, chromedp.ByQuery))
 	assert.Equal(t, "true", invalid)
 	p.axe("the form with errors")
 	msgs, err := embedded.ReadOutbox(p.dev.Config.OutboxDir, 0)
@@ -262,54 +271,54 @@ func TestInlineValidation(t *testing.T) {
 
 	// The server's own field errors show the same way (a number without
 	// its country code passes the page's checks).
-	p.run(chromedp.SendKeys("#name", "Ada", chromedp.ByQuery),
-		chromedp.SetValue("#email", "ada@example.com", chromedp.ByQuery),
-		chromedp.SendKeys("#phone", "07400 900123", chromedp.ByQuery),
-		chromedp.Click("#consent", chromedp.ByQuery),
-		chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#phone-error", chromedp.ByQuery))
-	assert.Contains(t, p.text("#phone-error"), "country code")
+	p.run(chromedp.SendKeys(p.id("name"), "Ada", chromedp.ByQuery),
+		chromedp.SetValue(p.id("email"), "ada@example.com", chromedp.ByQuery),
+		chromedp.SendKeys(p.id("phone"), "07400 900123", chromedp.ByQuery),
+		chromedp.Click(p.id("consent"), chromedp.ByQuery),
+		chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("phone-error"), chromedp.ByQuery))
+	assert.Contains(t, p.text(p.id("phone-error")), "country code")
 	assert.Equal(t, "phone", p.focused())
 }
 
 func TestWrongAndExpiredCodes(t *testing.T) {
 	p := open(t)
 	p.fillForm("Ada Lovelace", "ada@example.com")
-	p.run(chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#step-verify", chromedp.ByQuery))
+	p.run(chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("step-verify"), chromedp.ByQuery))
 	code := p.dev.LastCode(t)
 	wrong := "000000"
 	if code == wrong {
 		wrong = "000001"
 	}
-	p.run(chromedp.SendKeys("#otp", wrong, chromedp.ByQuery),
-		chromedp.Click("#verify-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#otp-error", chromedp.ByQuery))
-	assert.Equal(t, "That code is not right. 4 attempts left.", p.text("#otp-error"))
-	assert.Eventually(t, func() bool { return strings.Contains(p.text("#status"), "4 attempts left") }, 3*time.Second, 50*time.Millisecond,
+	p.run(chromedp.SendKeys(p.id("otp"), wrong, chromedp.ByQuery),
+		chromedp.Click(p.id("verify-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("otp-error"), chromedp.ByQuery))
+	assert.Equal(t, "That code is not right. 4 attempts left.", p.text(p.id("otp-error")))
+	assert.Eventually(t, func() bool { return strings.Contains(p.text(p.id("status")), "4 attempts left") }, 3*time.Second, 50*time.Millisecond,
 		"the live region announces it")
 	assert.Equal(t, "otp", p.focused())
 	p.axe("a wrong code")
 
 	p.dev.Clock.Advance(11 * time.Minute)
-	p.run(chromedp.SetValue("#otp", "", chromedp.ByQuery), chromedp.SendKeys("#otp", code, chromedp.ByQuery),
-		chromedp.Click("#verify-form button[type=submit]", chromedp.ByQuery))
-	assert.Eventually(t, func() bool { return strings.Contains(p.text("#otp-error"), "expired") }, 3*time.Second, 50*time.Millisecond)
-	assert.Contains(t, p.text("#otp-error"), "This code has expired. Please request a new one.")
+	p.run(chromedp.SetValue(p.id("otp"), "", chromedp.ByQuery), chromedp.SendKeys(p.id("otp"), code, chromedp.ByQuery),
+		chromedp.Click(p.id("verify-form")+" button[type=submit]", chromedp.ByQuery))
+	assert.Eventually(t, func() bool { return strings.Contains(p.text(p.id("otp-error")), "expired") }, 3*time.Second, 50*time.Millisecond)
+	assert.Contains(t, p.text(p.id("otp-error")), "This code has expired. Please request a new one.")
 }
 
 func TestRateLimitedAnswerIsHuman(t *testing.T) {
 	p := open(t)
 	for i := range 5 { // the address's codes for the day
 		p.fillForm("Ada Lovelace", "ada@example.com")
-		p.run(chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-			chromedp.WaitVisible("#step-verify", chromedp.ByQuery))
+		p.run(chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+			chromedp.WaitVisible(p.id("step-verify"), chromedp.ByQuery))
 		_ = i
 	}
 	p.fillForm("Ada Lovelace", "ada@example.com")
-	p.run(chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible("#request-error", chromedp.ByQuery))
-	msg := p.text("#request-error")
+	p.run(chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("request-error"), chromedp.ByQuery))
+	msg := p.text(p.id("request-error"))
 	assert.Contains(t, msg, "Too many codes were sent to this email address today.")
 	assert.Regexp(t, `try again in [0-9]+ (hours|minutes|seconds)`, msg)
 	shot(p, "rate-limited")
@@ -317,7 +326,7 @@ func TestRateLimitedAnswerIsHuman(t *testing.T) {
 
 func TestKeyboardOnly(t *testing.T) {
 	p := open(t)
-	p.run(chromedp.Navigate(p.dev.URL+"/cv/"), chromedp.WaitVisible("#request-form", chromedp.ByQuery))
+	p.run(chromedp.Navigate(p.dev.URL+"/cv/"), chromedp.WaitVisible(p.id("request-form"), chromedp.ByQuery))
 	tab := func() { p.run(chromedp.KeyEvent(kb.Tab)) }
 	typeText := func(s string) { p.run(chromedp.KeyEvent(s)) }
 
@@ -335,16 +344,16 @@ func TestKeyboardOnly(t *testing.T) {
 	}
 	typeText(" ")
 	var checked bool
-	p.run(chromedp.Evaluate(`document.getElementById("consent").checked`, &checked))
+	p.run(chromedp.Evaluate(`document.getElementById("`+p.form+`consent").checked`, &checked))
 	require.True(t, checked, "Space ticks the consent box")
 	tab() // the privacy policy link in the consent text
 	tab() // the submit button
 	typeText(kb.Enter)
-	p.run(chromedp.WaitVisible("#step-verify", chromedp.ByQuery))
+	p.run(chromedp.WaitVisible(p.id("step-verify"), chromedp.ByQuery))
 	require.Equal(t, "otp", p.focused())
 	typeText(p.dev.LastCode(t))
 	typeText(kb.Enter)
-	p.run(chromedp.WaitVisible("#step-download", chromedp.ByQuery))
+	p.run(chromedp.WaitVisible(p.id("step-download"), chromedp.ByQuery))
 	require.Equal(t, "download-link", p.focused())
 	typeText(kb.Enter)
 	assert.Equal(t, embedded.SampleCV, p.downloaded(), "the whole path works by keyboard alone")
@@ -363,10 +372,10 @@ func TestWithoutJavaScript(t *testing.T) {
 	p := open(t)
 	p.run(emulation.SetScriptExecutionDisabled(true),
 		chromedp.Navigate(p.dev.URL+"/cv/"),
-		chromedp.WaitVisible(".notice", chromedp.ByQuery))
-	assert.Contains(t, p.text(".notice"), "This form needs JavaScript")
+		chromedp.WaitVisible(".cv-access-notice", chromedp.ByQuery))
+	assert.Contains(t, p.text(".cv-access-notice"), "This form needs JavaScript")
 	var visible bool
-	p.run(chromedp.Evaluate(`!!document.getElementById("request-form").offsetParent`, &visible))
+	p.run(chromedp.Evaluate(`!!document.getElementById("`+p.form+`request-form").offsetParent`, &visible))
 	assert.False(t, visible, "without JavaScript the form is not offered (it would post nowhere)")
 	shot(p, "no-javascript")
 }

@@ -37,7 +37,7 @@ func builtSite(t *testing.T) string {
 	return dir
 }
 
-var pages = []string{"/", "/cv/", "/privacy/", "/owner/"}
+var pages = []string{"/", "/cv/", "/portfolio/", "/privacy/", "/owner/"}
 
 func TestSitePagesServeWithHeaders(t *testing.T) {
 	d := startDev(t, builtSite(t))
@@ -136,51 +136,82 @@ func TestPagesHaveNoInlineCodeAndStaySmall(t *testing.T) {
 	}
 }
 
-func TestCVPageForm(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(builtSite(t), "cv", "index.html"))
-	require.NoError(t, err)
-	doc := parse(t, raw)
+// The document pages: the cv-access module's form (its shortcode), one per
+// document of site/data/cv_access.json, every id under the document's own
+// prefix so that forms never collide.
+func TestDocumentPageForms(t *testing.T) {
+	for _, tt := range []struct{ path, slug, title string }{
+		{"/cv/", "cv", "CV"},
+		{"/portfolio/", "portfolio", "portfolio"},
+	} {
+		t.Run(tt.slug, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(builtSite(t), filepath.FromSlash(tt.path), "index.html"))
+			require.NoError(t, err)
+			checkForm(t, parse(t, raw), tt.slug, tt.title)
+		})
+	}
+}
+
+// checkForm checks the one form on a page, for the document slug.
+func checkForm(t *testing.T, doc *html.Node, slug, title string) {
+	t.Helper()
+	prefix := "cv-access-" + slug + "-"
 	byID := map[string]*html.Node{}
 	labels := map[string]bool{}
+	var roots []*html.Node
 	walk(doc, func(n *html.Node) {
 		if id := attr(n, "id"); id != "" {
+			assert.Nil(t, byID[id], "id %q is used twice", id)
 			byID[id] = n
 		}
 		if n.Data == "label" {
 			labels[attr(n, "for")] = true
 		}
+		if has(n, "data-cv-access-document") {
+			roots = append(roots, n)
+		}
 	})
+	require.Len(t, roots, 1)
+	assert.Equal(t, slug, attr(roots[0], "data-cv-access-document"), "the script sends this document")
+	assert.Equal(t, "/api", attr(roots[0], "data-cv-access-api"))
+	assert.Equal(t, "cv-access-"+slug, attr(roots[0], "id"))
 
 	for _, id := range []string{"name", "email", "phone", "company", "location", "consent", "otp"} {
-		n := byID[id]
-		require.NotNil(t, n, "input #%s", id)
-		assert.True(t, labels[id], "#%s has a <label for>", id)
+		n := byID[prefix+id]
+		require.NotNil(t, n, "input #%s", prefix+id)
+		assert.True(t, labels[prefix+id], "#%s has a <label for>", prefix+id)
 		for _, ref := range strings.Fields(attr(n, "aria-describedby")) {
-			assert.NotNil(t, byID[ref], "#%s describedby #%s exists", id, ref)
+			assert.NotNil(t, byID[ref], "#%s describedby #%s exists", prefix+id, ref)
 		}
 	}
 	for _, id := range []string{"name", "email", "consent"} {
-		assert.True(t, has(byID[id], "required"), "#%s is required", id)
+		assert.True(t, has(byID[prefix+id], "required"), "#%s is required", id)
 	}
 	for _, id := range []string{"phone", "company", "location"} {
-		assert.False(t, has(byID[id], "required"), "#%s is optional", id)
+		assert.False(t, has(byID[prefix+id], "required"), "#%s is optional", id)
 	}
-	assert.Equal(t, "email", attr(byID["email"], "type"))
-	assert.Equal(t, "tel", attr(byID["phone"], "type"))
-	assert.Equal(t, "checkbox", attr(byID["consent"], "type"))
-	assert.Equal(t, "one-time-code", attr(byID["otp"], "autocomplete"))
-	assert.Equal(t, "numeric", attr(byID["otp"], "inputmode"))
-	assert.Equal(t, "6", attr(byID["otp"], "maxlength"))
+	assert.Equal(t, "email", attr(byID[prefix+"email"], "type"))
+	assert.Equal(t, "tel", attr(byID[prefix+"phone"], "type"))
+	assert.Equal(t, "checkbox", attr(byID[prefix+"consent"], "type"))
+	assert.Equal(t, "one-time-code", attr(byID[prefix+"otp"], "autocomplete"))
+	assert.Equal(t, "numeric", attr(byID[prefix+"otp"], "inputmode"))
+	assert.Equal(t, "6", attr(byID[prefix+"otp"], "maxlength"))
 
 	var policyLink bool
-	walk(byID["step-request"], func(n *html.Node) {
+	walk(byID[prefix+"step-request"], func(n *html.Node) {
 		policyLink = policyLink || (n.Data == "a" && attr(n, "href") == "/privacy/")
 	})
 	assert.True(t, policyLink, "the consent text links the privacy policy")
-	assert.Equal(t, "polite", attr(byID["status"], "aria-live"))
+	p := access.DefaultPolicy()
+	assert.Contains(t, text(byID[prefix+"step-request"]),
+		fmt.Sprintf("(version %s) and agree that my details are kept for %d days.", p.PolicyVersion, int(p.Retention.Hours()/24)),
+		"the consent states the policy version and retention the functions record")
+	assert.Equal(t, "Download the "+title, text(byID[prefix+"download-link"]), "the title from data/cv_access.json")
+	assert.Contains(t, text(byID[prefix+"step-download"]), "It works for 2 minutes")
+	assert.Equal(t, "polite", attr(byID[prefix+"status"], "aria-live"))
 	for _, step := range []string{"step-request", "step-verify", "step-download"} {
-		require.NotNil(t, byID[step])
-		assert.True(t, has(byID[step], "hidden"), "%s starts hidden until the script runs", step)
+		require.NotNil(t, byID[prefix+step])
+		assert.True(t, has(byID[prefix+step], "hidden"), "%s starts hidden until the script runs", step)
 	}
 	assert.Contains(t, text(doc), "needs JavaScript", "a visitor without JavaScript is told why the form is missing")
 }
@@ -226,7 +257,7 @@ func TestOwnerPage(t *testing.T) {
 	assert.Contains(t, text(doc), "needs JavaScript")
 	assert.Contains(t, text(doc), "One cookie on this page, for the owner's sign-in")
 
-	for _, p := range []string{"/", "/cv/", "/privacy/", "/404.html"} {
+	for _, p := range []string{"/", "/cv/", "/portfolio/", "/privacy/", "/404.html"} {
 		path := filepath.Join(dir, filepath.FromSlash(p))
 		if strings.HasSuffix(p, "/") {
 			path = filepath.Join(path, "index.html")

@@ -293,23 +293,23 @@ func TestAWSTargetThroughNetlifyDevsSignedProxy(t *testing.T) {
 		require.NoError(t, chromedp.Run(bctx,
 			browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(downloads),
 			chromedp.Navigate(origin+"/cv/"),
-			chromedp.WaitVisible("#request-form", chromedp.ByQuery),
-			chromedp.SendKeys("#name", "Ada Lovelace", chromedp.ByQuery),
-			chromedp.SendKeys("#email", email, chromedp.ByQuery),
-			chromedp.Click("#consent", chromedp.ByQuery),
-			chromedp.Click("#request-form button[type=submit]", chromedp.ByQuery),
-			chromedp.WaitVisible("#step-verify", chromedp.ByQuery),
+			chromedp.WaitVisible("#cv-access-cv-request-form", chromedp.ByQuery),
+			chromedp.SendKeys("#cv-access-cv-name", "Ada Lovelace", chromedp.ByQuery),
+			chromedp.SendKeys("#cv-access-cv-email", email, chromedp.ByQuery),
+			chromedp.Click("#cv-access-cv-consent", chromedp.ByQuery),
+			chromedp.Click("#cv-access-cv-request-form button[type=submit]", chromedp.ByQuery),
+			chromedp.WaitVisible("#cv-access-cv-step-verify", chromedp.ByQuery),
 		))
 		code := codeMailedTo(t, stack, email)
 		require.NoError(t, chromedp.Run(bctx,
-			chromedp.SendKeys("#otp", code, chromedp.ByQuery),
-			chromedp.Click("#verify-form button[type=submit]", chromedp.ByQuery),
-			chromedp.WaitVisible("#step-download", chromedp.ByQuery),
+			chromedp.SendKeys("#cv-access-cv-otp", code, chromedp.ByQuery),
+			chromedp.Click("#cv-access-cv-verify-form button[type=submit]", chromedp.ByQuery),
+			chromedp.WaitVisible("#cv-access-cv-step-download", chromedp.ByQuery),
 			// The page focuses the link last, which may scroll it: click it
 			// once it is where it will stay, not mid-scroll.
-			chromedp.Poll(`document.activeElement && document.activeElement.id === "download-link"`, nil,
+			chromedp.Poll(`document.activeElement && document.activeElement.id === "cv-access-cv-download-link"`, nil,
 				chromedp.WithPollingTimeout(10*time.Second)),
-			chromedp.Click("#download-link", chromedp.ByQuery),
+			chromedp.Click("#cv-access-cv-download-link", chromedp.ByQuery),
 		))
 		assert.Equal(t, embedded.SampleCV, downloaded(t, downloads))
 		assert.Len(t, api.Seen()[before:], 2, "both steps went through the signed proxy to the stand-in")

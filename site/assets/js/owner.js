@@ -1,12 +1,12 @@
 // The owner's page: sign in with a code, then the requests held, the CSV,
 // erasure and sign-out. No framework, no third party; talks only to this
 // site's /api/owner. Visitor text is set with textContent, never as HTML.
-// Hugo puts shared.js (cvPage: the steps, the status line, the POST, the
-// messages) before this file.
+// Hugo puts the cv-access module's shared.js (cvAccessPage: the steps, the
+// status line, the POST, the messages) before this file.
 (function () {
   "use strict";
 
-  var page = cvPage(["signin", "code", "list"]);
+  var page = cvAccessPage(["signin", "code", "list"]);
   if (!page) return;
   var $ = page.$, steps = page.steps, say = page.say, show = page.show, message = page.message,
     fieldError = page.fieldError, note = page.note, fail = page.fail, busy = page.busy;
@@ -165,7 +165,7 @@
       erase.setAttribute("aria-expanded", "false");
       erase.textContent = "Erase";
       var who = document.createElement("span");
-      who.className = "visually-hidden";
+      who.className = "cv-access-visually-hidden";
       who.textContent = " every request from " + r.email;
       erase.append(who);
       erase.addEventListener("click", function () { askErase(li, erase, r.email); });

@@ -1,13 +1,20 @@
-// What the CV page and the owner's page share. Hugo puts this file before
-// each page's own (site/layouts/_partials/head.html), as one script; it
-// defines one global, cvPage, and runs nothing until a page calls it.
+// What every cv-access form shares (and the example site's owner page).
+// Hugo puts this file before the form's own script (form.js;
+// _partials/cv-access/assets.html), as one script; it defines one global,
+// cvAccessPage, and runs nothing until a script calls it.
 //
-// cvPage(["request", "verify", ...]) returns the page's helpers for its
-// steps (#step-request, ...), or null where the page has no first step.
-var cvPage = function (names) {
+// cvAccessPage(["request", "verify", ...], {prefix: "cv-access-cv-", api:
+// "/api"}) returns the helpers for one form's steps (#<prefix>step-request,
+// ...), or null where there is no first step. Every element is found by
+// its id with the prefix, so several forms live on one page; calls go to
+// <api>/<function> on this site (the default api is "/api").
+var cvAccessPage = function (names, options) {
   "use strict";
 
-  var $ = function (id) { return document.getElementById(id); };
+  var opts = options || {};
+  var prefix = opts.prefix || "";
+  var api = (opts.api || "/api").replace(/\/+$/, "");
+  var $ = function (id) { return document.getElementById(prefix + id); };
   var steps = {};
   names.forEach(function (n) { steps[n] = $("step-" + n); });
   if (!steps[names[0]]) return null;
@@ -27,12 +34,12 @@ var cvPage = function (names) {
     if (!quiet) $("step-" + name + "-title").focus();
   }
 
-  // call posts body as JSON to this site's /api/<fn> and resolves to
+  // call posts body as JSON to this site's <api>/<fn> and resolves to
   // { ok, status, data, retryAfter }; a failed connection resolves too.
   // raw keeps a good answer's body unread, in .response (the CSV).
   function call(fn, body, raw) {
     var gen = page.gen;
-    return fetch("/api/" + fn, {
+    return fetch(api + "/" + fn, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
@@ -100,7 +107,7 @@ var cvPage = function (names) {
       !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? "Enter an email address like name@example.com." : "";
   }
 
-  // codeForm wires the form of the 6-digit code in the field #otp: only
+  // codeForm wires the form of the 6-digit code in the field otp: only
   // digits go in, a code of another length is said at the field, and
   // otherwise send(code) posts it, its answer going to answer(res) with the
   // form free again.

@@ -1,0 +1,3 @@
+module github.com/cv-access/cv-access/hugo-module
+
+go 1.22
