@@ -52,11 +52,18 @@ func Hugo(root string) (string, error) {
 // several builds can run at once beside `make site`. The error carries
 // Hugo's output.
 func Build(ctx context.Context, root, dest string, env map[string]string) error {
+	return BuildSite(ctx, root, filepath.Join(root, "site"), dest, env)
+}
+
+// BuildSite is Build for any Hugo site: the one in the folder source (a
+// second site that imports the cv-access module, say), built with the
+// Hugo `make site` runs.
+func BuildSite(ctx context.Context, root, source, dest string, env map[string]string) error {
 	hugo, err := Hugo(root)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, hugo, "--source", filepath.Join(root, "site"), "--destination", dest,
+	cmd := exec.CommandContext(ctx, hugo, "--source", source, "--destination", dest,
 		"--cacheDir", dest+".cache", "--minify", "--noBuildLock", "--logLevel", "error")
 	for _, kv := range os.Environ() {
 		if _, ok := env[strings.SplitN(kv, "=", 2)[0]]; !ok {

@@ -48,10 +48,21 @@ type Env struct {
 // Start runs the dev server over siteDir until the test ends.
 func Start(t testing.TB, siteDir string) *Env {
 	t.Helper()
+	return StartEnv(t, siteDir, nil)
+}
+
+// StartEnv is Start with the CV_ settings in extra added to (or
+// replacing) its own: a data folder of the test's own (CV_DATA_DIR, whose
+// private/ holds the documents), a document list (CV_DOCUMENTS_FILE).
+func StartEnv(t testing.TB, siteDir string, extra map[string]string) *Env {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	origin := "http://" + ln.Addr().String()
 	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
+	for k, v := range extra {
+		env[k] = v
+	}
 	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	clk := &Clock{t: time.Now().UTC()}
@@ -85,6 +96,23 @@ func (e *Env) LastCode(t testing.TB) string {
 		}
 	}
 	t.Fatal("no email in the outbox")
+	return ""
+}
+
+// CodeTo reads the code in the newest email to the address to, as its
+// owner would read their mail (several visitors at once).
+func (e *Env) CodeTo(t testing.TB, to string) string {
+	t.Helper()
+	msgs, err := embedded.ReadOutbox(e.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		if m.Kind == "email" && m.To == "<"+to+">" {
+			code := sixDigits.FindString(m.Text)
+			require.NotEmpty(t, code, m.Text)
+			return code
+		}
+	}
+	t.Fatalf("no email to %s in the outbox", to)
 	return ""
 }
 
