@@ -64,8 +64,19 @@ func open(t *testing.T) *page {
 	if _, err := os.Stat(filepath.Join(site, "cv", "index.html")); err != nil {
 		t.Fatalf("site/public is not built: run `make site` (%v)", err)
 	}
+	chromium(t) // skips before the server starts where there is none
+	return visit(t, devtest.Start(t, site), "cv-access-cv-")
+}
+
+// visit opens a headless Chromium with a clean profile (a visitor of its
+// own) on a running dev server, for the form whose ids start with form,
+// and saves a screenshot if the test fails.
+func visit(t *testing.T, dev *devtest.Env, form string) *page {
+	t.Helper()
+	root, err := emulators.FindRoot()
+	require.NoError(t, err)
 	exe := chromium(t)
-	p := &page{t: t, dev: devtest.Start(t, site), root: root, download: t.TempDir(), form: "cv-access-cv-"}
+	p := &page{t: t, dev: dev, root: root, download: t.TempDir(), form: form}
 	// Chromium's helpers may still write to the profile as it exits, so
 	// the profile is not a t.TempDir (which must be empty to pass cleanup).
 	profile, err := os.MkdirTemp("", "cv-chromium-")
@@ -150,8 +161,14 @@ func (p *page) id(name string) string { return "#" + p.form + name }
 
 func (p *page) fillForm(name, email string) {
 	p.t.Helper()
+	p.fillFormOn("/cv/", name, email)
+}
+
+// fillFormOn fills in p's form on the page at path, and ticks consent.
+func (p *page) fillFormOn(path, name, email string) {
+	p.t.Helper()
 	p.run(
-		chromedp.Navigate(p.dev.URL+"/cv/"),
+		chromedp.Navigate(p.dev.URL+path),
 		chromedp.WaitVisible(p.id("request-form"), chromedp.ByQuery),
 		chromedp.SendKeys(p.id("name"), name, chromedp.ByQuery),
 		chromedp.SendKeys(p.id("email"), email, chromedp.ByQuery),
