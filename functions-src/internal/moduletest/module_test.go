@@ -224,7 +224,15 @@ func TestMistakesStopTheBuild(t *testing.T) {
 		"a document without a data file": {func(s *moduletest.Site) { s.Documents = "" }, []string{
 			`cv-access: no document "report": the site has no data/cv_access.json, so the only document is "cv"`}},
 		"a data file without documents": {func(s *moduletest.Site) { s.Documents = `{"docs": []}` }, []string{
-			`cv-access: data/cv_access.json has no list "documents"`}},
+			`cv-access: data/cv_access.json has no list "documents" with a document in it`}},
+		"an empty list": {func(s *moduletest.Site) { s.Documents = `{"documents": []}` }, []string{
+			`cv-access: data/cv_access.json has no list "documents" with a document in it`}},
+		"a link lifetime out of range": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"link_seconds": 300`, `"link_seconds": 7200`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds 7200: want 30 to 3600`}},
+		"a title too long": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"title": "brochure"`, `"title": "`+strings.Repeat("x", 61)+`"`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": title "xxx`, `want 1 to 60 characters of plain text`}},
 		"a bad slug": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"slug": "report"`, `"slug": "Report 2026"`, 1)
 			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access document=\"Report 2026\" >}}\n"}
