@@ -121,7 +121,8 @@
   }
 
   var STATUS = { PENDING: "Code sent, not used", VERIFIED: "Got a link", EXPIRED: "Code expired unused" };
-  var DOCUMENT = { cv: "CV" }; // by slug
+  // The documents' titles by slug, from site/data/cv_access.json.
+  var DOCUMENT = JSON.parse($("requests").getAttribute("data-documents") || "{}");
 
   function render(reqs, sessionSeconds, total) {
     hideConfirm();
