@@ -47,7 +47,7 @@ func TestModuleOnAnotherSite(t *testing.T) {
 	for name, b := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(data, "private", name), b, 0o600))
 	}
-	dev := devtest.StartEnv(t, public, map[string]string{
+	dev := devtest.StartWith(t, public, map[string]string{
 		"CV_DATA_DIR":       data,
 		"CV_DOCUMENTS_FILE": filepath.Join(src, "data", "cv_access.json"),
 	})

@@ -5,6 +5,7 @@ package devtest
 
 import (
 	"log/slog"
+	"maps"
 	"net"
 	"net/http/httptest"
 	"regexp"
@@ -46,23 +47,16 @@ type Env struct {
 }
 
 // Start runs the dev server over siteDir until the test ends.
-func Start(t testing.TB, siteDir string) *Env {
-	t.Helper()
-	return StartEnv(t, siteDir, nil)
-}
+func Start(t testing.TB, siteDir string) *Env { return StartWith(t, siteDir, nil) }
 
-// StartEnv is Start with the CV_ settings in extra added to (or
-// replacing) its own: a data folder of the test's own (CV_DATA_DIR, whose
-// private/ holds the documents), a document list (CV_DOCUMENTS_FILE).
-func StartEnv(t testing.TB, siteDir string, extra map[string]string) *Env {
+// StartWith is Start with more settings, e.g. CV_DOCUMENTS_FILE.
+func StartWith(t testing.TB, siteDir string, settings map[string]string) *Env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	origin := "http://" + ln.Addr().String()
 	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
-	for k, v := range extra {
-		env[k] = v
-	}
+	maps.Copy(env, settings)
 	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	clk := &Clock{t: time.Now().UTC()}
