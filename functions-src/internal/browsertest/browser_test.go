@@ -65,7 +65,10 @@ func open(t *testing.T) *page {
 		t.Fatalf("site/public is not built: run `make site` (%v)", err)
 	}
 	chromium(t) // skips before the server starts where there is none
-	return visit(t, devtest.Start(t, site), "cv-access-cv-")
+	// The site's own document list, as `make dev` reads it.
+	dev := devtest.StartWith(t, site, map[string]string{
+		"CV_DOCUMENTS_FILE": filepath.Join(root, "site", "data", "cv_access.json")})
+	return visit(t, dev, "cv-access-cv-")
 }
 
 // visit opens a headless Chromium with a clean profile (a visitor of its
@@ -265,6 +268,26 @@ func TestHappyPath(t *testing.T) {
 
 	p.run(chromedp.Click(p.id("download-link"), chromedp.ByQuery))
 	assert.Equal(t, embedded.SampleCV, p.downloaded(), "the saved file is the sample CV")
+	p.onlySameOrigin()
+}
+
+// The site's second document, on its own page: its request downloads it,
+// not the CV.
+func TestPortfolioPage(t *testing.T) {
+	p := open(t)
+	p.form = "cv-access-portfolio-"
+	p.fillFormOn("/portfolio/", "Ada Lovelace", "ada@example.com")
+	p.run(chromedp.Click(p.id("request-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("step-verify"), chromedp.ByQuery))
+	assert.Equal(t, "otp", p.focused())
+	p.run(chromedp.SendKeys(p.id("otp"), p.dev.LastCode(t), chromedp.ByQuery),
+		chromedp.Click(p.id("verify-form")+" button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible(p.id("step-download"), chromedp.ByQuery))
+	assert.Equal(t, "Download the portfolio", p.text(p.id("download-link")))
+	p.axe("the portfolio's download step")
+	p.run(chromedp.Click(p.id("download-link"), chromedp.ByQuery))
+	assert.Equal(t, embedded.SamplePDF("Sample document: portfolio"), p.downloaded(),
+		"the portfolio's sample (make dev writes one per document), not the CV")
 	p.onlySameOrigin()
 }
 

@@ -38,17 +38,22 @@ func post(t *testing.T, dev *devtest.Env, path string, body any) (int, map[strin
 	return resp.StatusCode, out
 }
 
-// visitor is one request for the CV, made over HTTP as the CV page makes it.
+// visitor is one request for a document (the CV when Document is empty),
+// made over HTTP as the document's page makes it.
 type visitor struct {
-	Name, Email, Phone, Company, Location string
+	Name, Email, Phone, Company, Location, Document string
 }
 
 // ask sends the visitor's request and, when verify is set, enters the
 // code from their email so that they get a link.
 func (v visitor) ask(t *testing.T, dev *devtest.Env, verify bool) {
 	t.Helper()
-	status, out := post(t, dev, "/api/request-access", map[string]any{"name": v.Name, "email": v.Email,
-		"phone": v.Phone, "company": v.Company, "location": v.Location, "consent": true})
+	body := map[string]any{"name": v.Name, "email": v.Email,
+		"phone": v.Phone, "company": v.Company, "location": v.Location, "consent": true}
+	if v.Document != "" {
+		body["document"] = v.Document
+	}
+	status, out := post(t, dev, "/api/request-access", body)
 	require.Equal(t, http.StatusOK, status, out)
 	if !verify {
 		return
@@ -110,7 +115,7 @@ func TestOwnerFullPath(t *testing.T) {
 		Company: "Analytical Engines", Location: "London"}
 	ada.ask(t, p.dev, true)
 	p.dev.Clock.Advance(time.Minute)
-	again := visitor{Name: "Ada L.", Email: "Ada+CV@Example.com", Company: "=1+1"} // kept as ada+cv@example.com
+	again := visitor{Name: "Ada L.", Email: "Ada+CV@Example.com", Company: "=1+1", Document: "portfolio"} // kept as ada+cv@example.com
 	again.ask(t, p.dev, false)
 
 	p.run(chromedp.Navigate(p.dev.URL+"/owner/"), chromedp.WaitVisible("#step-signin", chromedp.ByQuery))
@@ -153,6 +158,12 @@ func TestOwnerFullPath(t *testing.T) {
 		"policy 2026-11-30", "Verified", "Deleted by", "CV", "UTC"} {
 		assert.Contains(t, second, want)
 	}
+	var docs []string
+	p.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("#requests li"), li => {
+		const dt = Array.from(li.querySelectorAll("dt")).find(d => d.textContent === "Document");
+		return dt ? dt.nextElementSibling.textContent : "";
+	})`, &docs))
+	assert.Equal(t, []string{"portfolio", "CV"}, docs, "each card names its document by its title (data/cv_access.json)")
 	assert.Contains(t, p.text("#list-summary"), "2 requests are held.")
 	assert.Contains(t, p.text("#list-summary"), "12 hours")
 	shot(p, "2-list")
