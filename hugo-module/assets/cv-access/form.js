@@ -9,7 +9,7 @@
   "use strict";
 
   // Answers after which a request can do nothing more.
-  var FINAL = ["otp_locked", "otp_used", "request_not_found", "resend_limit_reached"];
+  var FINAL = ["otp_locked", "otp_used", "request_not_found", "resend_limit_reached", "document_withdrawn"];
   var FIELDS = ["name", "email", "phone", "company", "location", "consent"];
 
   function start(root) {
@@ -103,7 +103,9 @@
     var otp = $("otp");
     var resend = $("resend");
     page.codeForm(verifyForm, "Checking your code…", function (code) {
-      return call("verify-access", { requestId: state.requestId, otp: code });
+      // The document is a hint: the functions check it can be downloaded
+      // while counting the attempt; the request decides which it is.
+      return call("verify-access", { requestId: state.requestId, otp: code, document: documentSlug });
     }, function (res) {
       if (res.ok) {
         clearTimers();
