@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cv-access/cv-access/functions-src/internal/strictjson"
 )
 
 // Document is one gated file: what visitors ask for by slug, and what the
@@ -58,6 +60,9 @@ type documentsFile struct {
 	Documents []documentEntry `json:"documents"`
 }
 
+// entryKeys are an entry's keys, as documentEntry names them.
+var entryKeys = map[string]bool{"slug": true, "title": true, "key": true, "page": true, "link_seconds": true}
+
 type documentEntry struct {
 	Slug        string `json:"slug"`
 	Title       string `json:"title"`
@@ -69,6 +74,23 @@ type documentEntry struct {
 // ParseDocuments reads the document list's JSON and checks every entry,
 // naming each problem by document and field.
 func ParseDocuments(raw []byte) (Documents, error) {
+	// Keys exactly as named, each once: encoding/json would take "KEY" for
+	// "key", or the last of two, where Terraform and Hugo read the same
+	// file differently, and the functions would sign links to objects
+	// other than those uploaded and granted.
+	var entries struct {
+		Documents []json.RawMessage `json:"documents"`
+	}
+	if err := strictjson.CheckKeys(raw, map[string]bool{"documents": true}); err != nil {
+		return Documents{}, fmt.Errorf(`want {"documents": [{"slug": "cv", "title": "CV"}, ...]}: %w`, err)
+	}
+	if err := json.Unmarshal(raw, &entries); err == nil {
+		for i, e := range entries.Documents {
+			if err := strictjson.CheckKeys(e, entryKeys); err != nil {
+				return Documents{}, fmt.Errorf("document %d: %w", i+1, err)
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var f documentsFile
@@ -129,21 +151,23 @@ func (e documentEntry) document() (Document, error) {
 	switch {
 	case d.Title == "":
 		errs = append(errs, errors.New(`"title" is missing: how messages name it, e.g. "CV"`))
-	case utf8.RuneCountInString(d.Title) > maxTitleLen || !plainText(d.Title) || strings.ContainsAny(d.Title, "\r\n"):
+	case utf8.RuneCountInString(d.Title) > maxTitleLen || !plainText(d.Title) || strings.ContainsAny(d.Title, "\r\n\u2028\u2029"):
 		errs = append(errs, fmt.Errorf(`"title": use at most %d characters of plain text on one line`, maxTitleLen))
 	}
 	if len(d.Key) > maxKeyLen || !keyPattern.MatchString(d.Key) || strings.HasPrefix(d.Key, "/") || hasDotSegment(d.Key) {
 		errs = append(errs, fmt.Errorf(`"key" %q: use 1 to %d of the characters A-Z a-z 0-9 !_.'()/- (no "*"), not starting with "/" and without "." or ".." segments`, d.Key, maxKeyLen))
 	}
-	if len(d.Page) > maxPageLen || !pagePattern.MatchString(d.Page) {
-		errs = append(errs, fmt.Errorf(`"page" %q: want a path on the site, e.g. "/cv/"`, d.Page))
+	if len(d.Page) > maxPageLen || !pagePattern.MatchString(d.Page) || strings.HasPrefix(d.Page, "//") {
+		errs = append(errs, fmt.Errorf(`"page" %q: want a path on the site, e.g. "/cv/" (not "//host/...")`, d.Page))
 	}
 	if e.LinkSeconds != nil {
-		ttl := time.Duration(*e.LinkSeconds) * time.Second
-		if ttl < minLinkTTL || ttl > maxLinkTTL {
-			errs = append(errs, fmt.Errorf(`"link_seconds" %d: want %d to %d`, *e.LinkSeconds, int(minLinkTTL.Seconds()), int(maxLinkTTL.Seconds())))
+		// The range is checked on the number given, before it is made a
+		// duration, which a huge number would overflow into range.
+		if n := *e.LinkSeconds; n < int(minLinkTTL.Seconds()) || n > int(maxLinkTTL.Seconds()) {
+			errs = append(errs, fmt.Errorf(`"link_seconds" %d: want %d to %d`, n, int(minLinkTTL.Seconds()), int(maxLinkTTL.Seconds())))
+		} else {
+			d.LinkTTL = time.Duration(n) * time.Second
 		}
-		d.LinkTTL = ttl
 	}
 	return d, errors.Join(errs...)
 }

@@ -55,7 +55,13 @@ func TestParseDocumentsRefusesWhatWouldBreak(t *testing.T) {
 		{"none", `{"documents":[]}`, "lists none"},
 		{"too many", `{"documents":[` + strings.Join(many, ",") + `]}`, "at most 20"},
 		{"not json", `documents: []`, "want {"},
-		{"unknown field", `{"documents":[{"slug":"cv","title":"CV","file":"/home/me/cv.pdf"}]}`, `unknown field "file"`},
+		{"unknown field", `{"documents":[{"slug":"cv","title":"CV","file":"/home/me/cv.pdf"}]}`, `document 1: unknown key "file"`},
+		{"a key in another case", `{"documents":[{"slug":"cv","title":"CV","KEY":"other.pdf"}]}`, `document 1: unknown key "KEY"`},
+		{"a key named twice", `{"documents":[{"slug":"cv","title":"CV","key":"a.pdf","key":"b.pdf"}]}`, `document 1: key named more than once: "key"`},
+		{"the list named twice", `{"documents":[{"slug":"cv","title":"CV"}],"Documents":[{"slug":"x","title":"X"}]}`, `unknown key "Documents"`},
+		{"a title with a line separator", `{"documents":[{"slug":"cv","title":"C\u2028V"}]}`, `"title": use at most 60`},
+		{"a page on another host", `{"documents":[{"slug":"cv","title":"CV","page":"//evil.example/x"}]}`, `"page" "//evil.example/x"`},
+		{"a link lifetime that overflows into range", `{"documents":[{"slug":"cv","title":"CV","link_seconds":36028797018964088}]}`, `"link_seconds" 36028797018964088`},
 		{"two objects", `{"documents":[{"slug":"cv","title":"CV"}]} {}`, "one JSON object"},
 		{"bad slug", `{"documents":[{"slug":"My CV","title":"CV"}]}`, `document 1: "slug" "My CV"`},
 		{"slug ends in hyphen", `{"documents":[{"slug":"cv-","title":"CV"}]}`, `"slug" "cv-"`},
@@ -187,4 +193,31 @@ func TestOwnerIsToldWhichDocument(t *testing.T) {
 	assert.Equal(t, "CV", n.Documents.Title(""), "a record from before names the CV")
 	assert.Equal(t, "old-report", n.Documents.Title("old-report"), "a document since taken off the list is named by its slug")
 	assert.Equal(t, "Someone got a link to your portfolio", access.OwnerSubject("portfolio"))
+}
+
+// Any page may name any listed document as its hint: while a document
+// fails its check, guesses start no check of it (on AWS, a HeadObject
+// each), and only a right code checks it again.
+func TestAFailingDocumentIsCheckedOnlyForARightCode(t *testing.T) {
+	h := newHarness(t)
+	h.svc = h.build(t, withDocuments(parseDocs(t, twoDocuments)))
+	h.links.failCheck(fmt.Errorf("%w: no such object", access.ErrCVMissing))
+	id, code := h.requestFor(t, "portfolio")
+	_, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.8"})
+	require.Equal(t, "download_unavailable", errCode(t, err))
+	checks := h.links.checks.Load()
+
+	for i := range 10 {
+		_, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{
+			RequestID: "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", OTP: "000000", Document: "portfolio", ClientIP: fmt.Sprintf("192.0.2.%d", 20+i)})
+		require.Error(t, err)
+	}
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: wrong(code), Document: "portfolio", ClientIP: "192.0.2.9"})
+	require.Equal(t, "otp_incorrect", errCode(t, err))
+	assert.Equal(t, checks, h.links.checks.Load(), "guesses checked nothing")
+
+	h.links.failCheck(nil)
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.10"})
+	require.NoError(t, err, "the right code checks again and sees the fix at once")
+	assert.Equal(t, checks+1, h.links.checks.Load())
 }

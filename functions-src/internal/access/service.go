@@ -84,6 +84,10 @@ type Service struct {
 	// process: from then on a verify of that document makes no call to
 	// check it.
 	ready sync.Map
+	// failing holds the slugs whose last check failed: until one passes,
+	// only a right code checks again, so guesses (any page may name any
+	// document as its hint) start no check of their own.
+	failing sync.Map
 }
 
 // NewService checks its dependencies and returns a ready service.
@@ -447,8 +451,12 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// Until the document has been seen to be downloadable, check it
 	// beside the attempt's round trip, where it costs no time. Which
 	// document the request is for is known only once the attempt returns:
-	// the page's hint (or the default) is checked meanwhile.
-	early := s.checkDocument(ctx, hinted)
+	// the page's hint (or the default) is checked meanwhile, unless its
+	// last check failed.
+	var early func() error
+	if _, failing := s.failing.Load(hinted.Slug); !failing {
+		early = s.checkDocument(ctx, hinted)
+	}
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts, s.limiter.forVerify(now, in.ClientIP))
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -476,7 +484,7 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, documentWithdrawn(c.Document)
 	}
 	check := early
-	if doc.Slug != hinted.Slug {
+	if doc.Slug != hinted.Slug || check == nil {
 		check = s.checkDocument(ctx, doc)
 	}
 	// Only a right code waits for the check, and before it is spent: a
@@ -520,8 +528,9 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 
 // checkDocument starts Links.Check for doc unless it has passed in this
 // process already, and returns a wait for its answer, bounded by ctx. A
-// pass is remembered, whenever it arrives; a failure is not, so the next
-// verify checks again and sees the fix as soon as it is made.
+// pass is remembered, whenever it arrives; a failure only stops guesses
+// from checking, so the next right code checks again and sees the fix as
+// soon as it is made.
 func (s *Service) checkDocument(ctx context.Context, doc Document) (wait func() error) {
 	if _, ok := s.ready.Load(doc.Slug); ok {
 		return func() error { return nil }
@@ -538,6 +547,9 @@ func (s *Service) checkDocument(ctx context.Context, doc Document) (wait func() 
 		err := s.d.Links.Check(ctx, doc)
 		if err == nil {
 			s.ready.Store(doc.Slug, true)
+			s.failing.Delete(doc.Slug)
+		} else {
+			s.failing.Store(doc.Slug, true)
 		}
 		done <- err
 	}()

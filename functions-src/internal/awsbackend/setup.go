@@ -37,6 +37,9 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return err
 	}
 	docs := c.Documents.All()
+	if cv != nil && len(docs) == 0 {
+		return errors.New("no document is listed to upload the file as (CV_DOCUMENTS)")
+	}
 	if cv != nil {
 		// The file given is the first document's, the one a request that
 		// names none is for.
