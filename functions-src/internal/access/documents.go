@@ -27,9 +27,12 @@ type Document struct {
 	LinkTTL time.Duration
 }
 
-// Documents is the owner's list of gated documents, in the order given. The
-// first is the default for a request that names none, so clients made
-// before there were several keep working.
+// Documents is the owner's list of gated documents, in the order given.
+// A request that names none is for the CV (LegacyDocument) if it is
+// listed, else the first listed, so clients and records made before there
+// were several keep meaning the CV. Where the list lives, and why one file
+// serves the site, Terraform and the functions: README, "Several
+// documents".
 type Documents struct {
 	list []Document
 }
@@ -37,15 +40,18 @@ type Documents struct {
 // Document limits: MaxDocuments keeps the list within a function's
 // environment (4 KB in all on Lambda) with room for the other settings.
 const (
-	MaxDocuments    = 20
-	maxTitleLen     = 60
-	maxKeyLen       = 512
-	maxPageLen      = 200
-	DefaultLinkTTL  = 2 * time.Minute
-	minLinkTTL      = 30 * time.Second
-	maxLinkTTL      = time.Hour
-	defaultDocument = "cv"
+	MaxDocuments   = 20
+	maxTitleLen    = 60
+	maxKeyLen      = 512
+	maxPageLen     = 200
+	DefaultLinkTTL = 2 * time.Minute
+	minLinkTTL     = 30 * time.Second
+	maxLinkTTL     = time.Hour
 )
+
+// LegacyDocument is the slug of the one document there was before there
+// were several: requests and records that name none are for it.
+const LegacyDocument = "cv"
 
 var (
 	slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
@@ -183,16 +189,35 @@ func hasDotSegment(key string) bool {
 	return false
 }
 
-// SingleDocument is the list of a site that names none: its CV, at key.
+// CVOnly is the list of a site that names none: its CV alone, at key,
+// which is checked by the list's own rules.
+func CVOnly(key string) (Documents, error) {
+	d, err := documentEntry{Slug: LegacyDocument, Title: "CV", Key: key, Page: "/cv/"}.document()
+	if err != nil {
+		return Documents{}, err
+	}
+	return Documents{list: []Document{d}}, nil
+}
+
+// SingleDocument is CVOnly for a key known to be good; it panics on a
+// bad one, as regexp.MustCompile does.
 func SingleDocument(key string) Documents {
-	return Documents{list: []Document{{Slug: defaultDocument, Title: "CV", Key: key, Page: "/cv/", LinkTTL: DefaultLinkTTL}}}
+	ds, err := CVOnly(key)
+	if err != nil {
+		panic(err)
+	}
+	return ds
 }
 
 // All returns the documents in the order listed.
 func (ds Documents) All() []Document { return append([]Document(nil), ds.list...) }
 
-// Default is the document of a request that names none: the first listed.
+// Default is the document of a request that names none: the CV if it is
+// listed, else the first listed (the zero Document for an empty list).
 func (ds Documents) Default() Document {
+	if d, ok := ds.lookup(LegacyDocument); ok {
+		return d
+	}
 	if len(ds.list) == 0 {
 		return Document{}
 	}
@@ -204,6 +229,11 @@ func (ds Documents) Find(slug string) (Document, bool) {
 	if slug == "" {
 		return ds.Default(), len(ds.list) > 0
 	}
+	return ds.lookup(slug)
+}
+
+// lookup finds a slug exactly; "" is never listed.
+func (ds Documents) lookup(slug string) (Document, bool) {
 	for _, d := range ds.list {
 		if d.Slug == slug {
 			return d, true
@@ -216,10 +246,13 @@ func (ds Documents) Find(slug string) (Document, bool) {
 // made before there were several documents name none: theirs was the CV.
 func (ds Documents) Recorded(slug string) (Document, bool) {
 	if slug == "" {
-		slug = defaultDocument
+		slug = LegacyDocument
 	}
-	return ds.Find(slug)
+	return ds.lookup(slug)
 }
+
+// Listed reports whether slug names a listed document, exactly.
+func (ds Documents) Listed(slug string) (Document, bool) { return ds.lookup(slug) }
 
 // Title names a recorded document in the owner's messages: its title if
 // it is still listed, else its slug.

@@ -293,10 +293,13 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	}
 	log := logctx.From(ctx).With("access_request", id)
 	req, old, err := s.d.Store.Lookup(ctx, id, now)
-	doc, listed := s.docs.Recorded(req.Document)
-	if err == nil && !listed {
-		log.Info("resend refused", "reason", "document withdrawn")
-		return Issued{}, documentWithdrawn(req.Document)
+	var doc Document
+	if err == nil {
+		var listed bool
+		if doc, listed = s.docs.Recorded(req.Document); !listed {
+			log.Info("resend refused", "reason", "document withdrawn")
+			return Issued{}, documentWithdrawn(req.Document)
+		}
 	}
 	if err == nil {
 		// Refuse in Go first, which spares a refused resend its write; the
@@ -421,7 +424,7 @@ func (s *Service) deliver(ctx context.Context, doc Document, email, phone, code 
 	return out, nil
 }
 
-// Grant is a short-lived link to the CV.
+// Grant is a short-lived link to the request's document.
 type Grant struct {
 	URL       string
 	ExpiresIn time.Duration
@@ -431,11 +434,14 @@ type Grant struct {
 // atomically before comparing, the comparison is constant-time, and the
 // code is marked used under a condition so racing requests cannot both win.
 func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, error) {
-	hinted, listed := s.docs.Find(in.Document)
-	in, err := in.Validate()
-	if !listed {
-		err = withField(err, "document", documentNotListed)
+	// The page's hint only picks what to check early: one the functions
+	// do not list (a page built ahead of them, or one since withdrawn)
+	// is the default, and the request still decides.
+	hinted, hintListed := s.docs.Find(in.Document)
+	if !hintListed {
+		hinted = s.docs.Default()
 	}
+	in, err := in.Validate()
 	if err != nil {
 		return Grant{}, err
 	}

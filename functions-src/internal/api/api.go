@@ -58,7 +58,7 @@ type requestAccessBody struct {
 	Location string `json:"location"`
 	Consent  bool   `json:"consent"`
 	// Document is the slug of the document asked for; absent, the
-	// site's first listed.
+	// site's default (cv).
 	Document  string `json:"document"`
 	RequestID string `json:"requestId"`
 	Resend    bool   `json:"resend"`
