@@ -28,8 +28,8 @@ var stack *emulators.Stack
 
 func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { stack = s }) }
 
-// ownerEnv are the settings Terraform's owner_env output gives cv-owner:
-// these and no others.
+// ownerEnv are the settings cv-owner needs from Terraform's owner_env
+// output (which may carry more, such as CV_S3_KEY, that it ignores).
 var ownerEnv = []string{
 	"CV_BACKEND", "CV_AWS_REGION", "CV_S3_BUCKET",
 	"CV_TABLE_REQUESTS", "CV_TABLE_OTPS", "CV_TABLE_LIMITS",

@@ -8,7 +8,7 @@
 // Setup creates, idempotently, the cv-requests, otps and cv-rate-limits
 // tables (TTL, encryption at rest, point-in-time recovery) and the private
 // CV bucket (public access blocked, default encryption, owner-enforced
-// object ownership, TLS only), and uploads the CV. Run it with your
+// object ownership, TLS only), and uploads the CV (the default document). Run it with your
 // administrator credentials; run it again at any time, it changes only
 // what is missing.
 //
@@ -65,11 +65,11 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cv-setup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cv-setup [-cv path | -sample]          create the tables and bucket, upload the CV")
+		fmt.Fprintln(stderr, "usage: cv-setup [-cv path | -sample]          create the tables and bucket, upload the default document")
 		fmt.Fprintln(stderr, "       cv-setup check [-default-credentials]  test the functions' AWS permissions with their keys")
 		fs.PrintDefaults()
 	}
-	cvPath := fs.String("cv", "", "upload this file as the first listed document, the CV (to CV_S3_BUCKET at its key)")
+	cvPath := fs.String("cv", "", "upload this file as the default document: the CV, or the first listed if there is no cv (to CV_S3_BUCKET at its key)")
 	sample := fs.Bool("sample", false, "upload the bundled sample CV (for emulators and trials)")
 	if err := fs.Parse(args); err != nil {
 		return err

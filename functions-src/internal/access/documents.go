@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cv-access/cv-access/functions-src/internal/strictjson"
 )
 
 // Document is one gated file: what visitors ask for by slug, and what the
@@ -25,9 +27,12 @@ type Document struct {
 	LinkTTL time.Duration
 }
 
-// Documents is the owner's list of gated documents, in the order given. The
-// first is the default for a request that names none, so clients made
-// before there were several keep working.
+// Documents is the owner's list of gated documents, in the order given.
+// A request that names none is for the CV (LegacyDocument) if it is
+// listed, else the first listed, so clients and records made before there
+// were several keep meaning the CV. Where the list lives, and why one file
+// serves the site, Terraform and the functions: README, "Several
+// documents".
 type Documents struct {
 	list []Document
 }
@@ -35,15 +40,18 @@ type Documents struct {
 // Document limits: MaxDocuments keeps the list within a function's
 // environment (4 KB in all on Lambda) with room for the other settings.
 const (
-	MaxDocuments    = 20
-	maxTitleLen     = 60
-	maxKeyLen       = 512
-	maxPageLen      = 200
-	DefaultLinkTTL  = 2 * time.Minute
-	minLinkTTL      = 30 * time.Second
-	maxLinkTTL      = time.Hour
-	defaultDocument = "cv"
+	MaxDocuments   = 20
+	maxTitleLen    = 60
+	maxKeyLen      = 512
+	maxPageLen     = 200
+	DefaultLinkTTL = 2 * time.Minute
+	minLinkTTL     = 30 * time.Second
+	maxLinkTTL     = time.Hour
 )
+
+// LegacyDocument is the slug of the one document there was before there
+// were several: requests and records that name none are for it.
+const LegacyDocument = "cv"
 
 var (
 	slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
@@ -58,6 +66,9 @@ type documentsFile struct {
 	Documents []documentEntry `json:"documents"`
 }
 
+// entryKeys are an entry's keys, as documentEntry names them.
+var entryKeys = map[string]bool{"slug": true, "title": true, "key": true, "page": true, "link_seconds": true}
+
 type documentEntry struct {
 	Slug        string `json:"slug"`
 	Title       string `json:"title"`
@@ -69,6 +80,23 @@ type documentEntry struct {
 // ParseDocuments reads the document list's JSON and checks every entry,
 // naming each problem by document and field.
 func ParseDocuments(raw []byte) (Documents, error) {
+	// Keys exactly as named, each once: encoding/json would take "KEY" for
+	// "key", or the last of two, where Terraform and Hugo read the same
+	// file differently, and the functions would sign links to objects
+	// other than those uploaded and granted.
+	var entries struct {
+		Documents []json.RawMessage `json:"documents"`
+	}
+	if err := strictjson.CheckKeys(raw, map[string]bool{"documents": true}); err != nil {
+		return Documents{}, fmt.Errorf(`want {"documents": [{"slug": "cv", "title": "CV"}, ...]}: %w`, err)
+	}
+	if err := json.Unmarshal(raw, &entries); err == nil {
+		for i, e := range entries.Documents {
+			if err := strictjson.CheckKeys(e, entryKeys); err != nil {
+				return Documents{}, fmt.Errorf("document %d: %w", i+1, err)
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var f documentsFile
@@ -129,21 +157,23 @@ func (e documentEntry) document() (Document, error) {
 	switch {
 	case d.Title == "":
 		errs = append(errs, errors.New(`"title" is missing: how messages name it, e.g. "CV"`))
-	case utf8.RuneCountInString(d.Title) > maxTitleLen || !plainText(d.Title) || strings.ContainsAny(d.Title, "\r\n"):
+	case utf8.RuneCountInString(d.Title) > maxTitleLen || !plainText(d.Title) || strings.ContainsAny(d.Title, "\r\n\u2028\u2029"):
 		errs = append(errs, fmt.Errorf(`"title": use at most %d characters of plain text on one line`, maxTitleLen))
 	}
 	if len(d.Key) > maxKeyLen || !keyPattern.MatchString(d.Key) || strings.HasPrefix(d.Key, "/") || hasDotSegment(d.Key) {
 		errs = append(errs, fmt.Errorf(`"key" %q: use 1 to %d of the characters A-Z a-z 0-9 !_.'()/- (no "*"), not starting with "/" and without "." or ".." segments`, d.Key, maxKeyLen))
 	}
-	if len(d.Page) > maxPageLen || !pagePattern.MatchString(d.Page) {
-		errs = append(errs, fmt.Errorf(`"page" %q: want a path on the site, e.g. "/cv/"`, d.Page))
+	if len(d.Page) > maxPageLen || !pagePattern.MatchString(d.Page) || strings.HasPrefix(d.Page, "//") {
+		errs = append(errs, fmt.Errorf(`"page" %q: want a path on the site, e.g. "/cv/" (not "//host/...")`, d.Page))
 	}
 	if e.LinkSeconds != nil {
-		ttl := time.Duration(*e.LinkSeconds) * time.Second
-		if ttl < minLinkTTL || ttl > maxLinkTTL {
-			errs = append(errs, fmt.Errorf(`"link_seconds" %d: want %d to %d`, *e.LinkSeconds, int(minLinkTTL.Seconds()), int(maxLinkTTL.Seconds())))
+		// The range is checked on the number given, before it is made a
+		// duration, which a huge number would overflow into range.
+		if n := *e.LinkSeconds; n < int(minLinkTTL.Seconds()) || n > int(maxLinkTTL.Seconds()) {
+			errs = append(errs, fmt.Errorf(`"link_seconds" %d: want %d to %d`, n, int(minLinkTTL.Seconds()), int(maxLinkTTL.Seconds())))
+		} else {
+			d.LinkTTL = time.Duration(n) * time.Second
 		}
-		d.LinkTTL = ttl
 	}
 	return d, errors.Join(errs...)
 }
@@ -159,16 +189,35 @@ func hasDotSegment(key string) bool {
 	return false
 }
 
-// SingleDocument is the list of a site that names none: its CV, at key.
+// CVOnly is the list of a site that names none: its CV alone, at key,
+// which is checked by the list's own rules.
+func CVOnly(key string) (Documents, error) {
+	d, err := documentEntry{Slug: LegacyDocument, Title: "CV", Key: key, Page: "/cv/"}.document()
+	if err != nil {
+		return Documents{}, err
+	}
+	return Documents{list: []Document{d}}, nil
+}
+
+// SingleDocument is CVOnly for a key known to be good; it panics on a
+// bad one, as regexp.MustCompile does.
 func SingleDocument(key string) Documents {
-	return Documents{list: []Document{{Slug: defaultDocument, Title: "CV", Key: key, Page: "/cv/", LinkTTL: DefaultLinkTTL}}}
+	ds, err := CVOnly(key)
+	if err != nil {
+		panic(err)
+	}
+	return ds
 }
 
 // All returns the documents in the order listed.
 func (ds Documents) All() []Document { return append([]Document(nil), ds.list...) }
 
-// Default is the document of a request that names none: the first listed.
+// Default is the document of a request that names none: the CV if it is
+// listed, else the first listed (the zero Document for an empty list).
 func (ds Documents) Default() Document {
+	if d, ok := ds.lookup(LegacyDocument); ok {
+		return d
+	}
 	if len(ds.list) == 0 {
 		return Document{}
 	}
@@ -180,6 +229,11 @@ func (ds Documents) Find(slug string) (Document, bool) {
 	if slug == "" {
 		return ds.Default(), len(ds.list) > 0
 	}
+	return ds.lookup(slug)
+}
+
+// lookup finds a slug exactly; "" is never listed.
+func (ds Documents) lookup(slug string) (Document, bool) {
 	for _, d := range ds.list {
 		if d.Slug == slug {
 			return d, true
@@ -192,10 +246,13 @@ func (ds Documents) Find(slug string) (Document, bool) {
 // made before there were several documents name none: theirs was the CV.
 func (ds Documents) Recorded(slug string) (Document, bool) {
 	if slug == "" {
-		slug = defaultDocument
+		slug = LegacyDocument
 	}
-	return ds.Find(slug)
+	return ds.lookup(slug)
 }
+
+// Listed reports whether slug names a listed document, exactly.
+func (ds Documents) Listed(slug string) (Document, bool) { return ds.lookup(slug) }
 
 // Title names a recorded document in the owner's messages: its title if
 // it is still listed, else its slug.

@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -32,11 +33,23 @@ func withDocuments(docs access.Documents) option {
 func TestParseDocumentsFillsDefaults(t *testing.T) {
 	docs := parseDocs(t, `{"documents":[{"slug":"reading-list","title":"reading list"},{"slug":"cv","title":"CV","key":"me/cv.pdf","page":"/cv/","link_seconds":30}]}`)
 	require.Equal(t, 2, docs.Len())
-	assert.Equal(t, access.Document{Slug: "reading-list", Title: "reading list", Key: "reading-list.pdf", Page: "/", LinkTTL: 2 * time.Minute},
-		docs.Default(), "the first listed is the default; key, page and lifetime have defaults")
 	cv, ok := docs.Find("cv")
 	require.True(t, ok)
 	assert.Equal(t, access.Document{Slug: "cv", Title: "CV", Key: "me/cv.pdf", Page: "/cv/", LinkTTL: 30 * time.Second}, cv)
+	assert.Equal(t, cv, docs.Default(), "a request naming none is for the CV, wherever it is listed")
+	list, ok := docs.Find("reading-list")
+	require.True(t, ok)
+	assert.Equal(t, access.Document{Slug: "reading-list", Title: "reading list", Key: "reading-list.pdf", Page: "/", LinkTTL: 2 * time.Minute},
+		list, "key, page and lifetime have defaults")
+
+	noCV := parseDocs(t, `{"documents":[{"slug":"talk","title":"talk"},{"slug":"paper","title":"paper"}]}`)
+	assert.Equal(t, "talk", noCV.Default().Slug, "without a CV, the first listed")
+	_, ok = noCV.Recorded("")
+	assert.False(t, ok, "a record from before names the CV, which this list lacks: withdrawn")
+	assert.Equal(t, "CV", noCV.Title(""))
+	_, ok = noCV.Find("")
+	assert.True(t, ok)
+	assert.Equal(t, access.Document{}, access.Documents{}.Default())
 	_, ok = docs.Find("CV")
 	assert.False(t, ok, "slugs are matched exactly")
 	rec, ok := docs.Recorded("")
@@ -55,7 +68,13 @@ func TestParseDocumentsRefusesWhatWouldBreak(t *testing.T) {
 		{"none", `{"documents":[]}`, "lists none"},
 		{"too many", `{"documents":[` + strings.Join(many, ",") + `]}`, "at most 20"},
 		{"not json", `documents: []`, "want {"},
-		{"unknown field", `{"documents":[{"slug":"cv","title":"CV","file":"/home/me/cv.pdf"}]}`, `unknown field "file"`},
+		{"unknown field", `{"documents":[{"slug":"cv","title":"CV","file":"/home/me/cv.pdf"}]}`, `document 1: unknown key "file"`},
+		{"a key in another case", `{"documents":[{"slug":"cv","title":"CV","KEY":"other.pdf"}]}`, `document 1: unknown key "KEY"`},
+		{"a key named twice", `{"documents":[{"slug":"cv","title":"CV","key":"a.pdf","key":"b.pdf"}]}`, `document 1: key named more than once: "key"`},
+		{"the list named twice", `{"documents":[{"slug":"cv","title":"CV"}],"Documents":[{"slug":"x","title":"X"}]}`, `unknown key "Documents"`},
+		{"a title with a line separator", `{"documents":[{"slug":"cv","title":"C\u2028V"}]}`, `"title": use at most 60`},
+		{"a page on another host", `{"documents":[{"slug":"cv","title":"CV","page":"//evil.example/x"}]}`, `"page" "//evil.example/x"`},
+		{"a link lifetime that overflows into range", `{"documents":[{"slug":"cv","title":"CV","link_seconds":36028797018964088}]}`, `"link_seconds" 36028797018964088`},
 		{"two objects", `{"documents":[{"slug":"cv","title":"CV"}]} {}`, "one JSON object"},
 		{"bad slug", `{"documents":[{"slug":"My CV","title":"CV"}]}`, `document 1: "slug" "My CV"`},
 		{"slug ends in hyphen", `{"documents":[{"slug":"cv-","title":"CV"}]}`, `"slug" "cv-"`},
@@ -103,7 +122,7 @@ func TestEachDocumentOnlyThroughItsOwnRequest(t *testing.T) {
 	assert.Contains(t, sms.Text, "download Alex Sample's portfolio.")
 
 	cvID, cvCode := h.requestFor(t, "")
-	assert.Contains(t, h.mail.emails[len(h.mail.emails)-1].Subject, "Alex Sample's CV", "no document named: the first listed")
+	assert.Contains(t, h.mail.emails[len(h.mail.emails)-1].Subject, "Alex Sample's CV", "no document named: the CV")
 
 	// The page's hint names the wrong document: the link is still the
 	// request's own.
@@ -136,12 +155,12 @@ func TestUnknownDocumentIsAFieldError(t *testing.T) {
 		"every field's problem at once")
 	assert.Empty(t, h.mail.emails, "nothing sent")
 
-	id, code := h.requestFor(t, "cv")
-	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "salaries"})
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, map[string]string{"document": "This document is not offered here."}, e.Fields)
-	_, err = h.verify(id, code)
-	require.NoError(t, err, "a refused hint spent no attempt")
+	// A hint the functions do not list (a page built ahead of them) only
+	// picks what to check early: the request decides.
+	id, code := h.requestFor(t, "portfolio")
+	g, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "salaries", ClientIP: "192.0.2.3"})
+	require.NoError(t, err)
+	assert.Contains(t, g.URL, "work/portfolio.pdf")
 }
 
 func TestWithdrawnDocumentSpendsNoCode(t *testing.T) {
@@ -165,26 +184,85 @@ func TestWithdrawnDocumentSpendsNoCode(t *testing.T) {
 	assert.Contains(t, g.URL, "work/portfolio.pdf")
 }
 
-func TestOneDocumentsFailedCheckLeavesTheOthers(t *testing.T) {
+func TestOneDocumentsCheckDoesNotVouchForAnother(t *testing.T) {
 	h := newHarness(t)
 	h.svc = h.build(t, withDocuments(parseDocs(t, twoDocuments)))
-	h.links.setCheck(nil, fmt.Errorf("%w: no such object", access.ErrCVMissing))
-	id, code := h.requestFor(t, "portfolio")
-	_, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.7"})
-	assert.Equal(t, "download_unavailable", errCode(t, err))
-
-	h.links.failCheck(nil)
+	h.links.failFor("portfolio", fmt.Errorf("%w: no such object", access.ErrDocumentMissing))
 	cvID, cvCode := h.requestFor(t, "cv")
-	_, err = h.verify(cvID, cvCode)
-	require.NoError(t, err)
-	_, err = h.verify(id, code)
-	require.NoError(t, err, "a failed check is not remembered: the fixed document downloads")
+	_, err := h.verify(cvID, cvCode)
+	require.NoError(t, err, "the CV passes, and the pass is remembered")
+
+	id, code := h.requestFor(t, "portfolio")
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.7"})
+	assert.Equal(t, "download_unavailable", errCode(t, err), "a pass for the CV does not vouch for the portfolio")
+
+	// Nor does a failing hint hold back the request's own document.
+	h.links.failFor("portfolio", nil)
+	h.links.failFor("cv", errors.New("never asked"))
+	h.svc = h.build(t, withDocuments(parseDocs(t, twoDocuments)))
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "cv", ClientIP: "192.0.2.8"})
+	require.NoError(t, err, "the hint's failed check is not the request's")
 }
 
-func TestOwnerIsToldWhichDocument(t *testing.T) {
+func TestAResendNamesTheRequestsDocument(t *testing.T) {
+	h := newHarness(t)
+	h.svc = h.build(t, withDocuments(parseDocs(t, twoDocuments)))
+	id, _ := h.requestFor(t, "portfolio")
+	h.clock.Advance(61 * time.Second)
+	_, err := h.svc.Resend(context.Background(), id, "192.0.2.1")
+	require.NoError(t, err)
+	mail := h.mail.emails[len(h.mail.emails)-1]
+	assert.Contains(t, mail.Subject, "Alex Sample's portfolio")
+	assert.Contains(t, mail.Text, "https://cv.example.com/portfolio/")
+	assert.Contains(t, h.sms.texts[len(h.sms.texts)-1].Text, "Alex Sample's portfolio.")
+}
+
+// A code for the CV (as every code from before there were several is,
+// Documents.Recorded("")) meets a list without the CV: withdrawn,
+// spending nothing but the attempt, until the CV is listed again.
+func TestACVCodeOutlivesItsListing(t *testing.T) {
+	h := newHarness(t)
+	id, code := h.request(t) // the default service: the CV alone
+	h.svc = h.build(t, withDocuments(parseDocs(t, `{"documents":[{"slug":"talk","title":"talk"}]}`)))
+	_, err := h.verify(id, code)
+	assert.Equal(t, "document_withdrawn", errCode(t, err))
+	h.svc = h.build(t, withDocuments(parseDocs(t, `{"documents":[{"slug":"talk","title":"talk"},{"slug":"cv","title":"CV","key":"me.pdf"}]}`)))
+	g, err := h.verify(id, code)
+	require.NoError(t, err)
+	assert.Contains(t, g.URL, "/me.pdf")
+}
+
+func TestDocumentTitles(t *testing.T) {
 	n := access.Notifier{Documents: parseDocs(t, twoDocuments)}
 	assert.Equal(t, "portfolio", n.Documents.Title("portfolio"))
 	assert.Equal(t, "CV", n.Documents.Title(""), "a record from before names the CV")
 	assert.Equal(t, "old-report", n.Documents.Title("old-report"), "a document since taken off the list is named by its slug")
 	assert.Equal(t, "Someone got a link to your portfolio", access.OwnerSubject("portfolio"))
+}
+
+// Any page may name any listed document as its hint: while a document
+// fails its check, guesses start no check of it (on AWS, a HeadObject
+// each), and only a right code checks it again.
+func TestAFailingDocumentIsCheckedOnlyForARightCode(t *testing.T) {
+	h := newHarness(t)
+	h.svc = h.build(t, withDocuments(parseDocs(t, twoDocuments)))
+	h.links.failCheck(fmt.Errorf("%w: no such object", access.ErrDocumentMissing))
+	id, code := h.requestFor(t, "portfolio")
+	_, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.8"})
+	require.Equal(t, "download_unavailable", errCode(t, err))
+	checks := h.links.checks.Load()
+
+	for i := range 10 {
+		_, err := h.svc.VerifyAccess(context.Background(), access.VerifyInput{
+			RequestID: "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", OTP: "000000", Document: "portfolio", ClientIP: fmt.Sprintf("192.0.2.%d", 20+i)})
+		require.Error(t, err)
+	}
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: wrong(code), Document: "portfolio", ClientIP: "192.0.2.9"})
+	require.Equal(t, "otp_incorrect", errCode(t, err))
+	assert.Equal(t, checks, h.links.checks.Load(), "guesses checked nothing")
+
+	h.links.failCheck(nil)
+	_, err = h.svc.VerifyAccess(context.Background(), access.VerifyInput{RequestID: id, OTP: code, Document: "portfolio", ClientIP: "192.0.2.10"})
+	require.NoError(t, err, "the right code checks again and sees the fix at once")
+	assert.Equal(t, checks+1, h.links.checks.Load())
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // A right code is not spent on a link that cannot download: the service
-// checks the CV (Presigner.CheckCV) before marking the code used.
+// checks the CV (Presigner.Check) before marking the code used.
 
 // requestN makes a request from its own inbox and network, so that many
 // fit in one test under the limits, and returns its id and code.
@@ -32,8 +32,8 @@ func TestAFailedDownloadCheckDoesNotSpendTheCode(t *testing.T) {
 		name string
 		fail func(p *presigner)
 	}{
-		{"denied", func(p *presigner) { p.failCheck(fmt.Errorf("%w: s3:GetObject refused", access.ErrCVDenied)) }},
-		{"missing", func(p *presigner) { p.failCheck(fmt.Errorf("%w: no such object", access.ErrCVMissing)) }},
+		{"denied", func(p *presigner) { p.failCheck(fmt.Errorf("%w: s3:GetObject refused", access.ErrDocumentDenied)) }},
+		{"missing", func(p *presigner) { p.failCheck(fmt.Errorf("%w: no such object", access.ErrDocumentMissing)) }},
 		{"unreachable", func(p *presigner) { p.failCheck(errors.New("dial tcp: connection refused")) }},
 		{"adapter panics", func(p *presigner) { p.setCheck(func(context.Context) { panic("boom") }, nil) }},
 	} {
@@ -71,7 +71,7 @@ func TestAFailedDownloadCheckDoesNotSpendTheCode(t *testing.T) {
 func TestAFailedDownloadCheckSaysHowManyAttemptsAreLeft(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
-	h.links.failCheck(access.ErrCVMissing)
+	h.links.failCheck(access.ErrDocumentMissing)
 	for want := 4; want >= 0; want-- {
 		_, err := h.verify(id, code)
 		var e *access.Error
@@ -100,7 +100,7 @@ func TestAFailedDownloadCheckSaysHowManyAttemptsAreLeft(t *testing.T) {
 func TestAWrongCodeIsToldSoWhateverTheDownloadCheckSays(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
-	h.links.failCheck(access.ErrCVDenied)
+	h.links.failCheck(access.ErrDocumentDenied)
 	_, err := h.verify(id, wrong(code))
 	assert.Equal(t, "otp_incorrect", errCode(t, err), "only a right code acts on the check")
 }
@@ -139,7 +139,7 @@ func TestDownloadCheckRunsBesideTheAttempt(t *testing.T) {
 
 func TestADownloadCheckPassIsRememberedAFailureIsNot(t *testing.T) {
 	h := newHarness(t)
-	h.links.failCheck(access.ErrCVMissing)
+	h.links.failCheck(access.ErrDocumentMissing)
 	for i := range 3 {
 		id, code := h.requestN(t, i)
 		_, err := h.verify(id, code)
@@ -157,7 +157,7 @@ func TestADownloadCheckPassIsRememberedAFailureIsNot(t *testing.T) {
 	}
 	assert.EqualValues(t, 4, h.links.checks.Load(), "after the first pass, verifies check nothing")
 
-	h.links.failCheck(access.ErrCVMissing)
+	h.links.failCheck(access.ErrDocumentMissing)
 	id, code := h.requestN(t, 8)
 	_, err := h.verify(id, code)
 	assert.NoError(t, err, "a pass holds for the life of the process")
@@ -203,7 +203,7 @@ func TestAHangingDownloadCheckEndsAtTheDeadline(t *testing.T) {
 func TestAFailedDownloadCheckIsLoggedOnceAsAnError(t *testing.T) {
 	h := newHarness(t)
 	id, code := h.request(t)
-	h.links.failCheck(fmt.Errorf("%w: HeadObject s3://bucket/cv.pdf answered 403: lacks s3:GetObject", access.ErrCVDenied))
+	h.links.failCheck(fmt.Errorf("%w: HeadObject s3://bucket/cv.pdf answered 403: lacks s3:GetObject", access.ErrDocumentDenied))
 	lines := logged(t, func(ctx context.Context) {
 		_, err := h.svc.VerifyAccess(ctx, access.VerifyInput{RequestID: id, OTP: code, ClientIP: "198.51.100.7"})
 		assert.Equal(t, "download_unavailable", errCode(t, err))

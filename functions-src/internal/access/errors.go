@@ -67,18 +67,18 @@ var (
 	// service throttled us or did not answer within the deadline.
 	ErrBusy = errors.New("store busy")
 
-	// ErrCVDenied and ErrCVMissing are what Presigner.Check wraps when
+	// ErrDocumentDenied and ErrDocumentMissing are what Presigner.Check wraps when
 	// the signing credentials may not read the document, or there is none. A
 	// file server that hides missing files from those who may not list
-	// them answers both alike: then the error is ErrCVDenied and its text
+	// them answers both alike: then the error is ErrDocumentDenied and its text
 	// says that either may be the case.
-	ErrCVDenied  = errors.New("cv not readable with the signing credentials")
-	ErrCVMissing = errors.New("cv missing")
+	ErrDocumentDenied  = errors.New("document not readable with the signing credentials")
+	ErrDocumentMissing = errors.New("document missing")
 	// ErrLinkCredentialsExpiring is what Presigner.Presign wraps when
 	// the credentials it would sign with expire before the link would,
 	// even once refreshed: a presigned link stops working when its
 	// signer's credentials expire, whatever its own expiry says, so no
-	// link is given out. Like a failed CV check it is answered 503
+	// link is given out. Like a failed document check it is answered 503
 	// download_unavailable, and the code is not spent.
 	ErrLinkCredentialsExpiring = errors.New("signing credentials expire before the link would")
 
@@ -152,7 +152,7 @@ func storeError(op string, err error) *Error {
 	return internal(err)
 }
 
-// downloadUnavailable is the public form of a failed CV check. The code
+// downloadUnavailable is the public form of a failed document check. The code
 // was right and is not marked used, but the attempt was counted (the
 // check's answer is awaited only after the attempt), so the code stays
 // valid only for the attempts it has left, until it expires: with none

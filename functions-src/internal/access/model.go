@@ -17,7 +17,7 @@ type Consent struct {
 	At            time.Time
 }
 
-// Request is what we keep about one visitor asking for the CV. It holds the
+// Request is what we keep about one visitor asking for a document. It holds the
 // personal data the owner needs to know who asked; it never holds the code.
 type Request struct {
 	ID       string

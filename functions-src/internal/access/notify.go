@@ -45,8 +45,9 @@ type Notifier struct {
 	// origin, named in the email.
 	To, SiteURL string
 	Now         func() time.Time
-	// Documents name the requests' documents by title; the zero value
-	// knows only the CV.
+	// Documents name the requests' documents by title; with none listed
+	// a request's document is named by its slug (and one from before
+	// there were several, "CV").
 	Documents Documents
 }
 

@@ -151,7 +151,7 @@ type Presigner interface {
 	// the document is there and the signing credentials may read it. It
 	// may call the file's server, so the service runs it beside its first
 	// store call and, once it has passed for doc, not again in this
-	// process. It returns an error wrapping ErrCVDenied or ErrCVMissing
+	// process. It returns an error wrapping ErrDocumentDenied or ErrDocumentMissing
 	// when it can tell which, and whose text names what to fix; it
 	// honours ctx.
 	Check(ctx context.Context, doc Document) error

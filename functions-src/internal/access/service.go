@@ -84,6 +84,10 @@ type Service struct {
 	// process: from then on a verify of that document makes no call to
 	// check it.
 	ready sync.Map
+	// failing holds the slugs whose last check failed: until one passes,
+	// only a right code checks again, so guesses (any page may name any
+	// document as its hint) start no check of their own.
+	failing sync.Map
 }
 
 // NewService checks its dependencies and returns a ready service.
@@ -289,10 +293,13 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	}
 	log := logctx.From(ctx).With("access_request", id)
 	req, old, err := s.d.Store.Lookup(ctx, id, now)
-	doc, listed := s.docs.Recorded(req.Document)
-	if err == nil && !listed {
-		log.Info("resend refused", "reason", "document withdrawn")
-		return Issued{}, documentWithdrawn(req.Document)
+	var doc Document
+	if err == nil {
+		var listed bool
+		if doc, listed = s.docs.Recorded(req.Document); !listed {
+			log.Info("resend refused", "reason", "document withdrawn")
+			return Issued{}, documentWithdrawn(req.Document)
+		}
 	}
 	if err == nil {
 		// Refuse in Go first, which spares a refused resend its write; the
@@ -417,7 +424,7 @@ func (s *Service) deliver(ctx context.Context, doc Document, email, phone, code 
 	return out, nil
 }
 
-// Grant is a short-lived link to the CV.
+// Grant is a short-lived link to the request's document.
 type Grant struct {
 	URL       string
 	ExpiresIn time.Duration
@@ -427,11 +434,14 @@ type Grant struct {
 // atomically before comparing, the comparison is constant-time, and the
 // code is marked used under a condition so racing requests cannot both win.
 func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, error) {
-	hinted, listed := s.docs.Find(in.Document)
-	in, err := in.Validate()
-	if !listed {
-		err = withField(err, "document", documentNotListed)
+	// The page's hint only picks what to check early: one the functions
+	// do not list (a page built ahead of them, or one since withdrawn)
+	// is the default, and the request still decides.
+	hinted, hintListed := s.docs.Find(in.Document)
+	if !hintListed {
+		hinted = s.docs.Default()
 	}
+	in, err := in.Validate()
 	if err != nil {
 		return Grant{}, err
 	}
@@ -447,8 +457,12 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// Until the document has been seen to be downloadable, check it
 	// beside the attempt's round trip, where it costs no time. Which
 	// document the request is for is known only once the attempt returns:
-	// the page's hint (or the default) is checked meanwhile.
-	early := s.checkDocument(ctx, hinted)
+	// the page's hint (or the default) is checked meanwhile, unless its
+	// last check failed.
+	var early func() error
+	if _, failing := s.failing.Load(hinted.Slug); !failing {
+		early = s.checkDocument(ctx, hinted)
+	}
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts, s.limiter.forVerify(now, in.ClientIP))
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -476,7 +490,7 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		return Grant{}, documentWithdrawn(c.Document)
 	}
 	check := early
-	if doc.Slug != hinted.Slug {
+	if doc.Slug != hinted.Slug || check == nil {
 		check = s.checkDocument(ctx, doc)
 	}
 	// Only a right code waits for the check, and before it is spent: a
@@ -520,8 +534,9 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 
 // checkDocument starts Links.Check for doc unless it has passed in this
 // process already, and returns a wait for its answer, bounded by ctx. A
-// pass is remembered, whenever it arrives; a failure is not, so the next
-// verify checks again and sees the fix as soon as it is made.
+// pass is remembered, whenever it arrives; a failure only stops guesses
+// from checking, so the next right code checks again and sees the fix as
+// soon as it is made.
 func (s *Service) checkDocument(ctx context.Context, doc Document) (wait func() error) {
 	if _, ok := s.ready.Load(doc.Slug); ok {
 		return func() error { return nil }
@@ -538,6 +553,9 @@ func (s *Service) checkDocument(ctx context.Context, doc Document) (wait func() 
 		err := s.d.Links.Check(ctx, doc)
 		if err == nil {
 			s.ready.Store(doc.Slug, true)
+			s.failing.Delete(doc.Slug)
+		} else {
+			s.failing.Store(doc.Slug, true)
 		}
 		done <- err
 	}()

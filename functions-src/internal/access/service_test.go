@@ -97,6 +97,7 @@ type presigner struct {
 	checkErr  error                     // what Check answers
 	checkHook func(ctx context.Context) // runs inside Check, first
 	checked   []string                  // the slugs checked, in order
+	failSlug  map[string]error          // what Check answers for one slug, over checkErr
 }
 
 func (p *presigner) Presign(_ context.Context, doc access.Document) (string, error) {
@@ -111,6 +112,9 @@ func (p *presigner) Check(ctx context.Context, doc access.Document) error {
 	p.checks.Add(1)
 	p.mu.Lock()
 	hook, err := p.checkHook, p.checkErr
+	if e, ok := p.failSlug[doc.Slug]; ok {
+		err = e
+	}
 	p.checked = append(p.checked, doc.Slug)
 	p.mu.Unlock()
 	if hook != nil {
@@ -124,6 +128,16 @@ func (p *presigner) failCheck(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.checkErr = err
+}
+
+// failFor makes Check answer err for one slug only (nil: pass).
+func (p *presigner) failFor(slug string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failSlug == nil {
+		p.failSlug = map[string]error{}
+	}
+	p.failSlug[slug] = err
 }
 
 // setCheck makes Check run hook, then answer err, from now on.

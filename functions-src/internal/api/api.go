@@ -32,6 +32,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/logctx"
+	"github.com/cv-access/cv-access/functions-src/internal/strictjson"
 )
 
 // MaxBodyBytes bounds a request body. The largest valid form is well under
@@ -57,7 +58,7 @@ type requestAccessBody struct {
 	Location string `json:"location"`
 	Consent  bool   `json:"consent"`
 	// Document is the slug of the document asked for; absent, the
-	// site's first listed.
+	// site's default (cv).
 	Document  string `json:"document"`
 	RequestID string `json:"requestId"`
 	Resend    bool   `json:"resend"`
@@ -329,30 +330,18 @@ func decode(body []byte, v any) error {
 
 // checkKeys walks the top-level object's keys.
 func checkKeys(body []byte, allowed map[string]bool) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	switch err := strictjson.CheckKeys(body, allowed); {
+	case err == nil:
+		return nil
+	case errors.Is(err, strictjson.ErrNotObject):
 		return badJSON("The request body must be a JSON object.")
+	case errors.Is(err, strictjson.ErrUnknown):
+		return badJSON("The request has a field this endpoint does not accept.")
+	case errors.Is(err, strictjson.ErrRepeated):
+		return badJSON("The request names a field more than once.")
+	default:
+		return badJSON("The request body is not valid JSON.")
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return badJSON("The request body is not valid JSON.")
-		}
-		key, _ := tok.(string)
-		switch {
-		case !allowed[key]:
-			return badJSON("The request has a field this endpoint does not accept.")
-		case seen[key]:
-			return badJSON("The request names a field more than once.")
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return badJSON("The request body is not valid JSON.")
-		}
-	}
-	return nil
 }
 
 // jsonNames lists a struct's JSON field names, from its tags.

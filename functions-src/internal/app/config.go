@@ -6,7 +6,6 @@ package app
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -351,6 +350,10 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 	return c, errors.Join(errs...)
 }
 
+// maxDocumentsEnv bounds CV_DOCUMENTS: AWS Lambda allows 4 KB of
+// environment in all, and the other settings take up to about 1.5 KB.
+const maxDocumentsEnv = 2500
+
 // loadDocuments reads the gated documents: CV_DOCUMENTS holds the list's
 // JSON (Terraform writes it from the site's data/cv_access.json),
 // CV_DOCUMENTS_FILE names a file holding it (the dev server's way). With
@@ -371,13 +374,15 @@ func loadDocuments(env Getenv) (access.Documents, error) {
 		}
 		raw, name = string(b), "CV_DOCUMENTS_FILE "+file
 	case raw == "":
-		// The CV alone: its key is checked by the list's own rules.
-		entry, _ := json.Marshal(map[string]any{"documents": []map[string]string{{"slug": "cv", "title": "CV", "key": orDefault(key, "cv.pdf"), "page": "/cv/"}}})
-		docs, err := access.ParseDocuments(entry)
+		docs, err := access.CVOnly(orDefault(key, "cv.pdf"))
 		if err != nil {
 			return access.Documents{}, fmt.Errorf("CV_S3_KEY=%q: %w", key, err)
 		}
 		return docs, nil
+	}
+	if name == "CV_DOCUMENTS" && len(raw) > maxDocumentsEnv {
+		return access.Documents{}, fmt.Errorf("CV_DOCUMENTS is %d bytes: at most %d fit beside the other settings in AWS Lambda's 4 KB of environment; "+
+			"shorten titles and keys, or list fewer documents", len(raw), maxDocumentsEnv)
 	}
 	docs, err := access.ParseDocuments([]byte(raw))
 	if err != nil {

@@ -154,6 +154,8 @@ func TestDocumentList(t *testing.T) {
 	list := `{"documents":[{"slug":"cv","title":"CV","key":"me/cv.pdf"},{"slug":"portfolio","title":"portfolio"}]}`
 	file := filepath.Join(t.TempDir(), "cv_access.json")
 	require.NoError(t, os.WriteFile(file, []byte(list), 0o600))
+	badFile := filepath.Join(t.TempDir(), "bad.json")
+	require.NoError(t, os.WriteFile(badFile, []byte(`{"documents":[{"slug":"CV","title":"CV"}]}`), 0o600))
 	want, err := access.ParseDocuments([]byte(list))
 	require.NoError(t, err)
 	for _, env := range []map[string]string{{"CV_DOCUMENTS": list}, {"CV_DOCUMENTS_FILE": file}} {
@@ -175,7 +177,9 @@ func TestDocumentList(t *testing.T) {
 		{"a key beside the list", map[string]string{"CV_DOCUMENTS": list, "CV_S3_KEY": "cv.pdf"}, "CV_S3_KEY is set beside the document list"},
 		{"a bad list", map[string]string{"CV_DOCUMENTS": `{"documents":[{"slug":"CV","title":"CV"}]}`}, `CV_DOCUMENTS: document 1: "slug" "CV"`},
 		{"no such file", map[string]string{"CV_DOCUMENTS_FILE": "/no/such/file.json"}, "CV_DOCUMENTS_FILE: open /no/such/file.json"},
-		{"a bad file", map[string]string{"CV_DOCUMENTS_FILE": file + "x"}, "CV_DOCUMENTS_FILE"},
+		{"a bad file", map[string]string{"CV_DOCUMENTS_FILE": badFile}, "CV_DOCUMENTS_FILE " + badFile + `: document 1: "slug" "CV"`},
+		{"a key beside the file", map[string]string{"CV_DOCUMENTS_FILE": file, "CV_S3_KEY": "cv.pdf"}, "CV_S3_KEY is set beside the document list"},
+		{"a list too big for Lambda's environment", map[string]string{"CV_DOCUMENTS": `{"documents":[` + strings.Repeat(" ", 2500) + `]}`}, "CV_DOCUMENTS is 2516 bytes"},
 		{"a wildcard key", map[string]string{"CV_S3_KEY": "cv*.pdf"}, `CV_S3_KEY="cv*.pdf"`},
 		{"the old local file", map[string]string{"CV_LOCAL_CV_FILE": "/tmp/me.pdf"}, "CV_LOCAL_CV_FILE is replaced by CV_LOCAL_DOCUMENTS_DIR"},
 	} {

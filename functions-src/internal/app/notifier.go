@@ -15,7 +15,7 @@ import (
 // NotifierConfig is what the owner's notifier (notify-access, fed by the
 // requests table's stream) reads: where the requests are, who to tell,
 // and the site for the owner page's link. It needs neither the code
-// secret nor the CV.
+// secret nor the documents' objects (only the list, for their titles).
 type NotifierConfig struct {
 	AWS        awsbackend.Config
 	SiteURL    string

@@ -240,7 +240,7 @@ func Check(ctx context.Context, b *Backend, c Config, now time.Time) []CheckResu
 		last := &out[len(out)-1]
 		switch httpStatus(last.Err) {
 		case http.StatusNotFound:
-			last.Status, last.Reason = CheckFailed, "404: the document is not uploaded; infra/'s document_files (or `make aws-setup CV=path/to/file` for the first document) uploads it"
+			last.Status, last.Reason = CheckFailed, "404: the document is not uploaded; "+UploadHint
 		case http.StatusForbidden:
 			if !last.CredentialsRefused() {
 				last.Status, last.Reason = CheckDenied, "403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both)"

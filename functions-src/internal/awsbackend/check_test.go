@@ -176,7 +176,7 @@ func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
 			" (403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both))"}},
 		{"the CV is not uploaded", func(c *awsbackend.Config) { c.Documents = access.SingleDocument("no-such-cv.pdf") },
 			map[int]string{13: "FAILED s3:GetObject on s3://" + f.cfg.Bucket + "/no-such-cv.pdf" +
-				` (document "cv") (404: the document is not uploaded; infra/'s document_files (or ` + "`make aws-setup CV=path/to/file`" + ` for the first document) uploads it)`}},
+				` (document "cv") (404: the document is not uploaded; ` + awsbackend.UploadHint + ")"}},
 		{"a missing table", func(c *awsbackend.Config) { c.Tables.Limits = "no-such-table" },
 			map[int]string{8: "FAILED dynamodb:UpdateItem on table no-such-table (ResourceNotFoundException: Cannot do operations on a non-existent table)"}},
 		{"no sender", func(c *awsbackend.Config) { c.MailFrom = "" },

@@ -75,9 +75,9 @@ func TestCVCheckMapsS3Answers(t *testing.T) {
 		sentinel error // nil: neither
 		says     []string
 	}{
-		{"403 AccessDenied", 403, denied, access.ErrCVDenied,
+		{"403 AccessDenied", 403, denied, access.ErrDocumentDenied,
 			[]string{"AWS denied s3:GetObject ", "s3:ListBucket", "s3://cv-bucket/cv/ada.pdf", "403"}},
-		{"404", 404, "", access.ErrCVMissing, []string{"s3://cv-bucket/cv/ada.pdf", "404", "s3:GetObject"}},
+		{"404", 404, "", access.ErrDocumentMissing, []string{"s3://cv-bucket/cv/ada.pdf", "404", "s3:GetObject"}},
 		{"500", 500, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`, nil,
 			[]string{"s3://cv-bucket/cv/ada.pdf", "s3:GetObject"}},
 	} {
@@ -85,7 +85,7 @@ func TestCVCheckMapsS3Answers(t *testing.T) {
 			endpoint, heads := s3Stub(t, tc.status, tc.body)
 			err := presignerAt(t, endpoint, emulators.SecretAccessKey, "cv-bucket").Check(context.Background(), cvAt("cv/ada.pdf", 2*time.Minute))
 			require.Error(t, err)
-			for _, sentinel := range []error{access.ErrCVDenied, access.ErrCVMissing} {
+			for _, sentinel := range []error{access.ErrDocumentDenied, access.ErrDocumentMissing} {
 				assert.Equal(t, sentinel == tc.sentinel, errors.Is(err, sentinel), "errors.Is(%v)", sentinel)
 			}
 			for _, s := range tc.says {
@@ -108,9 +108,9 @@ func TestCVCheckOnTheEmulators(t *testing.T) {
 		sentinel  error
 	}{
 		{"the CV is there", f.cfg.Bucket, testCVKey, emulators.SecretAccessKey, nil},
-		{"no such object", f.cfg.Bucket, "cv/none.pdf", emulators.SecretAccessKey, access.ErrCVMissing},
-		{"no such bucket", "cv-no-such-bucket", testCVKey, emulators.SecretAccessKey, access.ErrCVMissing},
-		{"keys S3 refuses", f.cfg.Bucket, testCVKey, "not-the-secret", access.ErrCVDenied},
+		{"no such object", f.cfg.Bucket, "cv/none.pdf", emulators.SecretAccessKey, access.ErrDocumentMissing},
+		{"no such bucket", "cv-no-such-bucket", testCVKey, emulators.SecretAccessKey, access.ErrDocumentMissing},
+		{"keys S3 refuses", f.cfg.Bucket, testCVKey, "not-the-secret", access.ErrDocumentDenied},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := presignerAt(t, stack.S3, tc.secretKey, tc.bucket).Check(context.Background(), cvAt(tc.key, 2*time.Minute))

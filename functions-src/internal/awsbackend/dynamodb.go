@@ -1,6 +1,6 @@
 // Package awsbackend holds the adapters for production: DynamoDB for
 // requests and codes, SES v2 for email, SNS for SMS, and S3 presigned links
-// to the private CV. None of them calls AWS while being built, so a Lambda
+// to the private documents. None of them calls AWS while being built, so a Lambda
 // container starts without a network round trip.
 package awsbackend
 

@@ -135,10 +135,10 @@ func (p *Presigner) Check(ctx context.Context, doc access.Document) error {
 	case http.StatusForbidden:
 		// wrap names the action refused: s3:GetObject.
 		return fmt.Errorf("%w: %w. Or the object is missing and s3:ListBucket is not allowed on the bucket either: "+
-			"S3 answers 403 for both", access.ErrCVDenied, wrap(op, err))
+			"S3 answers 403 for both", access.ErrDocumentDenied, wrap(op, err))
 	case http.StatusNotFound:
 		return fmt.Errorf("%w: %s (allowed by s3:GetObject) answered 404: no such object (or bucket); "+
-			"upload it (infra/'s document_files, or `make aws-setup CV=path/to/file` for the first document)", access.ErrCVMissing, op)
+			"%s", access.ErrDocumentMissing, op, UploadHint)
 	}
 	return wrap(op+" (allowed by s3:GetObject)", err)
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
 // TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
@@ -37,14 +40,18 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		return err
 	}
 	docs := c.Documents.All()
+	if cv != nil && len(docs) == 0 {
+		return errors.New("no document is listed to upload the file as (CV_DOCUMENTS)")
+	}
 	if cv != nil {
-		// The file given is the first document's, the one a request that
-		// names none is for.
-		if err := upload(ctx, b, c.Bucket, docs[0].Key, cv); err != nil {
+		// The file given is the default document's, the one a request
+		// that names none is for.
+		first := c.Documents.Default()
+		if err := upload(ctx, b, c.Bucket, first.Key, cv); err != nil {
 			return err
 		}
-		say(fmt.Sprintf("uploaded document %q to s3://%s/%s (%d bytes)", docs[0].Slug, c.Bucket, docs[0].Key, len(cv)))
-		docs = docs[1:]
+		say(fmt.Sprintf("uploaded document %q to s3://%s/%s (%d bytes)", first.Slug, c.Bucket, first.Key, len(cv)))
+		docs = slices.DeleteFunc(docs, func(d access.Document) bool { return d.Slug == first.Slug })
 	}
 	// Verify refuses to spend codes while a document is missing (it
 	// answers 503 download_unavailable); say so here, before any visitor
@@ -54,8 +61,8 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 		var nf *s3types.NotFound
 		switch {
 		case errors.As(err, &nf):
-			say(fmt.Sprintf("WARNING: document %q is not at s3://%s/%s yet: visitors' links to it would fail. "+
-				"Upload it (infra/'s document_files, or -cv for the first document)", d.Slug, c.Bucket, d.Key))
+			say(fmt.Sprintf("WARNING: document %q is not at s3://%s/%s yet: visitors' links to it would fail; %s",
+				d.Slug, c.Bucket, d.Key, UploadHint))
 		case err != nil:
 			return fmt.Errorf("check s3://%s/%s: %w", c.Bucket, d.Key, err)
 		default:
@@ -64,6 +71,10 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 	}
 	return nil
 }
+
+// UploadHint says how a missing document gets into the bucket.
+const UploadHint = "upload it with infra/'s document_files, `aws s3 cp FILE s3://BUCKET/KEY`, " +
+	"or `make aws-setup CV=FILE` for the default document"
 
 func upload(ctx context.Context, b *Backend, bucket, key string, body []byte) error {
 	ctype := mime.TypeByExtension(path.Ext(key))

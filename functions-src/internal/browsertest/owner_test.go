@@ -175,7 +175,7 @@ func TestOwnerFullPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 3, "a header and two requests")
 	assert.Equal(t, []string{"request_id", "created_at", "status", "name", "email", "phone", "company", "location",
-		"consent_policy_version", "consent_at", "verified_at", "delete_at"}, rows[0])
+		"consent_policy_version", "consent_at", "verified_at", "delete_at", "document"}, rows[0])
 	// Oldest first, as `cv-owner list -format csv` writes it.
 	assert.Equal(t, []string{"ada@example.com", "ada+cv@example.com"}, []string{rows[1][4], rows[2][4]})
 	assert.Equal(t, `Ada <b>Lovelace</b>`, rows[1][3])

@@ -64,9 +64,9 @@ func (l *Links) Check(_ context.Context, doc access.Document) error {
 	f, err := os.Open(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w: there is no file at %s (CV_LOCAL_DOCUMENTS_DIR and the document's key)", access.ErrCVMissing, file)
+		return fmt.Errorf("%w: there is no file at %s (CV_LOCAL_DOCUMENTS_DIR and the document's key)", access.ErrDocumentMissing, file)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w: %w", access.ErrCVDenied, err)
+		return fmt.Errorf("%w: %w", access.ErrDocumentDenied, err)
 	case err != nil:
 		return fmt.Errorf("document check: %w", err)
 	}
@@ -76,7 +76,7 @@ func (l *Links) Check(_ context.Context, doc access.Document) error {
 	case err != nil:
 		return fmt.Errorf("document check: %w", err)
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("%w: %s is not a regular file", access.ErrCVMissing, file)
+		return fmt.Errorf("%w: %s is not a regular file", access.ErrDocumentMissing, file)
 	}
 	return nil
 }

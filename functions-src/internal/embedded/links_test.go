@@ -28,13 +28,13 @@ func TestLinksCheck(t *testing.T) {
 		{"the CV is there", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, embedded.SampleCV, 0o600))
 		}, nil, true},
-		{"no file", func(*testing.T, string) {}, access.ErrCVMissing, true},
+		{"no file", func(*testing.T, string) {}, access.ErrDocumentMissing, true},
 		{"a folder in its place", func(t *testing.T, path string) {
 			require.NoError(t, os.Mkdir(path, 0o700))
-		}, access.ErrCVMissing, true},
+		}, access.ErrDocumentMissing, true},
 		{"not readable", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, embedded.SampleCV, 0o000))
-		}, access.ErrCVDenied, false},
+		}, access.ErrDocumentDenied, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !tc.root && os.Geteuid() == 0 {
@@ -92,6 +92,7 @@ func TestLinksOpenTheirOwnDocumentOnly(t *testing.T) {
 		"two slugs":     link + "&doc=cv",
 		"no slug":       strings.Replace(link, "doc=talk&", "", 1),
 		"unlisted slug": strings.Replace(link, "doc=talk", "doc=secret", 1),
+		"empty slug":    strings.Replace(cvLink, "doc=cv", "doc=", 1),
 	} {
 		code, _ := get(forged)
 		assert.Equal(t, http.StatusForbidden, code, name)

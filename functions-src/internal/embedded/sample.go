@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
 // SampleCV is the placeholder CV the embedded mode serves until the owner
@@ -28,7 +30,7 @@ func EnsureSamples(l *Links) error {
 			return fmt.Errorf("document %q at %s: %w", doc.Slug, path, err)
 		}
 		body := SampleCV
-		if doc.Slug != "cv" {
+		if doc.Slug != access.LegacyDocument {
 			body = SamplePDF("Sample document: " + doc.Title)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -31,7 +31,7 @@ type Deployment struct {
 }
 
 // DocumentsJSON is the emulated deployments' document list: the CV and a
-// second document, as the site's own data/cv_access.json lists them.
+// second document (like, not read from, the site's data/cv_access.json).
 const DocumentsJSON = `{"documents":[{"slug":"cv","title":"CV","key":"cv.pdf","page":"/cv/"},` +
 	`{"slug":"portfolio","title":"portfolio","key":"portfolio.pdf","page":"/portfolio/"}]}`
 

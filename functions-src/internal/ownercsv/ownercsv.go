@@ -17,7 +17,7 @@ import (
 
 // header is the first row.
 var header = []string{"request_id", "created_at", "status", "name", "email", "phone", "company", "location",
-	"consent_policy_version", "consent_at", "verified_at", "delete_at"}
+	"consent_policy_version", "consent_at", "verified_at", "delete_at", "document"}
 
 // Write writes a header row and one row per request. Times are RFC 3339
 // UTC, empty when unset. Every column a visitor typed goes through Text.
@@ -29,7 +29,7 @@ func Write(out io.Writer, reqs []access.Request) error {
 	for _, r := range reqs {
 		if err := w.Write([]string{r.ID, ts(r.CreatedAt), string(r.Status),
 			Text(r.Name), Text(r.Email), Text(r.Phone), Text(r.Company), Text(r.Location),
-			r.Consent.PolicyVersion, ts(r.Consent.At), ts(r.VerifiedAt), ts(r.DeleteAt)}); err != nil {
+			r.Consent.PolicyVersion, ts(r.Consent.At), ts(r.VerifiedAt), ts(r.DeleteAt), document(r)}); err != nil {
 			return err
 		}
 	}
@@ -63,12 +63,18 @@ func ToRecord(r access.Request) Record {
 		RequestID: r.ID, CreatedAt: ts(r.CreatedAt), Status: string(r.Status),
 		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
 		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: ts(r.Consent.At),
-		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt), Document: r.Document,
-	}
-	if rec.Document == "" {
-		rec.Document = "cv"
+		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt), Document: document(r),
 	}
 	return rec
+}
+
+// document is the slug of a request's document; a request from before
+// there were several names none, and was for the CV.
+func document(r access.Request) string {
+	if r.Document == "" {
+		return access.LegacyDocument
+	}
+	return r.Document
 }
 
 func ts(t time.Time) string {

@@ -50,11 +50,18 @@ func TestWriteLayout(t *testing.T) {
 		ID: "6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01", Name: "Ada Lovelace", Email: "ada@example.com",
 		Phone: "+447400900123", Company: "Engines, Ltd", Location: "x;=1+1", Status: access.StatusPending,
 		Consent: access.Consent{PolicyVersion: "2026-11-24", At: at}, CreatedAt: at, DeleteAt: at.Add(24 * time.Hour),
+	}, {
+		ID: "7f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a02", Name: "Grace", Email: "grace@example.com", Status: access.StatusVerified,
+		Document: "portfolio", Consent: access.Consent{PolicyVersion: "2026-11-30", At: at}, CreatedAt: at, VerifiedAt: at, DeleteAt: at,
 	}}))
 	assert.Equal(t, "request_id,created_at,status,name,email,phone,company,location,"+
-		"consent_policy_version,consent_at,verified_at,delete_at\n"+
+		"consent_policy_version,consent_at,verified_at,delete_at,document\n"+
 		`6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01,2026-11-30T08:15:00Z,PENDING,Ada Lovelace,ada@example.com,'+447400900123,`+
-		`"Engines, Ltd",x;'=1+1,2026-11-24,2026-11-30T08:15:00Z,,2026-12-01T08:15:00Z`+"\n", out.String())
+		`"Engines, Ltd",x;'=1+1,2026-11-24,2026-11-30T08:15:00Z,,2026-12-01T08:15:00Z,cv`+"\n"+
+		`7f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a02,2026-11-30T08:15:00Z,VERIFIED,Grace,grace@example.com,,,,2026-11-30,`+
+		`2026-11-30T08:15:00Z,2026-11-30T08:15:00Z,2026-11-30T08:15:00Z,portfolio`+"\n", out.String(), "a request from before names the CV")
+	assert.Equal(t, "portfolio", ownercsv.ToRecord(access.Request{Document: "portfolio"}).Document)
+	assert.Equal(t, "cv", ownercsv.ToRecord(access.Request{}).Document)
 }
 
 // hostile are values meant to become formulas under one separator or another.
