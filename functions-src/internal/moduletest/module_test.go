@@ -147,15 +147,25 @@ func TestMinimalSiteGetsTheForms(t *testing.T) {
 	}
 }
 
-// A shortcode without document= is the first document listed, as a
-// request without one is for the functions.
-func TestWithoutADocumentTheFirstListed(t *testing.T) {
+// A shortcode without document= is the document a request without one is
+// for: "cv" if listed, else the first listed.
+func TestWithoutADocumentTheFunctionsDefault(t *testing.T) {
 	t.Parallel()
-	site := moduletest.Minimal()
-	site.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access >}}\n"}
-	dir, err := build(t, site)
-	require.NoError(t, err)
-	assert.Contains(t, text(parse(t, dir, "documents")), "Download the annual report")
+	for name, tt := range map[string]struct{ documents, want string }{
+		"no cv: the first listed": {moduletest.Documents, "Download the annual report"},
+		"cv, listed second": {`{"documents": [{"slug": "report", "title": "annual report"}, {"slug": "cv", "title": "CV"}]}`,
+			"Download the CV"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			site := moduletest.Minimal()
+			site.Documents = tt.documents
+			site.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access >}}\n"}
+			dir, err := build(t, site)
+			require.NoError(t, err)
+			assert.Contains(t, text(parse(t, dir, "documents")), tt.want)
+		})
+	}
 }
 
 // A site without data/cv_access.json has the functions' own default: the
@@ -232,7 +242,10 @@ func TestMistakesStopTheBuild(t *testing.T) {
 		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds 7200: want 30 to 3600`}},
 		"a title too long": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"title": "brochure"`, `"title": "`+strings.Repeat("x", 61)+`"`, 1)
-		}, []string{`cv-access: data/cv_access.json: document "brochure": title "xxx`, `want 1 to 60 characters of plain text`}},
+		}, []string{`cv-access: data/cv_access.json: document "brochure": title "xxx`, `want 1 to 60 characters of plain text on one line`}},
+		"a title on two lines": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"title": "brochure"`, `"title": "bro\u2028chure"`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": title`, `want 1 to 60 characters of plain text on one line`}},
 		"a bad slug": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"slug": "report"`, `"slug": "Report 2026"`, 1)
 			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access document=\"Report 2026\" >}}\n"}
