@@ -35,6 +35,7 @@ locals {
     local.documents_json == null ? ["it cannot be read as JSON"] : [],
     local.documents_json != null && !local.documents_is_list ? ["it needs {\"documents\": [...]}, a list of documents"] : [],
     local.documents_is_list && length(local.documents_raw) == 0 ? ["it lists no document: list 1 to 20"] : [],
+    [for k in try(keys(local.documents_json), []) : "it has the unknown field \"${k}\" (only \"documents\")" if k != "documents"],
     length(local.documents_raw) > 20 ? ["it lists ${length(local.documents_raw)} documents: at most 20"] : [],
     flatten([for i, d in local.documents_raw : [
       for problem in concat(
@@ -44,15 +45,18 @@ locals {
         ["slug must be 1 to 32 lower-case letters, digits or hyphens, starting and ending with a letter or digit"],
         local.document_slugs[i] == "" || index(local.document_slugs, local.document_slugs[i]) == i ? [] :
         ["slug \"${local.document_slugs[i]}\" is document ${index(local.document_slugs, local.document_slugs[i]) + 1}'s too: slugs must be unique"],
-        startswith(jsonencode(local.documents_parsed[i].title), "\"") && try(length(local.documents_parsed[i].title) <= 60 && trimspace(local.documents_parsed[i].title) != "" &&
-        !can(regex("[\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]", local.documents_parsed[i].title)), false) ? [] :
+        # Characters as the functions count them (runes, after trimming);
+        # no control or format character (bidi marks), no line break.
+        startswith(jsonencode(local.documents_parsed[i].title), "\"") && try(length(regexall("(?s).", trimspace(local.documents_parsed[i].title))) <= 60 &&
+        trimspace(local.documents_parsed[i].title) != "" && !can(regex("[\\p{Cc}\\p{Cf}\\x{2028}\\x{2029}]", local.documents_parsed[i].title)), false) ? [] :
         ["title must be 1 to 60 characters of plain text, without control characters or line breaks"],
-        can(regex("^\"[A-Za-z0-9!_.'()/-]{1,512}\"$", jsonencode(local.documents_parsed[i].key))) && !startswith(local.document_keys[i], "/") ? [] :
-        ["key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard) and must not start with /"],
+        can(regex("^\"[A-Za-z0-9!_.'()/-]{1,512}\"$", jsonencode(local.documents_parsed[i].key))) && !startswith(local.document_keys[i], "/") &&
+        !can(regex("(^|/)\\.{0,2}(/|$)", local.document_keys[i])) ? [] :
+        ["key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard), not starting with / and without empty, . or .. segments"],
         local.document_keys[i] == "" || index(local.document_keys, local.document_keys[i]) == i ? [] :
         ["key \"${local.document_keys[i]}\" is document ${index(local.document_keys, local.document_keys[i]) + 1}'s too: keys must be unique"],
-        can(regex("^\"/[^\\s\"\\\\]*\"$", jsonencode(local.documents_parsed[i].page))) ? [] :
-        ["page must be the site path of the document's form, starting with / (no spaces)"],
+        startswith(jsonencode(local.documents_parsed[i].page), "\"") && can(regex("^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$", local.documents_parsed[i].page)) ? [] :
+        ["page must be the site path of the document's form: / and up to 199 of the characters a URL path takes (A-Z a-z 0-9 ._~!$&'()*+,;=:@%/-)"],
         can(regex("^[0-9]+$", jsonencode(local.documents_parsed[i].link_seconds))) && try(local.documents_parsed[i].link_seconds >= 30 && local.documents_parsed[i].link_seconds <= 3600, false) ? [] :
         ["link_seconds must be a whole number from 30 to 3600"],
       ) : "document ${i + 1}${local.document_slugs[i] == "" ? "" : " (\"${local.document_slugs[i]}\")"}: ${problem}"

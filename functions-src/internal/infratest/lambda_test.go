@@ -445,14 +445,25 @@ func notificationRefused(t *testing.T, s *stack, action string) (infratest.Funct
 // permission as it is now and returns the verified request's id.
 func (s *stack) verifiedRequest(t *testing.T, rt runtimeKind) (string, visitor) {
 	t.Helper()
+	return s.verifiedRequestFor(t, rt, "")
+}
+
+// verifiedRequestFor is verifiedRequest for the document slug ("": the
+// request names none).
+func (s *stack) verifiedRequestFor(t *testing.T, rt runtimeKind, slug string) (string, visitor) {
+	t.Helper()
 	p := s.start(t, rt)
 	v := newVisitor()
-	status, body := s.post(t, p.request, v.ip, v.requestBody())
-	require.Equal(t, 200, status, "%v", body)
-	id := body["requestId"].(string)
+	body := v.requestBody()
+	if slug != "" {
+		body = v.requestBodyFor(slug)
+	}
+	status, resp := s.post(t, p.request, v.ip, body)
+	require.Equal(t, 200, status, "%v", resp)
+	id := resp["requestId"].(string)
 	code, _ := s.code(t, v)
-	status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
-	require.Equal(t, 200, status, "%v", body)
+	status, resp = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+	require.Equal(t, 200, status, "%v", resp)
 	return id, v
 }
 
