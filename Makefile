@@ -80,7 +80,7 @@ lambda-packages: ## Target aws: build .local/lambda/<arch>/<name>.zip for AWS La
 
 test: site functions test-tools lint ## Run every test: unit, contract (embedded and DynamoDB Local), infra/ on moto, end to end, compiled functions, pages, fuzzing
 	CV_REQUIRE_SITE=1 CV_REQUIRE_BUILD=1 CV_REQUIRE_EMULATORS=1 CV_REQUIRE_NETLIFY=1 CV_REQUIRE_BROWSER=1 CV_REQUIRE_INFRA=1 \
-	  CV_TERRAFORMRC=$(TERRAFORMRC) CV_RIE=$(RIE) go test -race -count=1 ./...
+	  CV_TERRAFORMRC=$(TERRAFORMRC) CV_RIE=$(RIE) go test -race -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 10s

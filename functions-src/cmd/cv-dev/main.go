@@ -29,8 +29,12 @@ func main() {
 	}
 }
 
+// siteDocuments is the site's document list, which the dev server reads
+// unless the environment names another.
+const siteDocuments = "site/data/cv_access.json"
+
 func run() error {
-	cfg, err := app.LoadConfig(os.Getenv)
+	cfg, err := app.LoadConfig(devEnv(os.Getenv))
 	if err != nil {
 		return err
 	}
@@ -67,9 +71,12 @@ func run() error {
 	}
 
 	fmt.Printf("cv-access dev server: embedded backend, no AWS\n")
-	fmt.Printf("  open     %s/cv/\n", origin)
+	fmt.Printf("  open     %s%s\n", origin, cfg.Documents.Default().Page)
 	fmt.Printf("  outbox   %s/_dev/outbox   (mail and SMS land in %s)\n", origin, cfg.OutboxDir)
-	fmt.Printf("  data     %s   CV file %s\n", cfg.StorePath(), cfg.CVFile)
+	fmt.Printf("  data     %s   documents in %s\n", cfg.StorePath(), cfg.DocumentsDir)
+	for _, d := range cfg.Documents.All() {
+		fmt.Printf("           %-12s %s%s   file %s\n", d.Slug, origin, d.Page, a.Links.File(d))
+	}
 	if _, err := os.Stat(filepath.Join(siteDir, "index.html")); err != nil {
 		fmt.Printf("  warning  %s has no built site: run `make dev` (it builds the site first)\n", siteDir)
 	}
@@ -95,4 +102,17 @@ func run() error {
 	notifications.Wait() // the owner's emails already under way reach the outbox
 	fmt.Println("cv-dev: stopped")
 	return nil
+}
+
+// devEnv is getenv with the site's document list as CV_DOCUMENTS_FILE when
+// nothing names a list (or the single CV's key) and the file is there.
+func devEnv(getenv app.Getenv) app.Getenv {
+	return func(name string) string {
+		if name == "CV_DOCUMENTS_FILE" && getenv("CV_DOCUMENTS_FILE") == "" && getenv("CV_DOCUMENTS") == "" && getenv("CV_S3_KEY") == "" {
+			if _, err := os.Stat(siteDocuments); err == nil {
+				return siteDocuments
+			}
+		}
+		return getenv(name)
+	}
 }

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { emulators.RunTests(m, func(s *emulators.Stack) { s
 // ownerEnv are the settings Terraform's owner_env output gives cv-owner:
 // these and no others.
 var ownerEnv = []string{
-	"CV_BACKEND", "CV_AWS_REGION", "CV_S3_BUCKET", "CV_S3_KEY",
+	"CV_BACKEND", "CV_AWS_REGION", "CV_S3_BUCKET",
 	"CV_TABLE_REQUESTS", "CV_TABLE_OTPS", "CV_TABLE_LIMITS",
 	"CV_AWS_ACCESS_KEY_ID", "CV_AWS_SECRET_ACCESS_KEY",
 }

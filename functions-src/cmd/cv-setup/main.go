@@ -69,7 +69,7 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "       cv-setup check [-default-credentials]  test the functions' AWS permissions with their keys")
 		fs.PrintDefaults()
 	}
-	cvPath := fs.String("cv", "", "upload this file as the CV (to CV_S3_BUCKET/CV_S3_KEY)")
+	cvPath := fs.String("cv", "", "upload this file as the first listed document, the CV (to CV_S3_BUCKET at its key)")
 	sample := fs.Bool("sample", false, "upload the bundled sample CV (for emulators and trials)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,8 +110,9 @@ func setup(args []string, env app.Getenv, stdout, stderr io.Writer) error {
 		return err
 	}
 	if cv == nil {
-		fmt.Fprintf(stdout, "cv-setup: done. No CV uploaded: run again with -cv path/to/cv.pdf to upload yours as s3://%s/%s\n",
-			cfg.Bucket, cfg.Key)
+		first := cfg.Documents.Default()
+		fmt.Fprintf(stdout, "cv-setup: done. Nothing uploaded: run again with -cv path/to/file to upload document %q as s3://%s/%s\n",
+			first.Slug, cfg.Bucket, first.Key)
 		return nil
 	}
 	fmt.Fprintln(stdout, "cv-setup: done")

@@ -46,9 +46,9 @@ func TestCheckOnTheEmulators(t *testing.T) {
 	t.Logf("cv-setup check:\n%s%s", out, errOut)
 	assert.Equal(t, 0, code)
 	assert.Empty(t, errOut)
-	assert.Equal(t, 14, strings.Count(out, "\nok     "), "one line per permission")
+	assert.Equal(t, 15, strings.Count(out, "\nok     "), "one line per permission")
 	assert.Contains(t, out, "cv-setup check: region eu-west-1, with the functions' keys in CV_AWS_ACCESS_KEY_ID\n")
-	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 14 permissions the functions use are granted\n"))
+	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 15 permissions the functions use are granted\n"))
 }
 
 func TestCheckFailsNamingTheDeniedPermission(t *testing.T) {
@@ -62,10 +62,10 @@ func TestCheckFailsNamingTheDeniedPermission(t *testing.T) {
 	t.Logf("cv-setup check:\n%s%s", out, errOut)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "\nDENIED sns:Publish to a phone number (AuthorizationError; ")
-	assert.Equal(t, 13, strings.Count(out, "\nok     "))
-	assert.Contains(t, out, "cv-setup check: 1 of 14 not ok. To fix:\n"+
+	assert.Equal(t, 14, strings.Count(out, "\nok     "))
+	assert.Contains(t, out, "cv-setup check: 1 of 15 not ok. To fix:\n"+
 		"  - allow sns:Publish to a phone number in the functions' IAM policy\n")
-	assert.Equal(t, "cv-setup: 1 of 14 permissions not ok\n", errOut)
+	assert.Equal(t, "cv-setup: 1 of 15 permissions not ok\n", errOut)
 }
 
 // Without the functions' key the SDK's default credentials (most often
@@ -91,7 +91,7 @@ func TestCheckNeedsTheFunctionsKeyOrTheFlag(t *testing.T) {
 	assert.Empty(t, errOut)
 	assert.True(t, strings.HasPrefix(out, "cv-setup check: region eu-west-1, with the SDK's default credentials "+
 		"(-default-credentials): the results are the functions' only if these are theirs\n"))
-	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 14 permissions the functions use are granted\n"))
+	assert.True(t, strings.HasSuffix(out, "cv-setup check: all 15 permissions the functions use are granted\n"))
 
 	t.Setenv("CV_AWS_ACCESS_KEY_ID", os.Getenv("AWS_ACCESS_KEY_ID"))
 	t.Setenv("CV_AWS_SECRET_ACCESS_KEY", os.Getenv("AWS_SECRET_ACCESS_KEY"))
@@ -118,7 +118,7 @@ func TestSetupNeedsNoneOfTheFunctionsOwnSettings(t *testing.T) {
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "cv-setup: region eu-west-1, tables "+env["CV_TABLE_REQUESTS"]+", "+env["CV_TABLE_OTPS"]+
 		" and "+env["CV_TABLE_LIMITS"]+", bucket "+env["CV_S3_BUCKET"]+"\n")
-	assert.Contains(t, out, "CV present at s3://"+env["CV_S3_BUCKET"]+"/cv.pdf")
+	assert.Contains(t, out, `document "cv" present at s3://`+env["CV_S3_BUCKET"]+"/cv.pdf")
 
 	t.Setenv("CV_BACKEND", "")
 	code, _, errOut = cvSetup()

@@ -67,14 +67,14 @@ var (
 	// service throttled us or did not answer within the deadline.
 	ErrBusy = errors.New("store busy")
 
-	// ErrCVDenied and ErrCVMissing are what Presigner.CheckCV wraps when
-	// the signing credentials may not read the CV, or there is no CV. A
+	// ErrCVDenied and ErrCVMissing are what Presigner.Check wraps when
+	// the signing credentials may not read the document, or there is none. A
 	// file server that hides missing files from those who may not list
 	// them answers both alike: then the error is ErrCVDenied and its text
 	// says that either may be the case.
 	ErrCVDenied  = errors.New("cv not readable with the signing credentials")
 	ErrCVMissing = errors.New("cv missing")
-	// ErrLinkCredentialsExpiring is what Presigner.PresignCV wraps when
+	// ErrLinkCredentialsExpiring is what Presigner.Presign wraps when
 	// the credentials it would sign with expire before the link would,
 	// even once refreshed: a presigned link stops working when its
 	// signer's credentials expire, whatever its own expiry says, so no
@@ -166,4 +166,27 @@ func downloadUnavailable(cause error, attemptsLeft int) *Error {
 	}
 	return &Error{Kind: KindNotReady, Code: "download_unavailable", Message: msg, AttemptsLeft: &attemptsLeft,
 		RetryAfter: 30 * time.Second, cause: cause}
+}
+
+// documentNotListed is the field message for a slug the site does not
+// list.
+const documentNotListed = "This document is not offered here."
+
+// withField adds one field's problem to a validation error, or makes one.
+func withField(err error, field, msg string) error {
+	var e *Error
+	switch {
+	case err == nil:
+		return invalid(map[string]string{field: msg})
+	case errors.As(err, &e) && e.Kind == KindInvalid && e.Fields != nil:
+		e.Fields[field] = msg
+	}
+	return err
+}
+
+// documentWithdrawn answers a request whose document the owner has taken
+// off the list since it was made. Nothing is spent beyond the attempt.
+func documentWithdrawn(slug string) *Error {
+	return &Error{Kind: KindConflict, Code: "document_withdrawn",
+		Message: "This document is no longer offered here.", cause: fmt.Errorf("document %q is not listed", slug)}
 }

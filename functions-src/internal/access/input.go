@@ -30,6 +30,9 @@ type AccessInput struct {
 	Company  string
 	Location string
 	Consent  bool
+	// Document is the slug of the document asked for; empty asks for the
+	// site's default.
+	Document string
 
 	// Honeypot is a form field people never see; bots fill it in.
 	Honeypot string
@@ -199,6 +202,10 @@ const (
 type VerifyInput struct {
 	RequestID string
 	OTP       string
+	// Document is the page's word for which document the request is for:
+	// a hint only, naming the document to check beside the attempt. The
+	// request itself decides which document the link is for.
+	Document string
 	// ClientIP is the caller's address as the platform saw it, for the
 	// per-network limit on guesses; only ever stored as a keyed hash.
 	ClientIP string

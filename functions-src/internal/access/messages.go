@@ -28,6 +28,7 @@ func (s Sender) Host() string {
 type messageData struct {
 	Code      string
 	Owner     string
+	Document  string // the document's title
 	Host      string
 	PageURL   string
 	Minutes   int
@@ -42,7 +43,7 @@ type messageData struct {
 const emailHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Your code</title></head>
 <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a">
-<p>Your one-time code to download %[2]s&#39;s CV is:</p>
+<p>Your one-time code to download %[2]s&#39;s %[7]s is:</p>
 <p style="font-size:28px;font-weight:bold;letter-spacing:6px;font-family:monospace">%[1]s</p>
 <p>Enter it on <a href="%[4]s">%[3]s</a> within %[5]d minutes. It works once.</p>
 <p style="color:#555">Someone, hopefully you, asked for this code on %[3]s with this email address.
@@ -51,7 +52,7 @@ is deleted after %[6]d days.</p>
 </body></html>
 `
 
-const emailText = `Your one-time code to download %[2]s's CV is:
+const emailText = `Your one-time code to download %[2]s's %[7]s is:
 
     %[1]s
 
@@ -62,35 +63,36 @@ If it was not you, ignore this message: nothing is shared without the code,
 and the request is deleted after %[6]d days.
 `
 
-func (s *Service) data(code string) messageData {
+func (s *Service) data(doc Document, code string) messageData {
 	return messageData{
 		Code:      code,
 		Owner:     s.sender.OwnerName,
+		Document:  doc.Title,
 		Host:      s.sender.Host(),
-		PageURL:   strings.TrimRight(s.sender.SiteURL, "/") + "/cv/",
+		PageURL:   strings.TrimRight(s.sender.SiteURL, "/") + doc.Page,
 		Minutes:   int(s.policy.CodeTTL / time.Minute),
 		Retention: int(s.policy.Retention / (24 * time.Hour)),
 	}
 }
 
-func (s *Service) codeEmail(to, code string) Email {
-	d := s.data(code)
+func (s *Service) codeEmail(doc Document, to, code string) Email {
+	d := s.data(doc, code)
 	esc := html.EscapeString
 	return Email{
 		To:      to,
-		Subject: fmt.Sprintf("%s is your code for %s's CV", code, d.Owner),
-		Text:    fmt.Sprintf(emailText, d.Code, d.Owner, d.Host, d.PageURL, d.Minutes, d.Retention),
-		HTML:    fmt.Sprintf(emailHTML, esc(d.Code), esc(d.Owner), esc(d.Host), esc(d.PageURL), d.Minutes, d.Retention),
+		Subject: fmt.Sprintf("%s is your code for %s's %s", code, d.Owner, d.Document),
+		Text:    fmt.Sprintf(emailText, d.Code, d.Owner, d.Host, d.PageURL, d.Minutes, d.Retention, d.Document),
+		HTML:    fmt.Sprintf(emailHTML, esc(d.Code), esc(d.Owner), esc(d.Host), esc(d.PageURL), d.Minutes, d.Retention, esc(d.Document)),
 	}
 }
 
 // codeSMS ends with the WebOTP line "@host #code" so a phone's browser can
 // offer to fill the code in on that site only.
-func (s *Service) codeSMS(to, code string) SMS {
-	d := s.data(code)
+func (s *Service) codeSMS(doc Document, to, code string) SMS {
+	d := s.data(doc, code)
 	return SMS{
 		To: to,
-		Text: fmt.Sprintf("%s is your code to download %s's CV. It expires in %d minutes.\n\n@%s #%s",
-			code, d.Owner, d.Minutes, d.Host, code),
+		Text: fmt.Sprintf("%s is your code to download %s's %s. It expires in %d minutes.\n\n@%s #%s",
+			code, d.Owner, d.Document, d.Minutes, d.Host, code),
 	}
 }

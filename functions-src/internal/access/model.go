@@ -20,12 +20,15 @@ type Consent struct {
 // Request is what we keep about one visitor asking for the CV. It holds the
 // personal data the owner needs to know who asked; it never holds the code.
 type Request struct {
-	ID        string
-	Name      string
-	Email     string
-	Phone     string // E.164, empty when not given
-	Company   string
-	Location  string
+	ID       string
+	Name     string
+	Email    string
+	Phone    string // E.164, empty when not given
+	Company  string
+	Location string
+	// Document is the slug of the document asked for; empty in records
+	// made before there were several (theirs was the CV).
+	Document  string
 	Consent   Consent
 	Status    Status
 	CreatedAt time.Time
@@ -44,6 +47,9 @@ type Request struct {
 // replaces the hash but keeps the attempt count.
 type Code struct {
 	RequestID string
+	// Document is the request's document, kept beside the code so the
+	// verify step signs its link with no further read.
+	Document  string
 	Hash      []byte
 	ExpiresAt time.Time
 	Attempts  int // how many guesses have been counted, right or wrong

@@ -45,6 +45,9 @@ type Notifier struct {
 	// origin, named in the email.
 	To, SiteURL string
 	Now         func() time.Time
+	// Documents name the requests' documents by title; the zero value
+	// knows only the CV.
+	Documents Documents
 }
 
 // Notify sends the owner's email for a request that turned VERIFIED,
@@ -81,16 +84,17 @@ func (n *Notifier) NotifyAt(ctx context.Context, requestID string, now time.Time
 }
 
 // OwnerSubject is the notification's subject: fixed, so that nothing a
-// visitor typed reaches a header.
-const OwnerSubject = "Someone got a link to your CV"
+// visitor typed reaches a header, only the document's title from the
+// owner's own list.
+func OwnerSubject(title string) string { return "Someone got a link to your " + title }
 
 // The owner's notification carries what the visitor typed, to the owner
 // only (unlike the visitor's messages, which carry none of it): every
 // value is escaped for HTML, and none reaches a header.
 const ownerHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Someone got a link to your CV</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>Someone got a link to your %[11]s</title></head>
 <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a">
-<p>A visitor proved their email address and got a link to your CV on %[2]s, from <a href="%[9]s">%[9]s</a>.
+<p>A visitor proved their email address and got a link to your %[11]s on %[2]s, from <a href="%[9]s">%[9]s</a>.
 Their details, as they typed them:</p>
 <table style="border-collapse:collapse">
 <tr><th style="text-align:left;padding-right:1em">Name</th><td>%[1]s</td></tr>
@@ -105,7 +109,7 @@ Their details, as they typed them:</p>
 </body></html>
 `
 
-const ownerText = `A visitor proved their email address and got a link to your CV on
+const ownerText = `A visitor proved their email address and got a link to your %[11]s on
 %[2]s, from %[9]s. Their details, as they typed them:
 
 Name:     %[1]s
@@ -120,9 +124,6 @@ See every request, and erase one person's, on your owner page:
 (or with "cv-owner list" and "cv-owner erase -email").
 `
 
-// notifiedDocument names the document; there is one, the CV.
-const notifiedDocument = "CV"
-
 func (n *Notifier) email(r Request, now time.Time) Email {
 	when := func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") }
 	or := func(s string) string {
@@ -136,13 +137,14 @@ func (n *Notifier) email(r Request, now time.Time) Email {
 	if verified.IsZero() {
 		verified = now
 	}
+	title := oneLine(n.Documents.Title(r.Document))
 	text := []any{oneLine(r.Name), when(verified), oneLine(r.Email), oneLine(or(r.Company)), oneLine(or(r.Location)),
-		notifiedDocument, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), site, site + OwnerPagePath}
+		title, oneLine(r.Consent.PolicyVersion), when(r.Consent.At), site, site + OwnerPagePath, title}
 	escaped := make([]any, len(text))
 	for i, v := range text {
 		escaped[i] = html.EscapeString(v.(string))
 	}
-	return Email{To: n.To, Subject: OwnerSubject, Text: fmt.Sprintf(ownerText, text...), HTML: fmt.Sprintf(ownerHTML, escaped...)}
+	return Email{To: n.To, Subject: OwnerSubject(title), Text: fmt.Sprintf(ownerText, text...), HTML: fmt.Sprintf(ownerHTML, escaped...)}
 }
 
 // oneLine keeps a visitor's value on its line of the text email: input

@@ -83,7 +83,7 @@ func TestTheOwnerIsToldOnceWhoDownloaded(t *testing.T) {
 	require.Len(t, m.sent, 1)
 	e := m.sent[0]
 	assert.Equal(t, "owner@example.com", e.To)
-	assert.Equal(t, access.OwnerSubject, e.Subject, "nothing a visitor typed is in a header")
+	assert.Equal(t, access.OwnerSubject("CV"), e.Subject, "nothing a visitor typed is in a header")
 	for _, want := range []string{"Ada Lovelace", "ada@example.com", "Analytical Engines", "London", "CV",
 		"30 November 2026, 11:59 UTC", "policy 2026-11-30", "https://cv.example.com", "as they typed them", "cv-owner list", "https://cv.example.com/owner/"} {
 		assert.Contains(t, e.Text, want)

@@ -137,20 +137,22 @@ type SMSSender interface {
 	SendSMS(ctx context.Context, m SMS) error
 }
 
-// Presigner makes a short-lived download link to the private CV. It must
-// not need a network call: the link is produced locally and checked by
-// whoever serves the file.
+// Presigner makes short-lived download links to the private documents.
+// It must not need a network call: the link is produced locally and
+// checked by whoever serves the file.
 type Presigner interface {
-	// PresignCV signs a link that works for ttl. When the credentials it
-	// would sign with expire sooner, it returns an error wrapping
-	// ErrLinkCredentialsExpiring rather than a link that dies early.
-	PresignCV(ctx context.Context, ttl time.Duration) (string, error)
+	// Presign signs a link to doc that works for doc.LinkTTL. When the
+	// credentials it would sign with expire sooner, it returns an error
+	// wrapping ErrLinkCredentialsExpiring rather than a link that dies
+	// early.
+	Presign(ctx context.Context, doc Document) (string, error)
 
-	// CheckCV reports whether a link signed now would download the CV:
+	// Check reports whether a link to doc signed now would download it:
 	// the document is there and the signing credentials may read it. It
 	// may call the file's server, so the service runs it beside its first
-	// store call and, once it has passed, not again in this process. It
-	// returns an error wrapping ErrCVDenied or ErrCVMissing when it can
-	// tell which, and whose text names what to fix; it honours ctx.
-	CheckCV(ctx context.Context) error
+	// store call and, once it has passed for doc, not again in this
+	// process. It returns an error wrapping ErrCVDenied or ErrCVMissing
+	// when it can tell which, and whose text names what to fix; it
+	// honours ctx.
+	Check(ctx context.Context, doc Document) error
 }

@@ -9,7 +9,6 @@ import (
 	mathrand "math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +21,6 @@ import (
 type Policy struct {
 	CodeTTL        time.Duration // how long a code is valid
 	MaxAttempts    int           // guesses per request, across resends
-	LinkTTL        time.Duration // life of the download link
 	ResendCooldown time.Duration
 	MaxResends     int
 	Retention      time.Duration // how long a request is kept
@@ -35,7 +33,6 @@ func DefaultPolicy() Policy {
 	return Policy{
 		CodeTTL:        10 * time.Minute,
 		MaxAttempts:    5,
-		LinkTTL:        2 * time.Minute,
 		ResendCooldown: 60 * time.Second,
 		MaxResends:     3,
 		Retention:      180 * 24 * time.Hour,
@@ -56,9 +53,12 @@ type Deps struct {
 	// Phones reads visitors' phone numbers; nil refuses any phone.
 	Phones Phones
 	Links  Presigner
-	Codes  *Codes
-	Rand   io.Reader        // for request ids
-	Now    func() time.Time // the clock
+	// Documents are the gated documents; the zero value is the single
+	// CV at key "cv.pdf".
+	Documents Documents
+	Codes     *Codes
+	Rand      io.Reader        // for request ids
+	Now       func() time.Time // the clock
 	// Shard picks a share of a site-wide budget in [0, n); nil picks at
 	// random.
 	Shard func(n int) int
@@ -79,9 +79,11 @@ type Service struct {
 	policy  Policy
 	sender  Sender
 	limiter limiter
-	// cvReady is set once Links.CheckCV has passed in this process: from
-	// then on a verify makes no call to check the CV.
-	cvReady atomic.Bool
+	docs    Documents
+	// ready holds the slugs whose Links.Check has passed in this
+	// process: from then on a verify of that document makes no call to
+	// check it.
+	ready sync.Map
 }
 
 // NewService checks its dependencies and returns a ready service.
@@ -89,7 +91,7 @@ func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 	switch {
 	case d.Store == nil, d.Mailer == nil, d.Links == nil, d.Codes == nil, d.Rand == nil, d.Now == nil, len(d.LimitKeys) == 0:
 		return nil, errors.New("access: missing dependency")
-	case p.CodeTTL <= 0, p.LinkTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
+	case p.CodeTTL <= 0, p.MaxAttempts < 1, p.Retention < p.CodeTTL, p.PolicyVersion == "":
 		return nil, errors.New("access: incomplete policy")
 	}
 	// One counter per distinct key: a secret listed twice must not put
@@ -108,11 +110,18 @@ func NewService(d Deps, p Policy, s Sender) (*Service, error) {
 		shard = mathrand.IntN
 	}
 	lim := limiter{keys: keys, limits: p.Limits, shard: shard}
-	return &Service{d: d, policy: p, sender: s, limiter: lim}, nil
+	docs := d.Documents
+	if docs.Len() == 0 {
+		docs = SingleDocument("cv.pdf")
+	}
+	return &Service{d: d, policy: p, sender: s, limiter: lim, docs: docs}, nil
 }
 
 // Policy returns the service's policy.
 func (s *Service) Policy() Policy { return s.policy }
+
+// Documents returns the gated documents.
+func (s *Service) Documents() Documents { return s.docs }
 
 // Issued is the answer to a request for access or a resend.
 type Issued struct {
@@ -128,6 +137,10 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 		return s.decoy(ctx)
 	}
 	v, err := in.Validate(s.d.Phones)
+	doc, listed := s.docs.Find(in.Document)
+	if !listed {
+		err = withField(err, "document", documentNotListed)
+	}
 	if err != nil {
 		return Issued{}, err
 	}
@@ -146,7 +159,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	}
 	req := Request{
 		ID: reqID, Name: v.Name, Email: v.Email, Phone: v.Phone,
-		Company: v.Company, Location: v.Location,
+		Company: v.Company, Location: v.Location, Document: doc.Slug,
 		Consent:   Consent{PolicyVersion: s.policy.PolicyVersion, At: now},
 		Status:    StatusPending,
 		CreatedAt: now,
@@ -154,6 +167,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	}
 	c := Code{
 		RequestID: reqID,
+		Document:  doc.Slug,
 		Hash:      s.d.Codes.Hash(reqID, code),
 		ExpiresAt: s.expiry(),
 		SentAt:    now,
@@ -178,7 +192,7 @@ func (s *Service) RequestAccess(ctx context.Context, in AccessInput) (Issued, er
 	if sms {
 		smsTo = v.Phone
 	}
-	sent, err := s.deliver(logctx.With(ctx, log), v.Email, smsTo, code)
+	sent, err := s.deliver(logctx.With(ctx, log), doc, v.Email, smsTo, code)
 	if err != nil && !sent.SMS {
 		// Nobody got the code, and the visitor gets no request id: keep
 		// nothing of theirs. The counters stay spent: a send that failed
@@ -275,6 +289,11 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 	}
 	log := logctx.From(ctx).With("access_request", id)
 	req, old, err := s.d.Store.Lookup(ctx, id, now)
+	doc, listed := s.docs.Recorded(req.Document)
+	if err == nil && !listed {
+		log.Info("resend refused", "reason", "document withdrawn")
+		return Issued{}, documentWithdrawn(req.Document)
+	}
 	if err == nil {
 		// Refuse in Go first, which spares a refused resend its write; the
 		// store's condition checks the same rule again atomically.
@@ -318,7 +337,7 @@ func (s *Service) Resend(ctx context.Context, requestID, clientIP string) (Issue
 		log.Info("resend refused", "reason", err.Error())
 		return Issued{}, codeStateError(err)
 	}
-	sent, err := s.deliver(logctx.With(ctx, log), req.Email, req.Phone, code)
+	sent, err := s.deliver(logctx.With(ctx, log), doc, req.Email, req.Phone, code)
 	if err != nil && !sent.SMS {
 		// The new code reached nobody: put the previous one back, so the
 		// code the visitor holds still works. The counters stay spent.
@@ -359,7 +378,7 @@ type delivery struct{ Email, SMS bool }
 // deliver sends the code by email and, if there is a phone, by SMS, at the
 // same time. Email is the channel that must work: its failure is the
 // error. A failed SMS is logged, and the visitor still has the email.
-func (s *Service) deliver(ctx context.Context, email, phone, code string) (delivery, error) {
+func (s *Service) deliver(ctx context.Context, doc Document, email, phone, code string) (delivery, error) {
 	log := logctx.From(ctx)
 	// Stop sending in time to undo the request if the send fails.
 	if d, ok := ctx.Deadline(); ok {
@@ -380,14 +399,14 @@ func (s *Service) deliver(ctx context.Context, email, phone, code string) (deliv
 					log.Error("sms sender panicked")
 				}
 			}()
-			if err := s.d.SMS.SendSMS(ctx, s.codeSMS(phone, code)); err != nil {
+			if err := s.d.SMS.SendSMS(ctx, s.codeSMS(doc, phone, code)); err != nil {
 				log.Warn("sms not sent", "error", err.Error())
 				return
 			}
 			out.SMS = true
 		})
 	}
-	mailErr := s.d.Mailer.SendEmail(ctx, s.codeEmail(email, code))
+	mailErr := s.d.Mailer.SendEmail(ctx, s.codeEmail(doc, email, code))
 	wg.Wait()
 	if mailErr != nil {
 		log.Error("email not sent", "error", mailErr.Error())
@@ -408,7 +427,11 @@ type Grant struct {
 // atomically before comparing, the comparison is constant-time, and the
 // code is marked used under a condition so racing requests cannot both win.
 func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, error) {
+	hinted, listed := s.docs.Find(in.Document)
 	in, err := in.Validate()
+	if !listed {
+		err = withField(err, "document", documentNotListed)
+	}
 	if err != nil {
 		return Grant{}, err
 	}
@@ -421,9 +444,11 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 	// the network's limit is refused without a compare and spends none of
 	// the visitor's attempts.
 	s.noteUnknownNetwork(log, in.ClientIP)
-	// Until the CV has been seen to be downloadable, check it beside the
-	// attempt's round trip, where it costs no time.
-	cvCheck := s.checkCV(ctx)
+	// Until the document has been seen to be downloadable, check it
+	// beside the attempt's round trip, where it costs no time. Which
+	// document the request is for is known only once the attempt returns:
+	// the page's hint (or the default) is checked meanwhile.
+	early := s.checkDocument(ctx, hinted)
 	c, err := s.d.Store.CountAttempt(ctx, in.RequestID, now, s.policy.MaxAttempts, s.limiter.forVerify(now, in.ClientIP))
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -445,25 +470,34 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		}
 		return Grant{}, incorrectCode(left)
 	}
+	doc, listed := s.docs.Recorded(c.Document)
+	if !listed {
+		log.Info("verify refused", "reason", "document withdrawn")
+		return Grant{}, documentWithdrawn(c.Document)
+	}
+	check := early
+	if doc.Slug != hinted.Slug {
+		check = s.checkDocument(ctx, doc)
+	}
 	// Only a right code waits for the check, and before it is spent: a
 	// link that cannot download must not cost the visitor their code. The
 	// attempt is counted all the same, so the code keeps only the
 	// attempts it has left.
 	unavailable := func(err error) (Grant, error) {
-		log.Error("download unavailable", "error", err.Error(), "attempts_left", left)
+		log.Error("download unavailable", "document", doc.Slug, "error", err.Error(), "attempts_left", left)
 		if left == 0 {
 			s.markExpired(ctx, in.RequestID)
 		}
 		return Grant{}, downloadUnavailable(err, left)
 	}
-	if err := cvCheck(); err != nil {
+	if err := check(); err != nil {
 		return unavailable(err)
 	}
 	// Sign before marking used: signing is local, and if it failed the
 	// visitor would otherwise have spent their code for nothing. Signing
-	// credentials that would die before the link are the CV check's case
-	// again: the link would not download.
-	url, err := s.d.Links.PresignCV(ctx, s.policy.LinkTTL)
+	// credentials that would die before the link are the document check's
+	// case again: the link would not download.
+	url, err := s.d.Links.Presign(ctx, doc)
 	if errors.Is(err, ErrLinkCredentialsExpiring) {
 		return unavailable(fmt.Errorf("presign: %w", err))
 	}
@@ -477,19 +511,19 @@ func (s *Service) VerifyAccess(ctx context.Context, in VerifyInput) (Grant, erro
 		log.Info("verify refused", "reason", err.Error())
 		return Grant{}, codeStateError(err)
 	}
-	log.Info("access granted", "attempts", c.Attempts)
+	log.Info("access granted", "document", doc.Slug, "attempts", c.Attempts)
 	if s.d.Verified != nil {
 		s.d.Verified(ctx, in.RequestID)
 	}
-	return Grant{URL: url, ExpiresIn: s.policy.LinkTTL}, nil
+	return Grant{URL: url, ExpiresIn: doc.LinkTTL}, nil
 }
 
-// checkCV starts Links.CheckCV unless it has passed in this process
-// already, and returns a wait for its answer, bounded by ctx. A pass is
-// remembered, whenever it arrives; a failure is not, so the next verify
-// checks again and sees the fix as soon as it is made.
-func (s *Service) checkCV(ctx context.Context) (wait func() error) {
-	if s.cvReady.Load() {
+// checkDocument starts Links.Check for doc unless it has passed in this
+// process already, and returns a wait for its answer, bounded by ctx. A
+// pass is remembered, whenever it arrives; a failure is not, so the next
+// verify checks again and sees the fix as soon as it is made.
+func (s *Service) checkDocument(ctx context.Context, doc Document) (wait func() error) {
+	if _, ok := s.ready.Load(doc.Slug); ok {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
@@ -498,12 +532,12 @@ func (s *Service) checkCV(ctx context.Context) (wait func() error) {
 		// adapter must fail the check, not the process.
 		defer func() {
 			if p := recover(); p != nil {
-				done <- errors.New("cv check panicked")
+				done <- errors.New("document check panicked")
 			}
 		}()
-		err := s.d.Links.CheckCV(ctx)
+		err := s.d.Links.Check(ctx, doc)
 		if err == nil {
-			s.cvReady.Store(true)
+			s.ready.Store(doc.Slug, true)
 		}
 		done <- err
 	}()
@@ -516,7 +550,7 @@ func (s *Service) checkCV(ctx context.Context) (wait func() error) {
 			case err := <-done: // answered as time ran out: take the answer
 				return err
 			default:
-				return fmt.Errorf("cv check unanswered: %w", ctx.Err())
+				return fmt.Errorf("document check unanswered: %w", ctx.Err())
 			}
 		}
 	}

@@ -94,22 +94,24 @@ type presigner struct {
 	checks atomic.Int32
 
 	mu        sync.Mutex
-	checkErr  error                     // what CheckCV answers
-	checkHook func(ctx context.Context) // runs inside CheckCV, first
+	checkErr  error                     // what Check answers
+	checkHook func(ctx context.Context) // runs inside Check, first
+	checked   []string                  // the slugs checked, in order
 }
 
-func (p *presigner) PresignCV(_ context.Context, ttl time.Duration) (string, error) {
+func (p *presigner) Presign(_ context.Context, doc access.Document) (string, error) {
 	p.calls.Add(1)
 	if p.fail != nil {
 		return "", p.fail
 	}
-	return "https://files.example/cv.pdf?ttl=" + ttl.String(), nil
+	return "https://files.example/" + doc.Key + "?ttl=" + doc.LinkTTL.String(), nil
 }
 
-func (p *presigner) CheckCV(ctx context.Context) error {
+func (p *presigner) Check(ctx context.Context, doc access.Document) error {
 	p.checks.Add(1)
 	p.mu.Lock()
 	hook, err := p.checkHook, p.checkErr
+	p.checked = append(p.checked, doc.Slug)
 	p.mu.Unlock()
 	if hook != nil {
 		hook(ctx)
@@ -117,14 +119,14 @@ func (p *presigner) CheckCV(ctx context.Context) error {
 	return err
 }
 
-// failCheck makes CheckCV answer err (nil: pass) from now on.
+// failCheck makes Check answer err (nil: pass) from now on.
 func (p *presigner) failCheck(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.checkErr = err
 }
 
-// setCheck makes CheckCV run hook, then answer err, from now on.
+// setCheck makes Check run hook, then answer err, from now on.
 func (p *presigner) setCheck(hook func(context.Context), err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

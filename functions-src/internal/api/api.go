@@ -50,12 +50,15 @@ var _ Service = (*access.Service)(nil)
 // requestAccessBody is the request-access JSON. A body holding only
 // requestId and "resend": true asks for the code to be sent again.
 type requestAccessBody struct {
-	Name      string `json:"name"`
-	Email     string `json:"email"`
-	Phone     string `json:"phone"`
-	Company   string `json:"company"`
-	Location  string `json:"location"`
-	Consent   bool   `json:"consent"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Phone    string `json:"phone"`
+	Company  string `json:"company"`
+	Location string `json:"location"`
+	Consent  bool   `json:"consent"`
+	// Document is the slug of the document asked for; absent, the
+	// site's first listed.
+	Document  string `json:"document"`
 	RequestID string `json:"requestId"`
 	Resend    bool   `json:"resend"`
 	// Website is the honeypot: hidden from people, filled in by bots.
@@ -65,6 +68,9 @@ type requestAccessBody struct {
 type verifyAccessBody struct {
 	RequestID string `json:"requestId"`
 	OTP       string `json:"otp"`
+	// Document is the page's hint of which document the request is for
+	// (access.VerifyInput.Document); the request decides.
+	Document string `json:"document"`
 }
 
 type issuedResponse struct {
@@ -136,7 +142,7 @@ func RequestAccess(svc Service, cfg Config) *Function {
 		} else {
 			out, err = svc.RequestAccess(ctx, access.AccessInput{
 				Name: in.Name, Email: in.Email, Phone: in.Phone,
-				Company: in.Company, Location: in.Location, Consent: in.Consent,
+				Company: in.Company, Location: in.Location, Consent: in.Consent, Document: in.Document,
 				Honeypot: in.Website, ClientIP: clientIP,
 			})
 		}
@@ -154,7 +160,7 @@ func VerifyAccess(svc Service, cfg Config) *Function {
 		if err := decode(call.body, &in); err != nil {
 			return nil, err
 		}
-		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, ClientIP: call.clientIP})
+		g, err := svc.VerifyAccess(ctx, access.VerifyInput{RequestID: in.RequestID, OTP: in.OTP, Document: in.Document, ClientIP: call.clientIP})
 		if err != nil {
 			return nil, err
 		}

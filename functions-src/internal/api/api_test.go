@@ -97,13 +97,13 @@ const validForm = `{"name":"Ada Lovelace","email":"ada@example.com","consent":tr
 func TestRequestAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
 	resp, err := api.RequestAccess(svc, cfg(nil)).V1(context.Background(), post(
-		`{"name":"Ada","email":"ada@example.com","phone":"+447400900123","company":"E","location":"L","consent":true}`))
+		`{"name":"Ada","email":"ada@example.com","phone":"+447400900123","company":"E","location":"L","consent":true,"document":"portfolio"}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"message":"OTP sent","requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","expiresIn":600}`, resp.Body)
 	assertSecurityHeaders(t, v1Answer(resp))
 	assert.Equal(t, access.AccessInput{Name: "Ada", Email: "ada@example.com", Phone: "+447400900123",
-		Company: "E", Location: "L", Consent: true}, svc.gotAccess)
+		Company: "E", Location: "L", Consent: true, Document: "portfolio"}, svc.gotAccess)
 }
 
 func TestResendShape(t *testing.T) {
@@ -128,12 +128,12 @@ func TestResendShape(t *testing.T) {
 
 func TestVerifyAccessSuccessShape(t *testing.T) {
 	svc := &fakeService{}
-	resp, err := api.VerifyAccess(svc, cfg(nil)).V1(context.Background(), post(`{"requestId":"r","otp":"123456"}`))
+	resp, err := api.VerifyAccess(svc, cfg(nil)).V1(context.Background(), post(`{"requestId":"r","otp":"123456","document":"cv"}`))
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"redirectUrl":"https://files.example/cv.pdf?sig=x","expiresIn":120}`, resp.Body)
 	assertSecurityHeaders(t, v1Answer(resp))
-	assert.Equal(t, access.VerifyInput{RequestID: "r", OTP: "123456"}, svc.gotVerify)
+	assert.Equal(t, access.VerifyInput{RequestID: "r", OTP: "123456", Document: "cv"}, svc.gotVerify)
 }
 
 func TestRequestShapeRefusals(t *testing.T) {

@@ -36,11 +36,11 @@ func (discard) SendSMS(context.Context, access.SMS) error     { return nil }
 
 type nopLinks struct{}
 
-func (nopLinks) PresignCV(context.Context, time.Duration) (string, error) {
-	return "https://files.example/cv.pdf", nil
+func (nopLinks) Presign(_ context.Context, doc access.Document) (string, error) {
+	return "https://files.example/" + doc.Key, nil
 }
 
-func (nopLinks) CheckCV(context.Context) error { return nil }
+func (nopLinks) Check(context.Context, access.Document) error { return nil }
 
 // realService is the domain on a real embedded store; only delivery is faked.
 func realService(f *testing.F) (*access.Service, *countingStore) {
@@ -106,6 +106,9 @@ func FuzzRequestAccess(f *testing.F) {
 		`{"name":[[[[[[]]]]]],"email":1,"consent":"yes"}`,
 		`{"name":"A","email":"a@b.co","consent":true,"website":"spam"}`,
 		`{"NAME":"A","email":"a@b.co","consent":true}`,
+		`{"name":"A","email":"a@b.co","consent":true,"document":"cv"}`,
+		`{"name":"A","email":"a@b.co","consent":true,"document":"../../etc/passwd"}`,
+		`{"name":"A","email":"a@b.co","consent":true,"document":7}`,
 		`{}`, `[]`, `null`, `"x"`, ``, `{"name":"\u202e","email":"a@b.co","consent":true}`,
 	} {
 		f.Add([]byte(seed), "application/json")
@@ -132,6 +135,7 @@ func FuzzVerifyAccess(f *testing.F) {
 		`{"requestId":"../../etc/passwd","otp":"٠١٢٣٤٥"}`,
 		`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","otp":123456}`,
 		`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","otp":"123456","otp":"654321"}`,
+		`{"requestId":"6f1c8a53-93a4-4c8e-9a43-1d7c1f6e1a01","otp":"123456","document":"portfolio"}`,
 		`{}`, `{"otp":null}`,
 	} {
 		f.Add([]byte(seed))

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -134,7 +133,7 @@ func New(cfg Config, o Options) (*App, error) {
 			return nil, err
 		}
 		svc, err := access.NewService(access.Deps{
-			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links, Phones: o.Phones,
+			Store: b.Store, Mailer: b.Mailer, SMS: b.SMS, Links: b.Links, Phones: o.Phones, Documents: cfg.Documents,
 			Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 		}, cfg.Policy, sender)
 		if err != nil {
@@ -148,23 +147,23 @@ func New(cfg Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := embedded.EnsureSampleCV(cfg.CVFile); err != nil {
-		return nil, err
-	}
 	outbox := &embedded.Outbox{Dir: cfg.OutboxDir, From: cfg.MailFrom, Now: o.Now}
 	links := &embedded.Links{
-		Key:      deriveKey(cfg.OTPSecrets[0], "cv-access/download-link/v1"),
-		BaseURL:  cfg.SiteURL,
-		File:     cfg.CVFile,
-		FileName: filepath.Base(cfg.CVFile),
-		Now:      o.Now,
+		Key:       deriveKey(cfg.OTPSecrets[0], "cv-access/download-link/v1"),
+		BaseURL:   cfg.SiteURL,
+		Dir:       cfg.DocumentsDir,
+		Documents: cfg.Documents,
+		Now:       o.Now,
+	}
+	if err := embedded.EnsureSamples(links); err != nil {
+		return nil, err
 	}
 	deps := access.Deps{
-		Store: store, Mailer: outbox, SMS: outbox, Links: links, Phones: o.Phones,
+		Store: store, Mailer: outbox, SMS: outbox, Links: links, Phones: o.Phones, Documents: cfg.Documents,
 		Codes: codes, Rand: o.Rand, Now: o.Now, LimitKeys: limitKeys,
 	}
 	if cfg.Notify && o.Notifier != nil {
-		n := &access.Notifier{Store: store, Mail: outbox, To: cfg.OwnerEmail, SiteURL: cfg.SiteURL, Now: o.Now}
+		n := &access.Notifier{Store: store, Mail: outbox, To: cfg.OwnerEmail, SiteURL: cfg.SiteURL, Now: o.Now, Documents: cfg.Documents}
 		deps.Verified = o.Notifier(n, o.Now)
 	}
 	svc, err := access.NewService(deps, cfg.Policy, sender)

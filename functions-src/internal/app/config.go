@@ -6,6 +6,7 @@ package app
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -43,10 +44,14 @@ type Config struct {
 	OwnerEmail string
 	Notify     bool
 
-	// Local backend.
-	DataDir   string
-	OutboxDir string
-	CVFile    string
+	// The gated documents (CV_DOCUMENTS or CV_DOCUMENTS_FILE; the CV
+	// alone when neither is set).
+	Documents access.Documents
+
+	// Local backend: the documents live in DocumentsDir, each at its key.
+	DataDir      string
+	OutboxDir    string
+	DocumentsDir string
 
 	// AWS backend.
 	AWS awsbackend.Config
@@ -84,7 +89,14 @@ func LoadConfig(env Getenv) (Config, error) {
 
 	c.DataDir = loadDataDir(env)
 	c.OutboxDir = orDefault(env("CV_OUTBOX_DIR"), filepath.Join(c.DataDir, "outbox"))
-	c.CVFile = orDefault(env("CV_LOCAL_CV_FILE"), filepath.Join(c.DataDir, "private", "cv.pdf"))
+	c.DocumentsDir = orDefault(env("CV_LOCAL_DOCUMENTS_DIR"), filepath.Join(c.DataDir, "private"))
+	if v := strings.TrimSpace(env("CV_LOCAL_CV_FILE")); v != "" {
+		errs = append(errs, fmt.Errorf("CV_LOCAL_CV_FILE is replaced by CV_LOCAL_DOCUMENTS_DIR, the folder holding each document at its key: "+
+			"put the CV at %s and unset CV_LOCAL_CV_FILE", filepath.Join(c.DocumentsDir, "cv.pdf")))
+	}
+	if c.Documents, err = loadDocuments(env); err != nil {
+		errs = append(errs, err)
+	}
 
 	port := orDefault(env("PORT"), "8888")
 	c.SiteURL = strings.TrimRight(strings.TrimSpace(env("CV_SITE_URL")), "/")
@@ -190,6 +202,7 @@ func LoadConfig(env Getenv) (Config, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		c.AWS.Documents = c.Documents
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -211,7 +224,9 @@ func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
 	}
 	c, err := loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")), true)
 	c.OwnerPage = strings.TrimSpace(env("CV_OWNER_EMAIL")) != ""
-	return c, err
+	docs, derr := loadDocuments(env)
+	c.Documents = docs
+	return c, errors.Join(err, derr)
 }
 
 // OwnerConfig is what cv-owner reads: which backend holds the requests,
@@ -228,7 +243,7 @@ func (c OwnerConfig) StorePath() string { return storePath(c.DataDir) }
 // LoadOwnerConfig reads what cv-owner needs. On CV_BACKEND=aws that is the
 // region, the tables and the owner's keys: exactly what Terraform's
 // owner_env output gives (CV_BACKEND, CV_AWS_REGION, CV_S3_BUCKET,
-// CV_S3_KEY, CV_TABLE_*, CV_AWS_ACCESS_KEY_ID, CV_AWS_SECRET_ACCESS_KEY),
+// CV_TABLE_*, CV_AWS_ACCESS_KEY_ID, CV_AWS_SECRET_ACCESS_KEY),
 // the bucket being read if set but not required, as cv-owner never touches
 // it. On the local backend it is CV_DATA_DIR, as for the functions. It
 // leaves out what only the functions use (CV_OTP_SECRET, CV_SITE_URL,
@@ -321,7 +336,6 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 			Limits:   orDefault(env("CV_TABLE_LIMITS"), "cv-rate-limits"),
 		},
 		Bucket:              strings.TrimSpace(env("CV_S3_BUCKET")),
-		Key:                 orDefault(env("CV_S3_KEY"), "cv.pdf"),
 		MailFrom:            mailFrom,
 		SESConfigurationSet: strings.TrimSpace(env("CV_SES_CONFIGURATION_SET")),
 		SMSSenderID:         strings.TrimSpace(env("CV_SMS_SENDER_ID")),
@@ -335,6 +349,41 @@ func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, e
 		errs = append(errs, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadDocuments reads the gated documents: CV_DOCUMENTS holds the list's
+// JSON (Terraform writes it from the site's data/cv_access.json),
+// CV_DOCUMENTS_FILE names a file holding it (the dev server's way). With
+// neither, the site gates its CV alone, at CV_S3_KEY (default cv.pdf), as
+// before there were several.
+func loadDocuments(env Getenv) (access.Documents, error) {
+	raw, file, key := strings.TrimSpace(env("CV_DOCUMENTS")), strings.TrimSpace(env("CV_DOCUMENTS_FILE")), strings.TrimSpace(env("CV_S3_KEY"))
+	name := "CV_DOCUMENTS"
+	switch {
+	case raw != "" && file != "":
+		return access.Documents{}, errors.New("CV_DOCUMENTS and CV_DOCUMENTS_FILE are both set: set one")
+	case (raw != "" || file != "") && key != "":
+		return access.Documents{}, errors.New("CV_S3_KEY is set beside the document list, which names each document's key: unset CV_S3_KEY")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return access.Documents{}, fmt.Errorf("CV_DOCUMENTS_FILE: %w", err)
+		}
+		raw, name = string(b), "CV_DOCUMENTS_FILE "+file
+	case raw == "":
+		// The CV alone: its key is checked by the list's own rules.
+		entry, _ := json.Marshal(map[string]any{"documents": []map[string]string{{"slug": "cv", "title": "CV", "key": orDefault(key, "cv.pdf"), "page": "/cv/"}}})
+		docs, err := access.ParseDocuments(entry)
+		if err != nil {
+			return access.Documents{}, fmt.Errorf("CV_S3_KEY=%q: %w", key, err)
+		}
+		return docs, nil
+	}
+	docs, err := access.ParseDocuments([]byte(raw))
+	if err != nil {
+		return access.Documents{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return docs, nil
 }
 
 // loadNotify reads where the owner's download notifications go and

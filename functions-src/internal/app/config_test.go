@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/phone"
@@ -27,7 +28,8 @@ func TestLocalDefaults(t *testing.T) {
 	assert.Equal(t, app.BackendLocal, c.Backend)
 	assert.Equal(t, "http://127.0.0.1:8888", c.SiteURL)
 	assert.Equal(t, filepath.Join(dir, "outbox"), c.OutboxDir)
-	assert.Equal(t, filepath.Join(dir, "private", "cv.pdf"), c.CVFile)
+	assert.Equal(t, filepath.Join(dir, "private"), c.DocumentsDir)
+	assert.Equal(t, access.SingleDocument("cv.pdf"), c.Documents, "no list: the CV alone")
 	assert.Equal(t, filepath.Join(dir, "cv-access.db"), c.StorePath())
 	assert.Equal(t, 180*24*time.Hour, c.Policy.Retention)
 
@@ -47,13 +49,13 @@ func TestLocalDefaults(t *testing.T) {
 
 func TestOverrides(t *testing.T) {
 	c, err := app.LoadConfig(envOf(map[string]string{
-		"CV_DATA_DIR": t.TempDir(), "CV_OUTBOX_DIR": "/tmp/out", "CV_LOCAL_CV_FILE": "/tmp/me.pdf",
+		"CV_DATA_DIR": t.TempDir(), "CV_OUTBOX_DIR": "/tmp/out", "CV_LOCAL_DOCUMENTS_DIR": "/tmp/docs",
 		"CV_SITE_URL": "HTTPS://CV.Example.com/", "CV_OWNER_NAME": "Ada", "CV_RETENTION_DAYS": "30",
 		"CV_POLICY_VERSION": "2027-01-01", "CV_OTP_SECRET": strongSecret + "," + strings.Repeat("o", 40),
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "/tmp/out", c.OutboxDir)
-	assert.Equal(t, "/tmp/me.pdf", c.CVFile)
+	assert.Equal(t, "/tmp/docs", c.DocumentsDir)
 	assert.Equal(t, "https://cv.example.com", c.SiteURL, "an origin as browsers send it: lower case, no slash")
 	assert.Equal(t, "Ada", c.OwnerName)
 	assert.Equal(t, 30*24*time.Hour, c.Policy.Retention)
@@ -104,7 +106,7 @@ func TestAWSConfig(t *testing.T) {
 	assert.Equal(t, "eu-west-2", c.AWS.Region)
 	assert.Equal(t, "cv-requests", c.AWS.Tables.Requests)
 	assert.Equal(t, "otps", c.AWS.Tables.OTPs)
-	assert.Equal(t, "cv.pdf", c.AWS.Key)
+	assert.Equal(t, access.SingleDocument("cv.pdf"), c.AWS.Documents)
 	assert.False(t, c.AWS.Emulated)
 	_, statErr := os.Stat(filepath.Join(dir, "otp-secret"))
 	assert.True(t, os.IsNotExist(statErr), "no dev secret is made outside local mode")
@@ -131,10 +133,59 @@ func TestNewWiresTheLocalBackend(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, a.Service)
 	require.NotNil(t, a.Links)
-	_, err = os.Stat(c.CVFile)
+	_, err = os.Stat(filepath.Join(dir, "private", "cv.pdf"))
 	assert.NoError(t, err, "the sample CV is put in place")
 	_, err = os.Stat(c.StorePath())
 	assert.NoError(t, err)
+
+	// Every listed document gets a placeholder, at its key.
+	list := filepath.Join(dir, "documents.json")
+	require.NoError(t, os.WriteFile(list, []byte(`{"documents":[{"slug":"cv","title":"CV"},{"slug":"talk","title":"talk slides","key":"talks/2026.pdf"}]}`), 0o600))
+	c, err = app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": dir, "CV_DOCUMENTS_FILE": list}))
+	require.NoError(t, err)
+	_, err = app.New(c, app.Options{})
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "private", "talks", "2026.pdf"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "Sample document: talk slides")
+}
+
+func TestDocumentList(t *testing.T) {
+	list := `{"documents":[{"slug":"cv","title":"CV","key":"me/cv.pdf"},{"slug":"portfolio","title":"portfolio"}]}`
+	file := filepath.Join(t.TempDir(), "cv_access.json")
+	require.NoError(t, os.WriteFile(file, []byte(list), 0o600))
+	want, err := access.ParseDocuments([]byte(list))
+	require.NoError(t, err)
+	for _, env := range []map[string]string{{"CV_DOCUMENTS": list}, {"CV_DOCUMENTS_FILE": file}} {
+		env["CV_DATA_DIR"] = t.TempDir()
+		c, err := app.LoadConfig(envOf(env))
+		require.NoError(t, err)
+		assert.Equal(t, want, c.Documents)
+	}
+	c, err := app.LoadConfig(envOf(map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_S3_KEY": "cv/ada.pdf"}))
+	require.NoError(t, err)
+	assert.Equal(t, access.SingleDocument("cv/ada.pdf"), c.Documents, "no list: the CV alone, at CV_S3_KEY as before")
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"both lists", map[string]string{"CV_DOCUMENTS": list, "CV_DOCUMENTS_FILE": file}, "CV_DOCUMENTS and CV_DOCUMENTS_FILE are both set"},
+		{"a key beside the list", map[string]string{"CV_DOCUMENTS": list, "CV_S3_KEY": "cv.pdf"}, "CV_S3_KEY is set beside the document list"},
+		{"a bad list", map[string]string{"CV_DOCUMENTS": `{"documents":[{"slug":"CV","title":"CV"}]}`}, `CV_DOCUMENTS: document 1: "slug" "CV"`},
+		{"no such file", map[string]string{"CV_DOCUMENTS_FILE": "/no/such/file.json"}, "CV_DOCUMENTS_FILE: open /no/such/file.json"},
+		{"a bad file", map[string]string{"CV_DOCUMENTS_FILE": file + "x"}, "CV_DOCUMENTS_FILE"},
+		{"a wildcard key", map[string]string{"CV_S3_KEY": "cv*.pdf"}, `CV_S3_KEY="cv*.pdf"`},
+		{"the old local file", map[string]string{"CV_LOCAL_CV_FILE": "/tmp/me.pdf"}, "CV_LOCAL_CV_FILE is replaced by CV_LOCAL_DOCUMENTS_DIR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["CV_DATA_DIR"] = t.TempDir()
+			_, err := app.LoadConfig(envOf(tc.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }
 
 func TestSMSRegions(t *testing.T) {
@@ -189,7 +240,7 @@ func TestSetupConfigNeedsOnlyWhatSetupUses(t *testing.T) {
 	require.NoError(t, err, "no CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME or CV_MAIL_FROM needed")
 	assert.Equal(t, "eu-west-2", c.Region)
 	assert.Equal(t, "my-cv", c.Bucket)
-	assert.Equal(t, "cv.pdf", c.Key)
+	assert.Equal(t, access.SingleDocument("cv.pdf"), c.Documents)
 	assert.Equal(t, "limits", c.Tables.Limits)
 	assert.Empty(t, c.MailFrom)
 

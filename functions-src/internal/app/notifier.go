@@ -49,6 +49,10 @@ func LoadNotifierConfig(env Getenv) (NotifierConfig, error) {
 	if c.AWS, err = loadAWS(env, mailFrom, false); err != nil {
 		errs = append(errs, err)
 	}
+	// The list names each request's document by its title.
+	if c.AWS.Documents, err = loadDocuments(env); err != nil {
+		errs = append(errs, err)
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -62,5 +66,5 @@ func NewNotifier(c NotifierConfig, now func() time.Time) (*access.Notifier, erro
 	if err != nil {
 		return nil, err
 	}
-	return &access.Notifier{Store: b.Store, Mail: b.Mailer, To: c.OwnerEmail, SiteURL: c.SiteURL, Now: now}, nil
+	return &access.Notifier{Store: b.Store, Mail: b.Mailer, To: c.OwnerEmail, SiteURL: c.SiteURL, Now: now, Documents: c.AWS.Documents}, nil
 }

@@ -108,6 +108,14 @@ var (
 	setupErr  error
 )
 
+// testCVKey is where the fixture's deployment keeps its CV.
+const testCVKey = "cv/alex-sample.pdf"
+
+// cvAt is the CV document kept at key, whose links live ttl.
+func cvAt(key string, ttl time.Duration) access.Document {
+	return access.Document{Slug: "cv", Title: "CV", Key: key, Page: "/cv/", LinkTTL: ttl}
+}
+
 func backend(t *testing.T) *fixture {
 	t.Helper()
 	if stack == nil {
@@ -117,10 +125,10 @@ func backend(t *testing.T) *fixture {
 		f := &fixture{counter: &callCounter{calls: map[string]int{}}, clock: &clock{t: time.Now()}}
 		f.cfg = awsbackend.Config{
 			Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: emulators.SecretAccessKey,
-			Tables:   awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test", Limits: "cv-rate-limits-test"},
-			Bucket:   "cv-private-test",
-			Key:      "cv/alex-sample.pdf",
-			MailFrom: "CV <cv@example.com>", Endpoints: stack.Endpoints(), Emulated: true,
+			Tables:    awsbackend.Tables{Requests: "cv-requests-test", OTPs: "otps-test", Limits: "cv-rate-limits-test"},
+			Bucket:    "cv-private-test",
+			Documents: access.SingleDocument(testCVKey),
+			MailFrom:  "CV <cv@example.com>", Endpoints: stack.Endpoints(), Emulated: true,
 			APIOptions: []func(*middleware.Stack) error{f.counter.middleware},
 		}
 		f.backend, setupErr = awsbackend.New(context.Background(), f.cfg, f.clock.Now)
@@ -163,13 +171,16 @@ func service(t *testing.T, f *fixture) *access.Service {
 }
 
 // serviceWith is service with links of its own.
-func serviceWith(t *testing.T, f *fixture, links access.Presigner) *access.Service {
+// serviceWith is the domain on f's backend with links, gating docs (f's
+// own when none are given).
+func serviceWith(t *testing.T, f *fixture, links access.Presigner, docs ...access.Documents) *access.Service {
 	t.Helper()
 	codes, err := access.NewCodes(rand.Reader, []byte(strings.Repeat("k", 32)))
 	require.NoError(t, err)
 	svc, err := access.NewService(access.Deps{
 		Store: f.backend.Store, Mailer: f.backend.Mailer, SMS: f.backend.SMS, Links: links, Phones: phone.Numbers{},
 		Codes: codes, Rand: rand.Reader, Now: f.clock.Now, LimitKeys: [][]byte{[]byte("limit-key")},
+		Documents: append(docs, f.cfg.Documents)[0],
 	}, access.DefaultPolicy(), access.Sender{OwnerName: "Alex Sample", SiteURL: "https://cv.example.com"})
 	require.NoError(t, err)
 	return svc
@@ -261,7 +272,7 @@ func TestFlowOnAWSCountsRoundTrips(t *testing.T) {
 func TestPresignedLinks(t *testing.T) {
 	f := backend(t)
 	ctx := context.Background()
-	link, err := f.backend.Links.PresignCV(ctx, 120*time.Second)
+	link, err := f.backend.Links.Presign(ctx, cvAt(testCVKey, 120*time.Second))
 	require.NoError(t, err)
 	u, err := url.Parse(link)
 	require.NoError(t, err)
@@ -293,7 +304,7 @@ func TestPresignedLinks(t *testing.T) {
 		"anonymous (unsigned)": u.Scheme + "://" + u.Host + u.Path,
 	}
 	f.clock.Set(time.Now().Add(-121 * time.Second))
-	refused["expired"], err = f.backend.Links.PresignCV(ctx, 120*time.Second)
+	refused["expired"], err = f.backend.Links.Presign(ctx, cvAt(testCVKey, 120*time.Second))
 	require.NoError(t, err)
 	for name, link := range refused {
 		t.Run(name, func(t *testing.T) {
@@ -408,10 +419,10 @@ func TestAHangingDependencyEndsTheRequestAtTheDeadline(t *testing.T) {
 func TestSetupWarnsWhenTheCVIsMissing(t *testing.T) {
 	f := backend(t)
 	cfg := f.cfg
-	cfg.Key = "no/such/cv.pdf"
+	cfg.Documents = access.SingleDocument("no/such/cv.pdf")
 	var said []string
 	require.NoError(t, awsbackend.Setup(context.Background(), f.backend, cfg, nil, func(s string) { said = append(said, s) }))
-	assert.Contains(t, strings.Join(said, "\n"), "WARNING: there is no CV at s3://cv-private-test/no/such/cv.pdf")
+	assert.Contains(t, strings.Join(said, "\n"), `WARNING: document "cv" is not at s3://cv-private-test/no/such/cv.pdf`)
 }
 
 // The embedded backend runs the same check in internal/app.

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
 // Config is what the AWS backend needs. Endpoints for emulators come from
@@ -34,7 +36,8 @@ type Config struct {
 
 	Tables Tables
 	Bucket string
-	Key    string // the CV object
+	// Documents are the gated objects in Bucket, each at its key.
+	Documents access.Documents
 
 	MailFrom            string
 	SESConfigurationSet string
@@ -263,7 +266,7 @@ func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.T
 		Owner:    NewOwnerStore(db, c.Tables),
 		Mailer:   mailer,
 		SMS:      sms,
-		Links:    NewPresigner(s3c, c.Bucket, c.Key, now),
+		Links:    NewPresigner(s3c, c.Bucket, now),
 		DynamoDB: db,
 		S3:       s3c,
 		SES:      ses,

@@ -231,18 +231,20 @@ func Check(ctx context.Context, b *Backend, c Config, now time.Time) []CheckResu
 			return errors.As(err, &api) && (api.ErrorCode() == "InvalidParameter" || api.ErrorCode() == "InvalidParameterValue")
 		})
 
-	// The CV, which the functions' links read with s3:GetObject.
-	try("s3:GetObject", fmt.Sprintf("on s3://%s/%s", c.Bucket, c.Key), "", func(ctx context.Context) error {
-		_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(c.Key)})
-		return err
-	}, nil)
-	last := &out[len(out)-1]
-	switch httpStatus(last.Err) {
-	case http.StatusNotFound:
-		last.Status, last.Reason = CheckFailed, "404: the CV is not uploaded; `make aws-setup CV=path/to/cv.pdf` uploads it"
-	case http.StatusForbidden:
-		if !last.CredentialsRefused() {
-			last.Status, last.Reason = CheckDenied, "403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both)"
+	// The documents, which the functions' links read with s3:GetObject.
+	for _, d := range c.Documents.All() {
+		try("s3:GetObject", fmt.Sprintf("on s3://%s/%s (document %q)", c.Bucket, d.Key, d.Slug), "", func(ctx context.Context) error {
+			_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(d.Key)})
+			return err
+		}, nil)
+		last := &out[len(out)-1]
+		switch httpStatus(last.Err) {
+		case http.StatusNotFound:
+			last.Status, last.Reason = CheckFailed, "404: the document is not uploaded; infra/'s document_files (or `make aws-setup CV=path/to/file` for the first document) uploads it"
+		case http.StatusForbidden:
+			if !last.CredentialsRefused() {
+				last.Status, last.Reason = CheckDenied, "403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both)"
+			}
 		}
 	}
 	return out

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 )
@@ -40,7 +41,7 @@ func checked(f *fixture) []string {
 		"ok     dynamodb:TransactGetItems on tables " + t.Requests + " and " + t.OTPs + " (on AWS authorised as the item actions above)",
 		"ok     ses:SendEmail from cv@example.com (to success@simulator.amazonses.com, SES's mailbox simulator: a real send, which SES documents for testing)",
 		"ok     sns:Publish to a phone number (to the invalid number +0, which SNS refuses after authorising the call: nothing is sent)",
-		"ok     s3:GetObject on s3://" + f.cfg.Bucket + "/" + f.cfg.Key,
+		"ok     s3:GetObject on s3://" + f.cfg.Bucket + "/" + testCVKey + ` (document "cv")`,
 	}
 }
 
@@ -171,11 +172,11 @@ func TestCheckNamesWhatIsDeniedOrBroken(t *testing.T) {
 		}, map[int]string{12: "DENIED sns:Publish to a phone number (AuthorizationError; to the invalid number +0, which SNS refuses after authorising the call: nothing is sent)"}},
 		{"S3", func(c *awsbackend.Config) {
 			c.Endpoints.S3 = emulators.StandIn(t, "", denyAll("s3"))
-		}, map[int]string{13: "DENIED s3:GetObject on s3://" + f.cfg.Bucket + "/" + f.cfg.Key +
+		}, map[int]string{13: "DENIED s3:GetObject on s3://" + f.cfg.Bucket + "/" + testCVKey + ` (document "cv")` +
 			" (403: denied, or the object is missing (without s3:ListBucket S3 answers 403 for both))"}},
-		{"the CV is not uploaded", func(c *awsbackend.Config) { c.Key = "no-such-cv.pdf" },
+		{"the CV is not uploaded", func(c *awsbackend.Config) { c.Documents = access.SingleDocument("no-such-cv.pdf") },
 			map[int]string{13: "FAILED s3:GetObject on s3://" + f.cfg.Bucket + "/no-such-cv.pdf" +
-				" (404: the CV is not uploaded; `make aws-setup CV=path/to/cv.pdf` uploads it)"}},
+				` (document "cv") (404: the document is not uploaded; infra/'s document_files (or ` + "`make aws-setup CV=path/to/file`" + ` for the first document) uploads it)`}},
 		{"a missing table", func(c *awsbackend.Config) { c.Tables.Limits = "no-such-table" },
 			map[int]string{8: "FAILED dynamodb:UpdateItem on table no-such-table (ResourceNotFoundException: Cannot do operations on a non-existent table)"}},
 		{"no sender", func(c *awsbackend.Config) { c.MailFrom = "" },

@@ -149,11 +149,11 @@ func (d *contendedDB) counted(table, prefix string) int {
 
 type noLinks struct{}
 
-func (noLinks) PresignCV(context.Context, time.Duration) (string, error) {
+func (noLinks) Presign(context.Context, access.Document) (string, error) {
 	return "https://files.example/cv", nil
 }
 
-func (noLinks) CheckCV(context.Context) error { return nil }
+func (noLinks) Check(context.Context, access.Document) error { return nil }
 
 // quietMailer accepts every message: this test is about the store.
 type quietMailer struct{ emails, texts atomic.Int32 }

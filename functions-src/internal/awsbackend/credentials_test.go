@@ -55,7 +55,7 @@ func temporary(keyID, secret, token string, expires time.Time) aws.Credentials {
 // credentials come from p. cached wraps p as production's configuration
 // does (config.LoadDefaultConfig puts every provider in an
 // aws.CredentialsCache); otherwise the client asks p on every signing.
-func presignerWith(t *testing.T, p aws.CredentialsProvider, cached bool, endpoint, bucket, key string, now func() time.Time) *awsbackend.Presigner {
+func presignerWith(t *testing.T, p aws.CredentialsProvider, cached bool, endpoint, bucket string, now func() time.Time) *awsbackend.Presigner {
 	t.Helper()
 	var creds aws.CredentialsProvider = p
 	if cached {
@@ -67,7 +67,7 @@ func presignerWith(t *testing.T, p aws.CredentialsProvider, cached bool, endpoin
 		creds = cfg.Credentials
 	}
 	client := s3.New(s3.Options{Region: emulators.Region, Credentials: creds, BaseEndpoint: aws.String(endpoint), UsePathStyle: true})
-	return awsbackend.NewPresigner(client, bucket, key, now)
+	return awsbackend.NewPresigner(client, bucket, now)
 }
 
 // linkCredentials returns the key id and session token a link was signed
@@ -114,8 +114,8 @@ func TestLinksAreSignedOnlyWithCredentialsThatOutliveThem(t *testing.T) {
 		} {
 			t.Run(fmt.Sprintf("%s (cached=%v)", tc.name, cached), func(t *testing.T) {
 				p := &issuer{sets: tc.sets}
-				links := presignerWith(t, p, cached, "http://127.0.0.1:1", "cv-bucket", "cv/ada.pdf", clock)
-				link, err := links.PresignCV(context.Background(), ttl)
+				links := presignerWith(t, p, cached, "http://127.0.0.1:1", "cv-bucket", clock)
+				link, err := links.Presign(context.Background(), cvAt("cv/ada.pdf", ttl))
 				if cached {
 					assert.Equal(t, tc.calls, p.retrievals(), "retrievals for the first link")
 				}
@@ -136,7 +136,7 @@ func TestLinksAreSignedOnlyWithCredentialsThatOutliveThem(t *testing.T) {
 
 				// The next link is signed from the same credentials: a
 				// cache is not asked again while they last.
-				link, err = links.PresignCV(context.Background(), ttl)
+				link, err = links.Presign(context.Background(), cvAt("cv/ada.pdf", ttl))
 				require.NoError(t, err)
 				keyID, _, _ = linkCredentials(t, link)
 				assert.Equal(t, tc.keyID, keyID)
@@ -159,8 +159,8 @@ func TestLinkSignedWithRefreshedCredentialsDownloads(t *testing.T) {
 		temporary(emulators.AccessKeyID, emulators.SecretAccessKey, "first-token", now.Add(60*time.Second)),
 		temporary(emulators.AccessKeyID, emulators.SecretAccessKey, "second-token", now.Add(time.Hour)),
 	}}
-	links := presignerWith(t, p, true, stack.S3, f.cfg.Bucket, f.cfg.Key, func() time.Time { return now })
-	link, err := links.PresignCV(context.Background(), 120*time.Second)
+	links := presignerWith(t, p, true, stack.S3, f.cfg.Bucket, func() time.Time { return now })
+	link, err := links.Presign(context.Background(), cvAt(testCVKey, 120*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, 2, p.retrievals())
 	_, token, _ := linkCredentials(t, link)
@@ -181,7 +181,7 @@ func TestVerifyWithShortLivedSigningCredentialsOnAWS(t *testing.T) {
 	p := &issuer{sets: []aws.Credentials{
 		temporary(emulators.AccessKeyID, emulators.SecretAccessKey, "always-short", now.Add(60*time.Second)),
 	}}
-	links := presignerWith(t, p, true, stack.S3, f.cfg.Bucket, f.cfg.Key, time.Now)
+	links := presignerWith(t, p, true, stack.S3, f.cfg.Bucket, time.Now)
 	svc := serviceWith(t, f, links)
 	logs := &flowtest.Buffer{}
 	h := api.VerifyAccess(svc, api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}).V1
@@ -225,13 +225,13 @@ func TestLambdaEnvironmentCredentialsSignAsBefore(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "lambda-role-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "lambda-role-token")
 	// The functions' own backend, as on Lambda: no CV_AWS_* key.
-	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: emulators.Region, Bucket: "cv-bucket", Key: "cv/ada.pdf",
+	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: emulators.Region, Bucket: "cv-bucket",
 		Emulated: true, Endpoints: awsbackend.Endpoints{S3: "http://127.0.0.1:1"}}, time.Now)
 	require.NoError(t, err)
 	creds, err := b.S3.Options().Credentials.Retrieve(context.Background())
 	require.NoError(t, err)
 	require.False(t, creds.CanExpire, "no expiry is known for environment credentials")
-	link, err := b.Links.PresignCV(context.Background(), 120*time.Second)
+	link, err := b.Links.Presign(context.Background(), cvAt("cv/ada.pdf", 120*time.Second))
 	require.NoError(t, err)
 	keyID, token, expires := linkCredentials(t, link)
 	assert.Equal(t, "ASIALAMBDAROLE", keyID)

@@ -32,7 +32,7 @@ import (
 // presignerAt is the production presigner with its own S3 client, built
 // from the production configuration (credentials, retries) but pointed at
 // endpoint and signing with the given secret key.
-func presignerAt(t *testing.T, endpoint, secretKey, bucket, key string) *awsbackend.Presigner {
+func presignerAt(t *testing.T, endpoint, secretKey, bucket string) *awsbackend.Presigner {
 	t.Helper()
 	cfg, err := awsdefault.LoadAWSConfig(context.Background(), awsbackend.Config{
 		Region: emulators.Region, AccessKeyID: emulators.AccessKeyID, SecretAccessKey: secretKey})
@@ -41,7 +41,7 @@ func presignerAt(t *testing.T, endpoint, secretKey, bucket, key string) *awsback
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})
-	return awsbackend.NewPresigner(client, bucket, key, time.Now)
+	return awsbackend.NewPresigner(client, bucket, time.Now)
 }
 
 // s3Stub answers every request with status and body, as S3 would, and
@@ -83,7 +83,7 @@ func TestCVCheckMapsS3Answers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			endpoint, heads := s3Stub(t, tc.status, tc.body)
-			err := presignerAt(t, endpoint, emulators.SecretAccessKey, "cv-bucket", "cv/ada.pdf").CheckCV(context.Background())
+			err := presignerAt(t, endpoint, emulators.SecretAccessKey, "cv-bucket").Check(context.Background(), cvAt("cv/ada.pdf", 2*time.Minute))
 			require.Error(t, err)
 			for _, sentinel := range []error{access.ErrCVDenied, access.ErrCVMissing} {
 				assert.Equal(t, sentinel == tc.sentinel, errors.Is(err, sentinel), "errors.Is(%v)", sentinel)
@@ -107,13 +107,13 @@ func TestCVCheckOnTheEmulators(t *testing.T) {
 		secretKey string
 		sentinel  error
 	}{
-		{"the CV is there", f.cfg.Bucket, f.cfg.Key, emulators.SecretAccessKey, nil},
+		{"the CV is there", f.cfg.Bucket, testCVKey, emulators.SecretAccessKey, nil},
 		{"no such object", f.cfg.Bucket, "cv/none.pdf", emulators.SecretAccessKey, access.ErrCVMissing},
-		{"no such bucket", "cv-no-such-bucket", f.cfg.Key, emulators.SecretAccessKey, access.ErrCVMissing},
-		{"keys S3 refuses", f.cfg.Bucket, f.cfg.Key, "not-the-secret", access.ErrCVDenied},
+		{"no such bucket", "cv-no-such-bucket", testCVKey, emulators.SecretAccessKey, access.ErrCVMissing},
+		{"keys S3 refuses", f.cfg.Bucket, testCVKey, "not-the-secret", access.ErrCVDenied},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := presignerAt(t, stack.S3, tc.secretKey, tc.bucket, tc.key).CheckCV(context.Background())
+			err := presignerAt(t, stack.S3, tc.secretKey, tc.bucket).Check(context.Background(), cvAt(tc.key, 2*time.Minute))
 			if tc.sentinel == nil {
 				assert.NoError(t, err)
 				return
@@ -131,8 +131,8 @@ func TestVerifyWithTheCVMissingOnAWS(t *testing.T) {
 	f := backend(t)
 	ctx := context.Background()
 	key := fmt.Sprintf("cv/missing-%d.pdf", time.Now().UnixNano())
-	links := awsbackend.NewPresigner(f.backend.S3, f.cfg.Bucket, key, f.clock.Now)
-	svc := serviceWith(t, f, links)
+	links := awsbackend.NewPresigner(f.backend.S3, f.cfg.Bucket, f.clock.Now)
+	svc := serviceWith(t, f, links, access.SingleDocument(key))
 	logs := &flowtest.Buffer{}
 	h := api.VerifyAccess(svc, api.Config{Log: slog.New(slog.NewJSONHandler(logs, nil)), Origins: []string{"https://cv.example.com"}}).V1
 

@@ -76,6 +76,7 @@ type requestItem struct {
 	Phone         string `dynamodbav:"phone,omitempty"`
 	Company       string `dynamodbav:"company,omitempty"`
 	Location      string `dynamodbav:"location,omitempty"`
+	Document      string `dynamodbav:"document,omitempty"`
 	PolicyVersion string `dynamodbav:"consent_policy_version"`
 	ConsentAt     int64  `dynamodbav:"consent_at"`
 	Status        string `dynamodbav:"otp_status"`
@@ -88,6 +89,7 @@ type requestItem struct {
 // codeItem is an otps item: the keyed hash of the live code and its state.
 type codeItem struct {
 	RequestID string `dynamodbav:"request_id"`
+	Document  string `dynamodbav:"document,omitempty"`
 	OTPHash   []byte `dynamodbav:"otp_hash"`
 	Expires   int64  `dynamodbav:"expires"`
 	Attempts  int    `dynamodbav:"attempts"`
@@ -100,7 +102,7 @@ type codeItem struct {
 func fromRequest(r access.Request) requestItem {
 	it := requestItem{
 		RequestID: r.ID, Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
-		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
+		Document: r.Document, PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
 		Status: string(r.Status), Timestamp: r.CreatedAt.Unix(), TTL: r.DeleteAt.Unix(),
 	}
 	if !r.VerifiedAt.IsZero() {
@@ -115,6 +117,7 @@ func fromRequest(r access.Request) requestItem {
 func (it requestItem) request() access.Request {
 	r := access.Request{
 		ID: it.RequestID, Name: it.Name, Email: it.Email, Phone: it.Phone, Company: it.Company, Location: it.Location,
+		Document:  it.Document,
 		Consent:   access.Consent{PolicyVersion: it.PolicyVersion, At: unix(it.ConsentAt)},
 		Status:    access.Status(it.Status),
 		CreatedAt: unix(it.Timestamp),
@@ -131,14 +134,14 @@ func (it requestItem) request() access.Request {
 
 func fromCode(c access.Code) codeItem {
 	return codeItem{
-		RequestID: c.RequestID, OTPHash: c.Hash, Expires: c.ExpiresAt.Unix(), Attempts: c.Attempts, Used: c.Used,
+		RequestID: c.RequestID, Document: c.Document, OTPHash: c.Hash, Expires: c.ExpiresAt.Unix(), Attempts: c.Attempts, Used: c.Used,
 		SentAt: c.SentAt.Unix(), Resends: c.Resends, TTL: c.DeleteAt.Unix(),
 	}
 }
 
 func (it codeItem) code() access.Code {
 	return access.Code{
-		RequestID: it.RequestID, Hash: it.OTPHash, ExpiresAt: unix(it.Expires), Attempts: it.Attempts, Used: it.Used,
+		RequestID: it.RequestID, Document: it.Document, Hash: it.OTPHash, ExpiresAt: unix(it.Expires), Attempts: it.Attempts, Used: it.Used,
 		SentAt: unix(it.SentAt), Resends: it.Resends, DeleteAt: unix(it.TTL),
 	}
 }

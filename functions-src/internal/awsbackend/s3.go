@@ -15,13 +15,13 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 )
 
-// Presigner makes presigned S3 GET links to the private CV. Signing is
+// Presigner makes presigned S3 GET links to the private documents. Signing is
 // local: no call to S3. The link carries response-content-disposition so
 // the browser saves the file instead of showing it.
 //
 // A link stops working when the credentials that signed it expire,
 // whatever its X-Amz-Expires says. So the credentials that sign a link
-// always outlive it: PresignCV signs only with credentials that expire no
+// always outlive it: Presign signs only with credentials that expire no
 // sooner than the signing time plus the link's lifetime plus
 // LinkCredentialsMargin (for clock skew between us and S3), as the SDK
 // reports their expiry. When the credentials in hand expire sooner, it
@@ -56,14 +56,13 @@ import (
 // die before a link.
 //
 // Nor does S3 look at the signer's permissions until the visitor follows
-// the link: CheckCV asks S3 ahead, with the same client and credentials.
+// the link: Check asks S3 ahead, with the same client and credentials.
 type Presigner struct {
 	client  *s3.Client
 	presign *s3.PresignClient
 	signer  *v4.Signer
 	now     func() time.Time
 	bucket  string
-	key     string
 }
 
 // LinkCredentialsMargin is how long the signing credentials must outlive
@@ -72,15 +71,17 @@ const LinkCredentialsMargin = 30 * time.Second
 
 var _ access.Presigner = (*Presigner)(nil)
 
-// NewPresigner signs links to bucket/key with client's credentials, using
-// now for the signing time (tests shift it to make expired links).
-func NewPresigner(client *s3.Client, bucket, key string, now func() time.Time) *Presigner {
-	return &Presigner{client: client, presign: s3.NewPresignClient(client), signer: v4.NewSigner(), now: now, bucket: bucket, key: key}
+// NewPresigner signs links to objects in bucket with client's
+// credentials, using now for the signing time (tests shift it to make
+// expired links).
+func NewPresigner(client *s3.Client, bucket string, now func() time.Time) *Presigner {
+	return &Presigner{client: client, presign: s3.NewPresignClient(client), signer: v4.NewSigner(), now: now, bucket: bucket}
 }
 
-// PresignCV implements access.Presigner.
-func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, error) {
-	link, err := p.presignGet(ctx, ttl)
+// Presign implements access.Presigner.
+func (p *Presigner) Presign(ctx context.Context, doc access.Document) (string, error) {
+	ttl := doc.LinkTTL
+	link, err := p.presignGet(ctx, doc.Key, ttl)
 	var short *shortCredentials
 	if !errors.As(err, &short) {
 		return link, err
@@ -90,7 +91,7 @@ func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, e
 	if c, ok := p.client.Options().Credentials.(*aws.CredentialsCache); ok {
 		c.Invalidate()
 	}
-	link, err = p.presignGet(ctx, ttl)
+	link, err = p.presignGet(ctx, doc.Key, ttl)
 	if errors.As(err, &short) {
 		return "", fmt.Errorf("s3 presign: %w: %v, even after a refresh; no link is given out, for it would stop "+
 			"working before its %s are up. The credentials' source must hand out ones that last longer "+
@@ -99,11 +100,11 @@ func (p *Presigner) PresignCV(ctx context.Context, ttl time.Duration) (string, e
 	return link, err
 }
 
-func (p *Presigner) presignGet(ctx context.Context, ttl time.Duration) (string, error) {
+func (p *Presigner) presignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	req, err := p.presign.PresignGetObject(ctx, &s3.GetObjectInput{
 		Bucket:                     aws.String(p.bucket),
-		Key:                        aws.String(p.key),
-		ResponseContentDisposition: aws.String(fmt.Sprintf("attachment; filename=%q", path.Base(p.key))),
+		Key:                        aws.String(key),
+		ResponseContentDisposition: aws.String(fmt.Sprintf("attachment; filename=%q", path.Base(key))),
 		ResponseCacheControl:       aws.String("no-store"),
 	}, s3.WithPresignExpires(ttl), func(o *s3.PresignOptions) {
 		o.Presigner = clockedSigner{signer: p.signer, now: p.now, outlive: ttl + LinkCredentialsMargin}
@@ -118,18 +119,18 @@ func (p *Presigner) presignGet(ctx context.Context, ttl time.Duration) (string, 
 	return req.URL, nil
 }
 
-// CheckCV implements access.Presigner with a HeadObject on the CV, signed
+// Check implements access.Presigner with a HeadObject on the document, signed
 // like the links are: S3 authorises HeadObject as s3:GetObject, the very
 // permission a presigned GET of the object needs. A HEAD answer has no
 // body, so the status says what went wrong: 403 is a denial, or a missing
 // object hidden from an identity without s3:ListBucket; 404 is a missing
 // object (or bucket).
-func (p *Presigner) CheckCV(ctx context.Context) error {
-	_, err := p.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.key)})
+func (p *Presigner) Check(ctx context.Context, doc access.Document) error {
+	_, err := p.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(doc.Key)})
 	if err == nil {
 		return nil
 	}
-	op := fmt.Sprintf("s3 HeadObject s3://%s/%s", p.bucket, p.key)
+	op := fmt.Sprintf("s3 HeadObject s3://%s/%s (document %q)", p.bucket, doc.Key, doc.Slug)
 	switch httpStatus(err) {
 	case http.StatusForbidden:
 		// wrap names the action refused: s3:GetObject.
@@ -137,7 +138,7 @@ func (p *Presigner) CheckCV(ctx context.Context) error {
 			"S3 answers 403 for both", access.ErrCVDenied, wrap(op, err))
 	case http.StatusNotFound:
 		return fmt.Errorf("%w: %s (allowed by s3:GetObject) answered 404: no such object (or bucket); "+
-			"upload the CV with `make aws-setup CV=path/to/cv.pdf`", access.ErrCVMissing, op)
+			"upload it (infra/'s document_files, or `make aws-setup CV=path/to/file` for the first document)", access.ErrCVMissing, op)
 	}
 	return wrap(op+" (allowed by s3:GetObject)", err)
 }

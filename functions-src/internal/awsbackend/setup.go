@@ -26,7 +26,7 @@ const TTLAttribute = "ttl"
 // Setup creates, if missing, the tables (with TTL and point-in-time
 // recovery, encrypted with the AWS managed KMS key) and the private bucket
 // (public access blocked, SSE-S3 default encryption, ACLs off, TLS only),
-// and uploads the CV when cv is not nil. Running it again changes nothing
+// and uploads cv as the first document when it is not nil. Running it again changes nothing
 // that is already right, so it is safe on every deploy. What an emulator
 // does not implement is skipped with a message.
 func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string)) error {
@@ -36,34 +36,47 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 	if err := ensureBucket(ctx, b.S3, c.Bucket, say); err != nil {
 		return err
 	}
-	if cv == nil {
-		// Verify refuses to spend codes while the CV is missing (it answers
-		// 503 download_unavailable); say so here, before any visitor
-		// meets it, where the owner is looking.
-		_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(c.Key)})
+	docs := c.Documents.All()
+	if cv != nil {
+		// The file given is the first document's, the one a request that
+		// names none is for.
+		if err := upload(ctx, b, c.Bucket, docs[0].Key, cv); err != nil {
+			return err
+		}
+		say(fmt.Sprintf("uploaded document %q to s3://%s/%s (%d bytes)", docs[0].Slug, c.Bucket, docs[0].Key, len(cv)))
+		docs = docs[1:]
+	}
+	// Verify refuses to spend codes while a document is missing (it
+	// answers 503 download_unavailable); say so here, before any visitor
+	// meets it, where the owner is looking.
+	for _, d := range docs {
+		_, err := b.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(d.Key)})
 		var nf *s3types.NotFound
 		switch {
 		case errors.As(err, &nf):
-			say(fmt.Sprintf("WARNING: there is no CV at s3://%s/%s yet: visitors' links would fail. Upload one with -cv", c.Bucket, c.Key))
+			say(fmt.Sprintf("WARNING: document %q is not at s3://%s/%s yet: visitors' links to it would fail. "+
+				"Upload it (infra/'s document_files, or -cv for the first document)", d.Slug, c.Bucket, d.Key))
 		case err != nil:
-			return fmt.Errorf("check s3://%s/%s: %w", c.Bucket, c.Key, err)
+			return fmt.Errorf("check s3://%s/%s: %w", c.Bucket, d.Key, err)
 		default:
-			say(fmt.Sprintf("CV present at s3://%s/%s", c.Bucket, c.Key))
+			say(fmt.Sprintf("document %q present at s3://%s/%s", d.Slug, c.Bucket, d.Key))
 		}
-		return nil
 	}
-	ctype := mime.TypeByExtension(path.Ext(c.Key))
+	return nil
+}
+
+func upload(ctx context.Context, b *Backend, bucket, key string, body []byte) error {
+	ctype := mime.TypeByExtension(path.Ext(key))
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
 	_, err := b.S3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(c.Bucket), Key: aws.String(c.Key), Body: bytes.NewReader(cv),
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
 		ContentType: aws.String(ctype), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
 	})
 	if err != nil {
-		return fmt.Errorf("upload s3://%s/%s: %w", c.Bucket, c.Key, err)
+		return fmt.Errorf("upload s3://%s/%s: %w", bucket, key, err)
 	}
-	say(fmt.Sprintf("uploaded the CV to s3://%s/%s (%d bytes)", c.Bucket, c.Key, len(cv)))
 	return nil
 }
 

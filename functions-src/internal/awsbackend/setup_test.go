@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 )
@@ -38,7 +39,7 @@ func freshConfig(t *testing.T, suffix string) awsbackend.Config {
 		Tables: awsbackend.Tables{
 			Requests: "cv-requests" + suffix, OTPs: "otps" + suffix, Limits: "cv-rate-limits" + suffix,
 		},
-		Bucket: "cv-private" + suffix, Key: "cv.pdf",
+		Bucket: "cv-private" + suffix, Documents: access.SingleDocument("cv.pdf"),
 		Endpoints: stack.Endpoints(), Emulated: true,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -219,8 +220,9 @@ func TestFlowDownloadLinks(t *testing.T) {
 func TestFlowCVFileMissing(t *testing.T) {
 	d := startDev(t, t.TempDir())
 	id, code := d.requestAccess(t, ada)
-	aside := d.Config.CVFile + ".aside"
-	require.NoError(t, os.Rename(d.Config.CVFile, aside))
+	cvFile := filepath.Join(d.Config.DocumentsDir, "cv.pdf")
+	aside := cvFile + ".aside"
+	require.NoError(t, os.Rename(cvFile, aside))
 
 	a := d.verify(t, id, code)
 	assert.Equal(t, 503, a.Status, a.Body)
@@ -232,14 +234,58 @@ func TestFlowCVFileMissing(t *testing.T) {
 	logs := d.Logs.String()
 	assert.Equal(t, 1, strings.Count(logs, `"level":"ERROR"`), logs)
 	assert.Contains(t, logs, `"msg":"download unavailable"`)
-	assert.Contains(t, logs, d.Config.CVFile, "the error line says which file")
+	assert.Contains(t, logs, cvFile, "the error line says which file")
 
-	require.NoError(t, os.Rename(aside, d.Config.CVFile))
+	require.NoError(t, os.Rename(aside, cvFile))
 	v := d.verify(t, id, code)
 	require.Equal(t, 200, v.Status, v.Body)
 	resp, body := get(t, v.Body["redirectUrl"].(string))
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, embedded.SampleCV, body)
+}
+
+// The site's own list gates two documents at once: each request downloads
+// its own document only, and the emails name it and link to its page.
+func TestFlowTwoDocuments(t *testing.T) {
+	d := &devEnv{devtest.StartWith(t, t.TempDir(), map[string]string{"CV_DOCUMENTS_FILE": "../../../site/data/cv_access.json"})}
+	require.Equal(t, 2, d.Config.Documents.Len(), "the site lists the CV and a portfolio")
+	portfolio, _ := d.Config.Documents.Find("portfolio")
+	portfolioFile := filepath.Join(d.Config.DocumentsDir, portfolio.Key)
+	require.NoError(t, os.WriteFile(portfolioFile, []byte("%PDF-1.4 the portfolio"), 0o600))
+
+	pID, pCode := d.requestAccess(t, `{"name":"Ada","email":"ada@example.com","consent":true,"document":"portfolio"}`)
+	msgs, err := embedded.ReadOutbox(d.Config.OutboxDir, 0)
+	require.NoError(t, err)
+	assert.Contains(t, msgs[0].Subject, "Alex Sample's portfolio")
+	assert.Contains(t, msgs[0].Text, d.URL+"/portfolio/")
+	cID, cCode := d.requestAccess(t, `{"name":"Grace","email":"grace@example.com","consent":true}`)
+
+	a := d.post(t, "/api/request-access", `{"name":"Eve","email":"eve@example.com","consent":true,"document":"salaries"}`)
+	assert.Equal(t, 422, a.Status)
+	assert.Equal(t, map[string]any{"document": "This document is not offered here."}, a.Body["fields"])
+
+	v := d.post(t, "/api/verify-access", `{"requestId":"`+pID+`","otp":"`+pCode+`","document":"portfolio"}`)
+	require.Equal(t, 200, v.Status, v.Body)
+	_, body := get(t, v.Body["redirectUrl"].(string))
+	assert.Equal(t, "%PDF-1.4 the portfolio", string(body))
+	pLink := v.Body["redirectUrl"].(string)
+
+	v = d.verify(t, cID, cCode)
+	require.Equal(t, 200, v.Status, v.Body)
+	_, body = get(t, v.Body["redirectUrl"].(string))
+	assert.Equal(t, embedded.SampleCV, body, "no document named: the CV")
+
+	// The portfolio's link cannot be turned into the CV's.
+	resp, _ := get(t, strings.Replace(pLink, "doc=portfolio", "doc=cv", 1))
+	assert.Equal(t, 403, resp.StatusCode)
+
+	d.Notifications.Wait()
+	var owner []string
+	for _, m := range d.emailsToOwner(t, access.OwnerSubject("portfolio")) {
+		owner = append(owner, m.Text)
+	}
+	require.Len(t, owner, 1, "the owner hears which document was downloaded")
+	assert.Contains(t, owner[0], "Document: portfolio")
 }
 
 func TestFlowBadRequests(t *testing.T) {
@@ -318,7 +364,7 @@ func TestDevServerRefusesForeignHostNames(t *testing.T) {
 
 // ownerEmails are the owner's download notifications in the outbox.
 func (d *devEnv) ownerEmails(t *testing.T) []embedded.Message {
-	return d.emailsToOwner(t, access.OwnerSubject)
+	return d.emailsToOwner(t, access.OwnerSubject("CV"))
 }
 
 // emailsToOwner are the emails to the owner with this subject.

@@ -2,8 +2,12 @@ package embedded_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +18,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
 
-func TestLinksCheckCV(t *testing.T) {
+func TestLinksCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		setup    func(t *testing.T, path string)
@@ -36,10 +40,11 @@ func TestLinksCheckCV(t *testing.T) {
 			if !tc.root && os.Geteuid() == 0 {
 				t.Skip("root reads any file")
 			}
-			path := filepath.Join(t.TempDir(), "cv.pdf")
+			dir := t.TempDir()
+			path := filepath.Join(dir, "cv.pdf")
 			tc.setup(t, path)
-			l := &embedded.Links{Key: []byte("k"), BaseURL: "http://127.0.0.1:8888", File: path, FileName: "cv.pdf", Now: time.Now}
-			err := l.CheckCV(context.Background())
+			l := &embedded.Links{Key: []byte("k"), BaseURL: "http://127.0.0.1:8888", Dir: dir, Documents: access.SingleDocument("cv.pdf"), Now: time.Now}
+			err := l.Check(context.Background(), l.Documents.Default())
 			if tc.sentinel == nil {
 				assert.NoError(t, err)
 				return
@@ -48,4 +53,60 @@ func TestLinksCheckCV(t *testing.T) {
 			assert.Contains(t, err.Error(), path, "the error says which file")
 		})
 	}
+}
+
+// A link opens its own document only: the document is inside the
+// signature, so neither another slug nor a second one in the query opens
+// anything, and a slug taken off the list opens nothing.
+func TestLinksOpenTheirOwnDocumentOnly(t *testing.T) {
+	dir := t.TempDir()
+	docs, err := access.ParseDocuments([]byte(`{"documents":[{"slug":"cv","title":"CV"},{"slug":"talk","title":"talk","key":"talks/one.pdf","link_seconds":60}]}`))
+	require.NoError(t, err)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	l := &embedded.Links{Key: []byte("k"), BaseURL: "http://127.0.0.1:8888", Dir: dir, Documents: docs, Now: func() time.Time { return now }}
+	require.NoError(t, embedded.EnsureSamples(l))
+
+	get := func(link string) (int, string) {
+		u, err := url.Parse(link)
+		require.NoError(t, err)
+		rec := httptest.NewRecorder()
+		l.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u.RequestURI(), nil))
+		return rec.Code, rec.Body.String() + rec.Header().Get("Content-Disposition")
+	}
+	talk, _ := docs.Find("talk")
+	link, err := l.Presign(context.Background(), talk)
+	require.NoError(t, err)
+	code, body := get(link)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "Sample document: talk")
+	assert.Contains(t, body, `attachment; filename="one.pdf"`)
+
+	cvLink, err := l.Presign(context.Background(), docs.Default())
+	require.NoError(t, err)
+	code, body = get(cvLink)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, string(embedded.SampleCV)+`attachment; filename="cv.pdf"`, body)
+
+	for name, forged := range map[string]string{
+		"another slug":  strings.Replace(link, "doc=talk", "doc=cv", 1),
+		"two slugs":     link + "&doc=cv",
+		"no slug":       strings.Replace(link, "doc=talk&", "", 1),
+		"unlisted slug": strings.Replace(link, "doc=talk", "doc=secret", 1),
+	} {
+		code, _ := get(forged)
+		assert.Equal(t, http.StatusForbidden, code, name)
+	}
+
+	now = now.Add(61 * time.Second)
+	code, body = get(link)
+	assert.Equal(t, http.StatusForbidden, code, "the document's own lifetime: 60 s")
+	assert.Contains(t, body, "expired")
+	code, _ = get(cvLink)
+	assert.Equal(t, http.StatusOK, code, "the CV's link lives its 2 minutes")
+
+	// Off the list, its links die at once.
+	l.Documents = access.SingleDocument("cv.pdf")
+	now = now.Add(-61 * time.Second)
+	code, _ = get(link)
+	assert.Equal(t, http.StatusForbidden, code)
 }

@@ -15,6 +15,7 @@ type requestRecord struct {
 	Phone         string `json:"phone,omitempty"`
 	Company       string `json:"company,omitempty"`
 	Location      string `json:"location,omitempty"`
+	Document      string `json:"document,omitempty"`
 	PolicyVersion string `json:"consent_policy_version"`
 	ConsentAt     int64  `json:"consent_at"`
 	Status        string `json:"otp_status"`
@@ -25,6 +26,7 @@ type requestRecord struct {
 }
 
 type codeRecord struct {
+	Document  string `json:"document,omitempty"`
 	Hash      []byte `json:"otp_hash"`
 	ExpiresAt int64  `json:"expires"`
 	Attempts  int    `json:"attempts"`
@@ -37,7 +39,7 @@ type codeRecord struct {
 func toRequestRecord(r access.Request) requestRecord {
 	return requestRecord{
 		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
-		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
+		Document: r.Document, PolicyVersion: r.Consent.PolicyVersion, ConsentAt: r.Consent.At.Unix(),
 		Status: string(r.Status), CreatedAt: r.CreatedAt.Unix(),
 		VerifiedAt: unixOrZero(r.VerifiedAt), NotifiedAt: unixOrZero(r.NotifiedAt), DeleteAt: r.DeleteAt.Unix(),
 	}
@@ -46,7 +48,7 @@ func toRequestRecord(r access.Request) requestRecord {
 func (rec requestRecord) request(id string) access.Request {
 	return access.Request{
 		ID: id, Name: rec.Name, Email: rec.Email, Phone: rec.Phone,
-		Company: rec.Company, Location: rec.Location,
+		Company: rec.Company, Location: rec.Location, Document: rec.Document,
 		Consent:    access.Consent{PolicyVersion: rec.PolicyVersion, At: unix(rec.ConsentAt)},
 		Status:     access.Status(rec.Status),
 		CreatedAt:  unix(rec.CreatedAt),
@@ -58,14 +60,14 @@ func (rec requestRecord) request(id string) access.Request {
 
 func toCodeRecord(c access.Code) codeRecord {
 	return codeRecord{
-		Hash: c.Hash, ExpiresAt: c.ExpiresAt.Unix(), Attempts: c.Attempts, Used: c.Used,
+		Document: c.Document, Hash: c.Hash, ExpiresAt: c.ExpiresAt.Unix(), Attempts: c.Attempts, Used: c.Used,
 		SentAt: c.SentAt.Unix(), Resends: c.Resends, DeleteAt: c.DeleteAt.Unix(),
 	}
 }
 
 func (rec codeRecord) code(id string) access.Code {
 	return access.Code{
-		RequestID: id, Hash: rec.Hash, ExpiresAt: unix(rec.ExpiresAt), Attempts: rec.Attempts,
+		RequestID: id, Document: rec.Document, Hash: rec.Hash, ExpiresAt: unix(rec.ExpiresAt), Attempts: rec.Attempts,
 		Used: rec.Used, SentAt: unix(rec.SentAt), Resends: rec.Resends, DeleteAt: unix(rec.DeleteAt),
 	}
 }

@@ -1,9 +1,15 @@
 package emulators
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 )
@@ -14,7 +20,8 @@ func (s *Stack) Endpoints() awsbackend.Endpoints {
 }
 
 // Deployment is cv-access set up on the stack the way production is: its
-// own tables and private bucket, with the sample CV uploaded.
+// own tables and private bucket, with the sample CV and a second
+// document uploaded.
 type Deployment struct {
 	// Config reaches the deployment from Go (setup, seeding, the owner's view).
 	Config awsbackend.Config
@@ -23,11 +30,24 @@ type Deployment struct {
 	Env map[string]string
 }
 
+// DocumentsJSON is the emulated deployments' document list: the CV and a
+// second document, as the site's own data/cv_access.json lists them.
+const DocumentsJSON = `{"documents":[{"slug":"cv","title":"CV","key":"cv.pdf","page":"/cv/"},` +
+	`{"slug":"portfolio","title":"portfolio","key":"portfolio.pdf","page":"/portfolio/"}]}`
+
+// SecondDocument is what the emulated deployments keep at the second
+// document's key.
+var SecondDocument = embedded.SamplePDF("Sample document: portfolio")
+
 // Deploy sets up a deployment whose table and bucket names end in suffix,
 // so several can share one stack. say reports each setup step (nil: quiet).
 func (s *Stack) Deploy(ctx context.Context, suffix string, say func(string)) (Deployment, error) {
 	if say == nil {
 		say = func(string) {}
+	}
+	docs, err := access.ParseDocuments([]byte(DocumentsJSON))
+	if err != nil {
+		return Deployment{}, err
 	}
 	cfg := awsbackend.Config{
 		Region: Region, AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey,
@@ -35,7 +55,7 @@ func (s *Stack) Deploy(ctx context.Context, suffix string, say func(string)) (De
 			Requests: "cv-requests" + suffix, OTPs: "otps" + suffix, Limits: "cv-rate-limits" + suffix,
 		},
 		Bucket:    "cv-private" + suffix,
-		Key:       "cv.pdf",
+		Documents: docs,
 		MailFrom:  "CV <cv@example.com>",
 		Endpoints: s.Endpoints(),
 		Emulated:  true,
@@ -47,12 +67,18 @@ func (s *Stack) Deploy(ctx context.Context, suffix string, say func(string)) (De
 	if err := awsbackend.Setup(ctx, b, cfg, embedded.SampleCV, say); err != nil {
 		return Deployment{}, err
 	}
+	// The second document, told apart from the CV by its text.
+	second := docs.All()[1]
+	if _, err := b.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(second.Key),
+		Body: bytes.NewReader(SecondDocument), ContentType: aws.String("application/pdf")}); err != nil {
+		return Deployment{}, fmt.Errorf("upload %s: %w", second.Key, err)
+	}
 	env := s.Env()
 	env["CV_BACKEND"] = "aws"
 	env["CV_OWNER_NAME"] = "Alex Sample"
 	env["CV_MAIL_FROM"] = cfg.MailFrom
 	env["CV_S3_BUCKET"] = cfg.Bucket
-	env["CV_S3_KEY"] = cfg.Key
+	env["CV_DOCUMENTS"] = DocumentsJSON
 	env["CV_TABLE_REQUESTS"] = cfg.Tables.Requests
 	env["CV_TABLE_OTPS"] = cfg.Tables.OTPs
 	env["CV_TABLE_LIMITS"] = cfg.Tables.Limits

@@ -194,6 +194,26 @@ func TestProductionBinariesAnswerOnTheEmulators(t *testing.T) {
 	resp = va.post(t, `{"requestId":"`+issued.RequestID+`","otp":"`+code+`"}`)
 	assert.Equal(t, 409, resp.StatusCode, "the same warm container refuses the replay")
 
+	// The deployment's second document, through its own request only.
+	second := fmt.Sprintf("bin2-%d@example.com", time.Now().UnixNano())
+	resp = ra.post(t, `{"name":"Grace Hopper","email":"`+second+`","consent":true,"document":"portfolio"}`)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &issued))
+	mails, err = stack.EmailsTo(context.Background(), second)
+	require.NoError(t, err)
+	require.Len(t, mails, 1)
+	assert.Contains(t, mails[0].Subject, "Alex Sample's portfolio")
+	assert.Contains(t, mails[0].Body.Text, "https://cv.example.com/portfolio/")
+	resp = va.post(t, `{"requestId":"`+issued.RequestID+`","otp":"`+sixDigits.FindString(mails[0].Body.Text)+`","document":"cv"}`)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &grant))
+	dl, err = http.Get(grant.RedirectURL)
+	require.NoError(t, err)
+	body, err = io.ReadAll(dl.Body)
+	dl.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, emulators.SecondDocument, body, "the request's own document, whatever the page's hint")
+
 	// The functions log JSON lines with the invocation id and no personal data.
 	logs := ra.stderr.String() + va.stderr.String()
 	assert.Contains(t, logs, `"fn":"request-access"`)

@@ -29,8 +29,8 @@ func TestProductionVerifyKeepsTheCodeWhileTheCVIsMissing(t *testing.T) {
 	env := prodEnv(t)
 	key := fmt.Sprintf("missing-%d.pdf", time.Now().UnixNano())
 	for i, kv := range env {
-		if strings.HasPrefix(kv, "CV_S3_KEY=") {
-			env[i] = "CV_S3_KEY=" + key
+		if strings.HasPrefix(kv, "CV_DOCUMENTS=") {
+			env[i] = `CV_DOCUMENTS={"documents":[{"slug":"cv","title":"CV","key":"` + key + `"}]}`
 		}
 	}
 	id := seedRequests(t, 1)[0]

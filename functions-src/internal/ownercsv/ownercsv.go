@@ -52,19 +52,23 @@ type Record struct {
 	ConsentAt     string `json:"consentAt"`
 	VerifiedAt    string `json:"verifiedAt,omitempty"`
 	DeleteAt      string `json:"deleteAt"`
-	// Document is the slug of the document asked for: "cv", the one
-	// document there is.
+	// Document is the slug of the document asked for; "cv" for a
+	// request made before there were several.
 	Document string `json:"document"`
 }
 
 // ToRecord is a request's Record.
 func ToRecord(r access.Request) Record {
-	return Record{
+	rec := Record{
 		RequestID: r.ID, CreatedAt: ts(r.CreatedAt), Status: string(r.Status),
 		Name: r.Name, Email: r.Email, Phone: r.Phone, Company: r.Company, Location: r.Location,
 		PolicyVersion: r.Consent.PolicyVersion, ConsentAt: ts(r.Consent.At),
-		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt), Document: "cv",
+		VerifiedAt: ts(r.VerifiedAt), DeleteAt: ts(r.DeleteAt), Document: r.Document,
 	}
+	if rec.Document == "" {
+		rec.Document = "cv"
+	}
+	return rec
 }
 
 func ts(t time.Time) string {

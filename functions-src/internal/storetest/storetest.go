@@ -70,6 +70,20 @@ func Run(t *testing.T, open func(t *testing.T) access.Store) {
 		assert.NoError(t, s.MarkExpired(ctx, id))
 	})
 
+	t.Run("the document is kept with the request and its code, through a resend", func(t *testing.T) {
+		s := open(t)
+		r, c := fixture(t0)
+		require.NoError(t, s.CreateRequest(ctx, r, c, nil))
+		require.NoError(t, rotate(ctx, s, r.ID, t0.Add(2*time.Minute), []byte("second")))
+		req, code, err := s.Lookup(ctx, r.ID, t0.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, "portfolio", req.Document)
+		assert.Equal(t, "portfolio", code.Document)
+		got, err := s.CountAttempt(ctx, r.ID, t0.Add(2*time.Minute), maxAttempts, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "portfolio", got.Document, "the verify step learns the document from the attempt")
+	})
+
 	t.Run("attempts are counted and returned with the hash", func(t *testing.T) {
 		s := open(t)
 		r, c := fixture(t0)
@@ -593,7 +607,7 @@ func fixture(now time.Time) (access.Request, access.Code) {
 	p := access.DefaultPolicy()
 	r := access.Request{
 		ID: id, Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+447400900123",
-		Company: "Analytical Engines", Location: "London",
+		Company: "Analytical Engines", Location: "London", Document: "portfolio",
 		Consent:   access.Consent{PolicyVersion: p.PolicyVersion, At: now},
 		Status:    access.StatusPending,
 		CreatedAt: now,
@@ -601,6 +615,7 @@ func fixture(now time.Time) (access.Request, access.Code) {
 	}
 	c := access.Code{
 		RequestID: id,
+		Document:  "portfolio",
 		Hash:      []byte("hash-of-" + id),
 		ExpiresAt: now.Add(p.CodeTTL),
 		SentAt:    now,

@@ -5,6 +5,7 @@ package devtest
 
 import (
 	"log/slog"
+	"maps"
 	"net"
 	"net/http/httptest"
 	"regexp"
@@ -46,12 +47,16 @@ type Env struct {
 }
 
 // Start runs the dev server over siteDir until the test ends.
-func Start(t testing.TB, siteDir string) *Env {
+func Start(t testing.TB, siteDir string) *Env { return StartWith(t, siteDir, nil) }
+
+// StartWith is Start with more settings, e.g. CV_DOCUMENTS_FILE.
+func StartWith(t testing.TB, siteDir string, settings map[string]string) *Env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	origin := "http://" + ln.Addr().String()
 	env := map[string]string{"CV_DATA_DIR": t.TempDir(), "CV_SITE_URL": origin}
+	maps.Copy(env, settings)
 	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	clk := &Clock{t: time.Now().UTC()}
