@@ -191,7 +191,7 @@ func TestNetlifyTargetOwnerPageOnMoto(t *testing.T) {
 		commands: guideNetlifyOwner,
 		tfvars:   fmt.Sprintf("owner_email = %q\nlambda_architecture = \"x86_64\"\n", ownerEmail),
 		env:      []string{"LAMBDA_ARCH=x86_64"},
-		checked:  15,
+		checked:  16,
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
