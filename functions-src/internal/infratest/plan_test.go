@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/infratest"
 	"github.com/cv-access/cv-access/functions-src/internal/streams"
@@ -161,13 +163,16 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	const arn = "arn:aws:dynamodb:us-east-2:123456789012:table/"
 	files := documentFiles(t)
 	// Another list: a nested key, a .docx, a title with an apostrophe.
+	// And one at the edges of every rule, which both must accept.
 	adaList := writeFile(t, `{"documents": [
   {"slug": "cv", "title": "Ada's CV", "key": "docs/ada.pdf"},
-  {"slug": "letters", "title": "Letters", "key": "letters.docx", "page": "/letters/", "link_seconds": 600}
+  {"slug": "letters", "title": "Letters", "key": "letters.docx", "page": "/letters/", "link_seconds": 600},
+  {"slug": "a-0123456789012345678901234567-z", "title": " `+strings.Repeat("é", 60)+` ", "key": "x/y(1)!_'.pdf", "page": "/p/~a@b;c=d&e%20f", "link_seconds": 3600}
 ]}`)
 	for _, tc := range []struct {
 		name     string
 		args     []string
+		list     string    // the document list's file
 		tables   [3]string // requests, otps, limits
 		objects  []string  // the documents' ARNs
 		uploads  map[string]upload
@@ -179,6 +184,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		{
 			name:    "example.tfvars, the repository's document list, both files uploaded",
 			args:    []string{"-var-file=example.tfvars", "-var", fmt.Sprintf("document_files={cv=%q,portfolio=%q}", files["cv"], files["portfolio"])},
+			list:    filepath.Join(tl.root, "site", "data", "cv_access.json"),
 			tables:  [3]string{"cv-requests", "otps", "cv-rate-limits"},
 			objects: []string{"arn:aws:s3:::example-private-cv/cv.pdf", "arn:aws:s3:::example-private-cv/portfolio.pdf"},
 			uploads: map[string]upload{"cv": {"cv.pdf", files["cv"], "application/pdf"}, "portfolio": {"portfolio.pdf", files["portfolio"], "application/pdf"}},
@@ -192,14 +198,16 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 				"-var", "ses_identity=ada@example.net", "-var", "mail_from=Ada's CV <Ada@Example.net>",
 				"-var", "ses_configuration_set=cv-events", "-var", "bucket_name=ada-cv", "-var", "documents_file=" + adaList,
 				"-var", "cv_path=" + files["cv"], "-var", "cv_key=docs/ada.pdf", "-var", fmt.Sprintf("document_files={letters=%q}", files["portfolio"])},
+			list:    adaList,
 			tables:  [3]string{"a-req", "a-otp", "a-lim"},
-			objects: []string{"arn:aws:s3:::ada-cv/docs/ada.pdf", "arn:aws:s3:::ada-cv/letters.docx"},
+			objects: []string{"arn:aws:s3:::ada-cv/docs/ada.pdf", "arn:aws:s3:::ada-cv/letters.docx", "arn:aws:s3:::ada-cv/x/y(1)!_'.pdf"},
 			uploads: map[string]upload{"cv": {"docs/ada.pdf", files["cv"], "application/pdf"},
 				"letters": {"letters.docx", files["portfolio"], "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}},
 			// Defaults filled in; the apostrophe written \u0027, for the
 			// value's single quotes in an env file.
 			docs: `{"documents":[{"key":"docs/ada.pdf","link_seconds":120,"page":"/","slug":"cv","title":"Ada\u0027s CV"},` +
-				`{"key":"letters.docx","link_seconds":600,"page":"/letters/","slug":"letters","title":"Letters"}]}`,
+				`{"key":"letters.docx","link_seconds":600,"page":"/letters/","slug":"letters","title":"Letters"},` +
+				`{"key":"x/y(1)!_\u0027.pdf","link_seconds":3600,"page":"/p/~a@b;c=d\u0026e%20f","slug":"a-0123456789012345678901234567-z","title":" ` + strings.Repeat("é", 60) + ` "}]}`,
 			// IAM compares ses:FromAddress case-sensitively: the policy
 			// names the address exactly as the functions send from it.
 			identity: "arn:aws:ses:us-east-2:123456789012:identity/ada@example.net", from: "Ada@Example.net",
@@ -245,6 +253,15 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			}
 			assert.Len(t, resourcesOfType(plan, "aws_s3_object"), len(tc.uploads), "one object per uploaded document")
 			assert.Equal(t, tc.docs, documentsEnv(t, plan), "CV_DOCUMENTS: the list as the functions read it, defaults filled in")
+			// The functions read what Terraform gives them as they read
+			// the file itself.
+			fromEnv, err := access.ParseDocuments([]byte(tc.docs))
+			require.NoError(t, err, "the functions accept the list Terraform gives them")
+			raw, err := os.ReadFile(tc.list)
+			require.NoError(t, err)
+			fromFile, err := access.ParseDocuments(raw)
+			require.NoError(t, err)
+			assert.Equal(t, fromFile.All(), fromEnv.All())
 
 			owner := policy(t, plan, "aws_iam_user_policy.owner")
 			assert.ElementsMatch(t, []string{"ListRequests", "EraseRequests"}, slices.Collect(maps.Keys(owner)))
@@ -482,6 +499,34 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		for i := range 20 {
 			tooMany = append(tooMany, fmt.Sprintf(`{"slug":"d%d","title":"D"}`, i))
 		}
+		// Each breaks one rule: the functions refuse each alone, and the
+		// plan names each (one plan for all: each costs seconds).
+		oneFault := []string{
+			`{"slug": "Bad_Slug", "title": "T"}`, `{"slug": "-a", "title": "T"}`, `{"slug": "` + strings.Repeat("s", 33) + `", "title": "T"}`,
+			`{"slug": "t1", "title": ""}`, `{"slug": "t2", "title": "  "}`, `{"slug": "t3", "title": "Two\nlines"}`,
+			`{"slug": "t4", "title": "\u202eevil"}`, `{"slug": "t5", "title": "` + strings.Repeat("é", 61) + `"}`,
+			`{"slug": "t6", "title": 5}`, `{"slug": "k1", "title": "T", "key": "/k.pdf"}`, `{"slug": "k2", "title": "T", "key": "k*.pdf"}`,
+			`{"slug": "k3", "title": "T", "key": "a/../k.pdf"}`, `{"slug": "k4", "title": "T", "key": "a//k.pdf"}`,
+			`{"slug": "k5", "title": "T", "key": "a/"}`, `{"slug": "k6", "title": "T", "key": "` + strings.Repeat("k", 513) + `"}`,
+			`{"slug": "p1", "title": "T", "page": "p/"}`, `{"slug": "p2", "title": "T", "page": "/p/<x>"}`,
+			`{"slug": "p3", "title": "T", "page": "/` + strings.Repeat("p", 200) + `"}`, `{"slug": "l1", "title": "T", "link_seconds": 29}`,
+			`{"slug": "l2", "title": "T", "link_seconds": 3601}`, `{"slug": "l3", "title": "T", "link_seconds": "120"}`,
+			`{"slug": "l4", "title": "T", "link_seconds": 90.5}`, `{"slug": "u1", "title": "T", "colour": "red"}`,
+		}
+		for _, d := range oneFault {
+			_, err := access.ParseDocuments([]byte(`{"documents": [` + d + `]}`))
+			assert.Error(t, err, "the functions refuse %s", d)
+		}
+		for _, f := range []string{`{"documents": [{"slug": "cv", "title": "CV"}], "extra": 1}`, `{"documents": []}`, `{"documents": [`} {
+			_, err := access.ParseDocuments([]byte(f))
+			assert.Error(t, err, "the functions refuse %s", f)
+		}
+		var oneFaultSays []string
+		for i, d := range oneFault {
+			slug := regexp.MustCompile(`"slug": "([^"]+)"`).FindStringSubmatch(d)[1]
+			oneFaultSays = append(oneFaultSays, fmt.Sprintf("document %d (%q): ", i+1, slug))
+		}
+
 		// Terraform checks every variable and the list's guard before it
 		// stops, so one plan (each costs seconds) shows many messages.
 		for _, tc := range []struct {
@@ -524,6 +569,11 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 					`document_files must name readable files: b = "/nonexistent/b.pdf" cannot be read`,
 					`cv_key is superseded by the document list`, `which gives "cv" the key "cv.pdf": set "key" there and remove cv_key`,
 				},
+			},
+			{
+				name: "one fault in each document",
+				args: []string{"documents_file=" + writeFile(t, `{"documents": [`+strings.Join(oneFault, ",")+`]}`)},
+				says: oneFaultSays,
 			},
 			{name: "not JSON", args: []string{"documents_file=" + writeFile(t, `{"documents": [`)}, says: []string{"(documents_file) is not right: it cannot be read as JSON"}},
 			{
