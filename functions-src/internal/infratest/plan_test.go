@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,6 +102,48 @@ func documentsEnv(t *testing.T, plan map[string]any) string {
 	t.Helper()
 	v, _ := planned(t, plan, "terraform_data.documents_guard")["input"].(string)
 	return v
+}
+
+// failingPlan is a plan with bad -var arguments, and what its errors say.
+type failingPlan struct {
+	name string
+	args []string
+	says []string
+}
+
+// runFailingPlans runs the plans, three at a time (a plan without a state
+// or a plan file writes nothing, so they can share one copy), and checks
+// each fails saying what it should. Not parallel subtests: those would
+// wait for a free slot of -parallel, which the moto tests hold for
+// minutes on a machine of two CPUs.
+func runFailingPlans(t *testing.T, ctx context.Context, tf *infratest.Terraform, plans []failingPlan) {
+	t.Helper()
+	errs := make([]error, len(plans))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
+	for i, p := range plans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
+			for _, a := range p.args {
+				args = append(args, "-var", a)
+			}
+			_, errs[i] = tf.Run(ctx, args...)
+		}()
+	}
+	wg.Wait()
+	for i, p := range plans {
+		t.Run(p.name, func(t *testing.T) {
+			require.Error(t, errs[i], p.args)
+			out := strings.Join(strings.Fields(errs[i].Error()), " ")
+			for _, want := range p.says {
+				assert.Contains(t, out, want)
+			}
+		})
+	}
 }
 
 // upload is one document's planned object.
@@ -432,6 +475,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	})
 
 	t.Run("bad settings stop the plan with a message naming each", func(t *testing.T) {
+		var failing []failingPlan
 		// Terraform checks every variable before it stops, so one plan
 		// (each costs seconds: the provider starts) shows them all.
 		for _, tc := range []struct {
@@ -471,22 +515,9 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			{args: []string{"owner_email=Ada <ada@example.com>"}, says: []string{"owner_email must be one address"}},
 			{args: []string{"ses_identity=v@example.com"}, says: []string{"mail_from's address must be ses_identity"}},
 		} {
-			// Plans without a state or a plan file write nothing: they can
-			// run side by side in one copy.
-			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-				t.Parallel()
-				args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
-				for _, a := range tc.args {
-					args = append(args, "-var", a)
-				}
-				_, err := tf.Run(ctx, args...)
-				require.Error(t, err, tc.args)
-				out := strings.Join(strings.Fields(err.Error()), " ")
-				for _, want := range tc.says {
-					assert.Contains(t, out, want)
-				}
-			})
+			failing = append(failing, failingPlan{name: strings.Join(tc.args, " "), args: tc.args, says: tc.says})
 		}
+		runFailingPlans(t, ctx, tf, failing)
 	})
 
 	t.Run("a wrong document list or document_files stops the plan, naming the document and field", func(t *testing.T) {
@@ -529,11 +560,8 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 
 		// Terraform checks every variable and the list's guard before it
 		// stops, so one plan (each costs seconds) shows many messages.
-		for _, tc := range []struct {
-			name string
-			args []string
-			says []string
-		}{
+		var failing []failingPlan
+		for _, tc := range []failingPlan{
 			{
 				name: "every rule of the list; document_files; the older cv_key and cv_path",
 				args: []string{"documents_file=" + writeFile(t, `{"documents": [
@@ -592,19 +620,8 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 					`cv_path uploads the document with slug "cv", which the document list`, `does not hold: set document_files = { <slug> =`},
 			},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
-				for _, a := range tc.args {
-					args = append(args, "-var", a)
-				}
-				_, err := tf.Run(ctx, args...)
-				require.Error(t, err, tc.args)
-				out := strings.Join(strings.Fields(err.Error()), " ")
-				for _, want := range tc.says {
-					assert.Contains(t, out, want)
-				}
-			})
+			failing = append(failing, tc)
 		}
+		runFailingPlans(t, ctx, tf, failing)
 	})
 }
