@@ -5,6 +5,10 @@ owner_name  = "Ada Lovelace"
 mail_from   = "CV <cv@example.com>"
 bucket_name = "example-private-cv"
 
-# Upload your CV with the rest (or leave it out and upload it yourself).
-# A relative path is read from infra/, where Terraform runs:
-# cv_path = "/home/ada/Documents/cv.pdf"
+# The documents are listed in site/data/cv_access.json (documents_file).
+# Upload their files with the rest, by slug (or leave one out and upload
+# it yourself). A relative path is read from infra/, where Terraform runs:
+# document_files = {
+#   cv        = "/home/ada/Documents/cv.pdf"
+#   portfolio = "/home/ada/Documents/portfolio.pdf"
+# }

@@ -46,9 +46,11 @@ locals {
       actions       = ["sns:Publish"]
       not_resources = ["arn:${local.partition}:sns:*:*:*"]
     }
-    ReadTheCV = {
+    # The listed documents, each by its own ARN: nothing else in the
+    # bucket.
+    ReadTheDocuments = {
       actions   = ["s3:GetObject"]
-      resources = [local.cv_object_arn]
+      resources = local.document_object_arns
       exact     = true # moto matches S3 statements by ARN
     }
     # The owner's notifier: it claims a verified request (one conditional
@@ -112,9 +114,9 @@ locals {
   # action the page needs); on AWS it gets a role of its own, and the
   # visitors' functions still cannot scan.
   grants = merge({
-    functions        = concat(["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"], local.notify ? ["ListRequests"] : [])
+    functions        = concat(["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheDocuments"], local.notify ? ["ListRequests"] : [])
     "request-access" = ["RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly"]
-    "verify-access"  = ["ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV"]
+    "verify-access"  = ["ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheDocuments"]
     }, local.notify ? {
     "notify-access" = ["ClaimNotifications", "SendOwnerEmail", "ReadRequestsStream", "ListStreams"]
     owner           = ["OwnerSignInAndSessions", "ListRequests", "EraseRequests", "RateLimitCounters", "SendOwnerEmail"]

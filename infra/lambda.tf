@@ -137,6 +137,11 @@ resource "aws_lambda_function" "function" {
       condition     = fileexists("${local.packages}/${each.key}.zip")
       error_message = "No package at ${local.packages}/${each.key}.zip: run `make lambda-packages LAMBDA_ARCH=${var.lambda_architecture}` at the repository root first."
     }
+
+    precondition {
+      condition     = local.env_bytes[each.key] <= local.env_limit
+      error_message = "cv-access-${each.key}'s environment would be ${local.env_bytes[each.key]} bytes (keys and values, as Lambda counts them), over the 4 KB (4096) Lambda allows: the document list (CV_DOCUMENTS) takes ${local.documents_env_bytes} of them. Shorten the documents' titles, keys or pages in ${local.documents_file_name}, or list fewer."
+    }
   }
 }
 

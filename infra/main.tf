@@ -11,8 +11,7 @@ locals {
     for role, name in var.tables :
     role => "arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${name}"
   }
-  bucket_arn    = "arn:${local.partition}:s3:::${var.bucket_name}"
-  cv_object_arn = "${local.bucket_arn}/${var.cv_key}"
+  bucket_arn = "arn:${local.partition}:s3:::${var.bucket_name}"
 
   # "Name <address>" or a bare address.
   # As written: the functions send from it as written, and IAM compares
@@ -45,7 +44,7 @@ locals {
     ["CV_BACKEND", "aws"],
     ["CV_AWS_REGION", var.region],
     ["CV_S3_BUCKET", aws_s3_bucket.cv.id],
-    ["CV_S3_KEY", var.cv_key],
+    ["CV_DOCUMENTS", local.documents_env],
     ["CV_TABLE_REQUESTS", aws_dynamodb_table.this["requests"].name],
     ["CV_TABLE_OTPS", aws_dynamodb_table.this["otps"].name],
     ["CV_TABLE_LIMITS", aws_dynamodb_table.this["limits"].name],
@@ -70,11 +69,16 @@ locals {
     ["CV_AWS_SECRET_ACCESS_KEY", try(local.owner_key.secret, null)],
   ])
 
-  # KEY=VALUE, the value in double quotes when it holds anything but plain
-  # characters, so Netlify's .env import and a shell read it the same. No
-  # value may hold a character either would read differently: the
-  # variables refuse them, and the outputs' preconditions check again.
-  unsafe_in_env = "[\\x00-\\x1f\\x7f\"\\\\$`]"
+  # KEY=VALUE, so Netlify's .env import (dotenv) and a shell read it the
+  # same: the value bare when it is plain characters, in double quotes
+  # when it holds others (spaces, <>), and in single quotes, which keep
+  # everything as it is, when it holds a double quote, backslash, $ or
+  # backtick (CV_DOCUMENTS's JSON). No value may hold a control
+  # character, nor both one of those and a single quote (CV_DOCUMENTS
+  # writes ' as \u0027): the variables refuse them, and the outputs'
+  # preconditions check again.
+  unsafe_in_env           = "[\\x00-\\x1f\\x7f\"\\\\$`]"
+  unsafe_in_single_quotes = "[\\x00-\\x1f\\x7f']"
   # Target aws: what the Netlify site needs to proxy to the API. Netlify
   # signs with one secret: the newest.
   netlify_proxy_settings = [
@@ -84,8 +88,38 @@ locals {
   env_lines = {
     for name, settings in { functions = local.function_settings, owner = local.owner_settings, netlify_proxy = local.netlify_proxy_settings } :
     name => join("", [
-      for kv in settings : format(can(regex("^[A-Za-z0-9_./:@+,=-]*$", kv[1])) ? "%s=%s\n" : "%s=\"%s\"\n", kv[0], kv[1])
+      for kv in settings : format(can(regex("^[A-Za-z0-9_./:@+,=-]*$", kv[1])) ? "%s=%s\n" : !can(regex(local.unsafe_in_env, kv[1])) ? "%s=\"%s\"\n" : "%s='%s'\n", kv[0], kv[1])
       if kv[1] != null
     ])
   }
+}
+
+# Lambda refuses a function whose environment is over 4 KB, counted as the
+# bytes of every key and value; Netlify's functions run on Lambda, under
+# the same limit. The document list is the part that grows, so the plan
+# checks the sum (lambda.tf, outputs.tf) before AWS or Netlify refuses it.
+locals {
+  env_limit = 4096
+  # Values not known until the apply, at their known size: the bucket's
+  # name, and an access key made here (its id is 20 characters, its
+  # secret 40).
+  env_sizes_at_plan = merge({ CV_S3_BUCKET = var.bucket_name }, var.create_access_keys ? {
+    CV_AWS_ACCESS_KEY_ID     = format("%020d", 0)
+    CV_AWS_SECRET_ACCESS_KEY = format("%040d", 0)
+  } : {})
+  env_bytes = {
+    for name, settings in merge(
+      { for fn in local.function_set : fn => local.function_settings_by_name[fn] },
+      # Target netlify: the site's functions also hold the CV_OTP_SECRET
+      # the owner adds, two 64-character keys during a rotation.
+      local.on_aws ? {} : { netlify = concat(local.function_settings, [["CV_OTP_SECRET", format("%0129d", 0)]]) },
+      ) : name => nonsensitive(sum(concat([0], [
+        for kv in settings : length(kv[0]) + (
+          length(base64encode(lookup(local.env_sizes_at_plan, kv[0], kv[1]))) / 4 * 3 -
+          length(regexall("=", base64encode(lookup(local.env_sizes_at_plan, kv[0], kv[1]))))
+        ) if lookup(local.env_sizes_at_plan, kv[0], kv[1]) != null
+    ])))
+  }
+  # How much of it the document list takes, for the message.
+  documents_env_bytes = length("CV_DOCUMENTS") + length(base64encode(local.documents_env)) / 4 * 3 - length(regexall("=", base64encode(local.documents_env)))
 }

@@ -4,8 +4,14 @@ output "netlify_env" {
   value       = local.on_aws ? local.env_lines.netlify_proxy : local.env_lines.functions
 
   precondition {
-    condition     = alltrue([for kv in concat(local.function_settings, local.lambda_settings) : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
-    error_message = "A setting holds a control character, quote, backslash, $ or backtick, which a shell and Netlify's .env import would read differently."
+    condition = alltrue([for kv in concat(local.function_settings, local.lambda_settings) :
+    kv[1] == null || !can(regex(local.unsafe_in_env, kv[1])) || !can(regex(local.unsafe_in_single_quotes, kv[1]))])
+    error_message = "A setting holds a control character, or a single quote beside a double quote, backslash, $ or backtick, which a shell and Netlify's .env import would read differently."
+  }
+
+  precondition {
+    condition     = try(local.env_bytes.netlify, 0) <= local.env_limit
+    error_message = "The functions' environment on Netlify would be ${try(local.env_bytes.netlify, 0)} bytes (keys and values, with a CV_OTP_SECRET of two keys), over the 4 KB (4096) Lambda allows: the document list (CV_DOCUMENTS) takes ${local.documents_env_bytes} of them. Shorten the documents' titles, keys or pages in ${local.documents_file_name}, or list fewer."
   }
 }
 
@@ -15,8 +21,8 @@ output "owner_env" {
   value       = local.env_lines.owner
 
   precondition {
-    condition     = alltrue([for kv in local.owner_settings : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1]))])
-    error_message = "A setting holds a control character, quote, backslash, $ or backtick, which a shell would read differently."
+    condition     = alltrue([for kv in local.owner_settings : kv[1] == null || !can(regex(local.unsafe_in_env, kv[1])) || !can(regex(local.unsafe_in_single_quotes, kv[1]))])
+    error_message = "A setting holds a control character, or a single quote beside a double quote, backslash, $ or backtick, which a shell would read differently."
   }
 }
 

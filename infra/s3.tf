@@ -66,28 +66,3 @@ resource "aws_s3_bucket_policy" "cv" {
   # written; order them.
   depends_on = [aws_s3_bucket_public_access_block.cv]
 }
-
-# The CV itself, when a path is given. Without one, upload it yourself:
-# aws s3 cp cv.pdf s3://BUCKET/KEY (the functions only read it).
-resource "aws_s3_object" "cv" {
-  count = var.cv_path == null ? 0 : 1
-
-  bucket                 = aws_s3_bucket.cv.id
-  key                    = var.cv_key
-  source                 = var.cv_path
-  source_hash            = filemd5(var.cv_path)
-  content_type           = lookup(local.content_types, lower(regex("[^.]*$", var.cv_key)), "application/octet-stream")
-  server_side_encryption = "AES256"
-
-  depends_on = [aws_s3_bucket_ownership_controls.cv, aws_s3_bucket_server_side_encryption_configuration.cv]
-}
-
-locals {
-  content_types = {
-    pdf  = "application/pdf"
-    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    odt  = "application/vnd.oasis.opendocument.text"
-    txt  = "text/plain; charset=utf-8"
-    html = "text/html; charset=utf-8"
-  }
-}

@@ -79,25 +79,64 @@ variable "bucket_name" {
   }
 }
 
-variable "cv_key" {
-  description = "Object key of the CV in the bucket; its base name is the file name a visitor saves."
-  type        = string
-  default     = "cv.pdf"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.'()/-]{1,512}$", var.cv_key)) && !startswith(var.cv_key, "/")
-    error_message = "cv_key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard) and must not start with /."
-  }
-}
-
-variable "cv_path" {
-  description = "Local path of the CV to upload as cv_key, or null to upload it yourself."
+variable "documents_file" {
+  description = "The document list, JSON: {\"documents\": [{\"slug\", \"title\", \"key\"?, \"page\"?, \"link_seconds\"?}, ...]}, the one the site and the functions read (they get it as CV_DOCUMENTS). Default: site/data/cv_access.json in this repository. A relative path is read from infra/."
   type        = string
   default     = null
 
   validation {
-    condition     = var.cv_path == null || can(filemd5(var.cv_path))
+    condition     = var.documents_file == null || can(file(coalesce(var.documents_file, "-")))
+    error_message = "documents_file must name a readable file (the default is site/data/cv_access.json in this repository)."
+  }
+}
+
+variable "document_files" {
+  description = "The files to upload, by document slug: { cv = \"/home/ada/cv.pdf\", portfolio = \"...\" }, each as its document's key. A relative path is read from infra/. A listed document without a file here is yours to upload (aws s3 cp FILE s3://BUCKET/KEY)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for slug in keys(var.document_files) : contains(local.document_slugs, slug)])
+    error_message = "document_files names ${join(", ", [for slug in keys(var.document_files) : "\"${slug}\"" if !contains(local.document_slugs, slug)])}, which the document list ${local.documents_file_name} does not hold: it lists ${join(", ", [for slug in local.document_slugs : "\"${slug}\""])}."
+  }
+
+  validation {
+    condition     = alltrue([for path in values(var.document_files) : can(filemd5(path))])
+    error_message = "document_files must name readable files: ${join(", ", [for slug, path in var.document_files : "${slug} = \"${path}\"" if !can(filemd5(path))])} cannot be read."
+  }
+}
+
+# The older names of the one-CV days, kept so an existing terraform.tfvars
+# plans as before; infra/README.md, "From one CV to a document list".
+variable "cv_path" {
+  description = "Older name of document_files[\"cv\"]: a local file to upload as the key the document list gives \"cv\". Null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cv_path == null || can(filemd5(coalesce(var.cv_path, "-")))
     error_message = "cv_path must name a readable file."
+  }
+
+  validation {
+    condition     = var.cv_path == null || contains(local.document_slugs, "cv")
+    error_message = "cv_path uploads the document with slug \"cv\", which the document list ${local.documents_file_name} does not hold: set document_files = { <slug> = \"${coalesce(var.cv_path, "-")}\" } instead."
+  }
+
+  validation {
+    condition     = var.cv_path == null || !contains(keys(var.document_files), "cv")
+    error_message = "cv_path and document_files[\"cv\"] both name the CV's file: keep document_files and remove cv_path."
+  }
+}
+
+variable "cv_key" {
+  description = "Superseded: the document list gives each document's key. Null, or the key the list gives \"cv\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cv_key == null || try(local.document_keys[index(local.document_slugs, "cv")], null) == var.cv_key
+    error_message = "cv_key is superseded by the document list ${local.documents_file_name}, which gives ${contains(local.document_slugs, "cv") ? "\"cv\" the key \"${try(local.document_keys[index(local.document_slugs, "cv")], "")}\"" : "no document \"cv\""}: set \"key\" there and remove cv_key from terraform.tfvars."
   }
 }
 

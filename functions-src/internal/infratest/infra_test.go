@@ -164,8 +164,9 @@ type deployGuide struct {
 	commands []string
 	tfvars   string   // the owner's edit of terraform.tfvars, after the copy (the first command)
 	env      []string // what the test adds to the guide's shell
-	// checked is how many permissions `make aws-check` finds granted: 14,
-	// or 15 with the owner page's Scan.
+	// checked is how many permissions `make aws-check` finds granted: 15
+	// (s3:GetObject once per document of the two), or 16 with the owner
+	// page's Scan.
 	checked int
 }
 
@@ -181,17 +182,19 @@ func applyStack(t *testing.T, ctx context.Context, tl tools, g deployGuide) *sta
 	require.NoError(t, err)
 	adminURL := m.AdminEndpoint(t)
 	require.NoError(t, tf.Override("moto", infratest.MotoOverride(adminURL, m.Admin, true)))
-	for _, name := range []string{"Makefile", "go.mod", "go.sum", "functions-src"} {
+	// site/ holds the document list infra/ reads (documents_file's default).
+	for _, name := range []string{"Makefile", "go.mod", "go.sum", "functions-src", "site"} {
 		require.NoError(t, os.Symlink(filepath.Join(tl.root, name), filepath.Join(dir, name)))
 	}
 	s := &stack{tools: tl, moto: m, dir: dir, adminURL: adminURL}
 
 	// The guide's edit: the owner's values (example.tfvars's are the
-	// test's), and the CV to upload.
+	// test's), and the two listed documents' files to upload.
 	s.run(t, g.commands[0])
+	files := documentFiles(t)
 	f, err := os.OpenFile(filepath.Join(dir, "infra", "terraform.tfvars"), os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = fmt.Fprintf(f, "cv_path = %q\n%s", sampleCV(tl), g.tfvars)
+	_, err = fmt.Fprintf(f, "document_files = {\n  cv        = %q\n  portfolio = %q\n}\n%s", files["cv"], files["portfolio"], g.tfvars)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
@@ -202,7 +205,7 @@ func applyStack(t *testing.T, ctx context.Context, tl tools, g deployGuide) *sta
 	for _, command := range g.commands[1:] {
 		out := s.run(t, command, env...)
 		if strings.Contains(command, "aws-check") {
-			assert.Contains(t, out, fmt.Sprintf("cv-setup check: all %d permissions the functions use are granted", cmp.Or(g.checked, 14)))
+			assert.Contains(t, out, fmt.Sprintf("cv-setup check: all %d permissions the functions use are granted", cmp.Or(g.checked, 15)))
 		}
 	}
 	for _, state := range []string{"terraform.tfstate", "terraform.tfstate.backup"} {
@@ -221,8 +224,42 @@ func applyStack(t *testing.T, ctx context.Context, tl tools, g deployGuide) *sta
 	return s
 }
 
-func sampleCV(tl tools) string {
-	return filepath.Join(tl.root, "functions-src", "internal", "embedded", "sample-cv.pdf")
+// repoDocuments is the repository's document list (site/data/cv_access.json)
+// as the functions get it in CV_DOCUMENTS: defaults filled in, minified.
+const repoDocuments = `{"documents":[{"key":"cv.pdf","link_seconds":120,"page":"/cv/","slug":"cv","title":"CV"},` +
+	`{"key":"portfolio.pdf","link_seconds":120,"page":"/portfolio/","slug":"portfolio","title":"portfolio"}]}`
+
+// outsideKey is an object in the bucket that the list does not name.
+const outsideKey = "notes/not-listed.pdf"
+
+// putOutsideObject puts outsideKey in the bucket as the administrator,
+// for a test to show the functions cannot read it; it is deleted when the
+// test ends (an object Terraform did not make stops its destroy).
+func (s *stack) putOutsideObject(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	admin := s3.NewFromConfig(s.moto.Config(s.moto.Admin), func(o *s3.Options) { o.UsePathStyle = true })
+	_, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(outsideKey), Body: strings.NewReader("not listed")})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(outsideKey)})
+		assert.NoError(t, err)
+	})
+}
+
+// readsExactlyTheDocuments: with these credentials, both listed documents
+// can be read (HeadObject is authorised as s3:GetObject), and an object
+// the list does not name cannot.
+func (s *stack) readsExactlyTheDocuments(t *testing.T, who string, c infratest.Credentials) {
+	t.Helper()
+	ctx := context.Background()
+	s3c := s3.NewFromConfig(s.moto.Config(c), func(o *s3.Options) { o.UsePathStyle = true })
+	for _, key := range []string{"cv.pdf", "portfolio.pdf"} {
+		_, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		assert.NoError(t, err, "%s: s3:GetObject on %s is allowed", who, key)
+	}
+	_, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(outsideKey)})
+	assert.Truef(t, awsbackend.IsAccessDenied(err), "%s: s3:GetObject on %s, which the list does not name: want access denied, got %v", who, outsideKey, err)
 }
 
 // functionEnv is what the function would run with on its target (on
@@ -331,6 +368,27 @@ func (v visitor) requestBody() string {
 	return `{"name":"Ada Lovelace","email":"` + v.email + `","phone":"` + v.phone + `","company":"Analytical Engines","consent":true}`
 }
 
+// requestBodyFor asks for the listed document with this slug.
+func (v visitor) requestBodyFor(slug string) string {
+	return strings.TrimSuffix(v.requestBody(), "}") + `,"document":"` + slug + `"}`
+}
+
+// documentFlow takes a new visitor through the flow under rt for the
+// document slug and returns what its link downloads, and the link.
+func (s *stack) documentFlow(t *testing.T, rt runtimeKind, slug, key string) ([]byte, string) {
+	t.Helper()
+	p := s.start(t, rt)
+	v := newVisitor()
+	status, body := s.post(t, p.request, v.ip, v.requestBodyFor(slug))
+	require.Equal(t, 200, status, "%v\n%s", body, p.request.Logs())
+	id, _ := body["requestId"].(string)
+	code, _ := s.code(t, v)
+	status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+	require.Equal(t, 200, status, "%v\n%s", body, p.verify.Logs())
+	url, _ := body["redirectUrl"].(string)
+	return s.download(t, url, key), url
+}
+
 // code is the code moto recorded as mailed to v, and whether a text with
 // the same code went to v's phone.
 func (s *stack) code(t *testing.T, v visitor) (code string, texted bool) {
@@ -352,12 +410,13 @@ func (s *stack) code(t *testing.T, v visitor) (code string, texted bool) {
 	return code, texted
 }
 
-// download fetches a presigned link. moto answers a presigned GET with 500
-// while auth is on, so one unauthenticated call is let through for it:
-// SigV4 checks of links are proven against gofakes3 elsewhere.
-func (s *stack) download(t *testing.T, url string) []byte {
+// download fetches a presigned link to the object key. moto answers a
+// presigned GET with 500 while auth is on, so one unauthenticated call is
+// let through for it: SigV4 checks of links are proven against gofakes3
+// elsewhere.
+func (s *stack) download(t *testing.T, url, key string) []byte {
 	t.Helper()
-	require.True(t, strings.HasPrefix(url, s.moto.URL+"/"+bucket+"/cv.pdf?"), url)
+	require.True(t, strings.HasPrefix(url, s.moto.URL+"/"+bucket+"/"+key+"?"), url)
 	signer := s.env["CV_AWS_ACCESS_KEY_ID"]
 	if s.lambda != nil {
 		signer = s.lambda.roles["verify-access"].ID
@@ -382,8 +441,9 @@ func TestInfraOnMoto(t *testing.T) {
 	t.Run("netlify_env holds exactly the functions' settings", func(t *testing.T) {
 		keys := slices.Sorted(maps.Keys(s.env))
 		assert.Equal(t, []string{"CV_AWS_ACCESS_KEY_ID", "CV_AWS_REGION", "CV_AWS_SECRET_ACCESS_KEY", "CV_BACKEND",
-			"CV_MAIL_FROM", "CV_OWNER_NAME", "CV_S3_BUCKET", "CV_S3_KEY", "CV_SITE_URL",
-			"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, keys)
+			"CV_DOCUMENTS", "CV_MAIL_FROM", "CV_OWNER_NAME", "CV_S3_BUCKET", "CV_SITE_URL",
+			"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, keys, "the list in CV_DOCUMENTS, and no CV_S3_KEY beside it")
+		assert.Equal(t, repoDocuments, s.env["CV_DOCUMENTS"], "the repository's list, read back through the env file's quotes")
 		assert.Equal(t, "aws", s.env["CV_BACKEND"])
 		assert.Equal(t, "CV <cv@example.com>", s.env["CV_MAIL_FROM"])
 		assert.Equal(t, siteURL, s.env["CV_SITE_URL"])
@@ -404,12 +464,17 @@ func TestInfraOnMoto(t *testing.T) {
 			status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
 			require.Equal(t, 200, status, "%v\n%s", body, p.verify.Logs())
 			url, _ := body["redirectUrl"].(string)
-			assert.Equal(t, embedded.SampleCV, s.download(t, url), "the bytes Terraform uploaded")
+			assert.Equal(t, embedded.SampleCV, s.download(t, url, "cv.pdf"), "the bytes Terraform uploaded")
 
 			logs := p.request.Logs() + p.verify.Logs()
 			flowtest.AssertAbsent(t, logs, v.email, v.phone[3:], "Ada", code, v.ip, "X-Amz-Signature", s.env["CV_AWS_SECRET_ACCESS_KEY"])
 		})
 	}
+
+	t.Run("a request for the second document downloads that document", func(t *testing.T) {
+		got, _ := s.documentFlow(t, runtimes[0], "portfolio", "portfolio.pdf")
+		assert.Equal(t, portfolioBytes, string(got), "the portfolio's bytes, as Terraform uploaded them")
+	})
 
 	t.Run("the functions' keys are refused what they must not do", func(t *testing.T) {
 		fn := infratest.Credentials{ID: s.env["CV_AWS_ACCESS_KEY_ID"], Secret: s.env["CV_AWS_SECRET_ACCESS_KEY"]}
@@ -430,8 +495,8 @@ func TestInfraOnMoto(t *testing.T) {
 		_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.env["CV_TABLE_REQUESTS"]),
 			Key: map[string]ddbtypes.AttributeValue{"request_id": &ddbtypes.AttributeValueMemberS{Value: "x"}}})
 		assert.NoError(t, err, "dynamodb:GetItem is allowed")
-		_, err = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
-		assert.NoError(t, err, "s3:GetObject on the CV is allowed")
+		s.putOutsideObject(t)
+		s.readsExactlyTheDocuments(t, "the functions' key", fn)
 	})
 
 	t.Run("least privilege", func(t *testing.T) { leastPrivilege(t, s) })

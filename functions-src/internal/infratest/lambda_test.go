@@ -181,22 +181,23 @@ func TestAWSTargetOnMoto(t *testing.T) {
 				assert.Equal(t, int32(5), aws.ToInt32(out.Concurrency.ReservedConcurrentExecutions), "a cost cap against floods")
 			}
 			env := c.Environment.Variables
+			assert.Equal(t, repoDocuments, env["CV_DOCUMENTS"], "the document list: every function names the documents")
 			if fn == ownerFunction {
-				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
-					"CV_OWNER_EMAIL", "CV_OWNER_NAME", "CV_PROXY_SIGN_SECRET", "CV_S3_BUCKET", "CV_S3_KEY", "CV_SITE_URL",
+				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_DOCUMENTS", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
+					"CV_OWNER_EMAIL", "CV_OWNER_NAME", "CV_PROXY_SIGN_SECRET", "CV_S3_BUCKET", "CV_SITE_URL",
 					"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, slices.Sorted(maps.Keys(env)), "no static key")
 				assert.Equal(t, ownerEmail, env["CV_OWNER_EMAIL"])
 				return
 			}
 			if fn == notifierFunction {
-				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_OWNER_EMAIL", "CV_S3_BUCKET", "CV_S3_KEY",
+				assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_DOCUMENTS", "CV_MAIL_FROM", "CV_OWNER_EMAIL", "CV_S3_BUCKET",
 					"CV_SITE_URL", "CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, slices.Sorted(maps.Keys(env)),
 					"no secret: the notifier needs neither the code key nor the proxy's")
 				assert.Equal(t, ownerEmail, env["CV_OWNER_EMAIL"])
 				return
 			}
-			assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
-				"CV_OWNER_NAME", "CV_PROXY_SIGN_SECRET", "CV_S3_BUCKET", "CV_S3_KEY", "CV_SITE_URL",
+			assert.Equal(t, []string{"CV_AWS_REGION", "CV_BACKEND", "CV_DOCUMENTS", "CV_MAIL_FROM", "CV_NETLIFY_SITE_ID", "CV_OTP_SECRET",
+				"CV_OWNER_NAME", "CV_PROXY_SIGN_SECRET", "CV_S3_BUCKET", "CV_SITE_URL",
 				"CV_TABLE_LIMITS", "CV_TABLE_OTPS", "CV_TABLE_REQUESTS"}, slices.Sorted(maps.Keys(env)), "no static key")
 			assert.Equal(t, secrets["TF_VAR_otp_secret"], env["CV_OTP_SECRET"])
 			assert.Equal(t, netlifySiteID, env["CV_NETLIFY_SITE_ID"])
@@ -285,13 +286,19 @@ func TestAWSTargetOnMoto(t *testing.T) {
 			url, _ := body["redirectUrl"].(string)
 			require.Contains(t, url, "X-Amz-Credential="+l.roles["verify-access"].ID, "signed with the verify role's credentials")
 			require.Contains(t, url, "X-Amz-Security-Token=", "temporary credentials sign with their session token")
-			assert.Equal(t, embedded.SampleCV, s.download(t, url), "the bytes Terraform uploaded")
+			assert.Equal(t, embedded.SampleCV, s.download(t, url, "cv.pdf"), "the bytes Terraform uploaded")
 
 			logs := p.request.Logs() + p.verify.Logs()
 			flowtest.AssertAbsent(t, logs, v.email, v.phone[3:], "Ada", code, v.ip, "X-Amz-Signature",
 				l.roles["verify-access"].Secret, l.proxySecret, secrets["TF_VAR_otp_secret"])
 		})
 	}
+
+	t.Run("a request for the second document downloads that document, signed by the verify role", func(t *testing.T) {
+		got, url := s.documentFlow(t, runtimes[1], "portfolio", "portfolio.pdf")
+		assert.Contains(t, url, "X-Amz-Credential="+l.roles["verify-access"].ID)
+		assert.Equal(t, portfolioBytes, string(got), "the portfolio's bytes, as Terraform uploaded them")
+	})
 
 	t.Run("the owner is emailed once for a verified request, with its role's credentials", func(t *testing.T) {
 		for _, rt := range runtimes {
@@ -438,14 +445,25 @@ func notificationRefused(t *testing.T, s *stack, action string) (infratest.Funct
 // permission as it is now and returns the verified request's id.
 func (s *stack) verifiedRequest(t *testing.T, rt runtimeKind) (string, visitor) {
 	t.Helper()
+	return s.verifiedRequestFor(t, rt, "")
+}
+
+// verifiedRequestFor is verifiedRequest for the document slug ("": the
+// request names none).
+func (s *stack) verifiedRequestFor(t *testing.T, rt runtimeKind, slug string) (string, visitor) {
+	t.Helper()
 	p := s.start(t, rt)
 	v := newVisitor()
-	status, body := s.post(t, p.request, v.ip, v.requestBody())
-	require.Equal(t, 200, status, "%v", body)
-	id := body["requestId"].(string)
+	body := v.requestBody()
+	if slug != "" {
+		body = v.requestBodyFor(slug)
+	}
+	status, resp := s.post(t, p.request, v.ip, body)
+	require.Equal(t, 200, status, "%v", resp)
+	id := resp["requestId"].(string)
 	code, _ := s.code(t, v)
-	status, body = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
-	require.Equal(t, 200, status, "%v", body)
+	status, resp = s.post(t, p.verify, v.ip, `{"requestId":"`+id+`","otp":"`+code+`"}`)
+	require.Equal(t, 200, status, "%v", resp)
 	return id, v
 }
 
@@ -579,6 +597,8 @@ func leastPrivilegeRoles(t *testing.T, s *stack) {
 // and what neither needs.
 func rolesRefused(t *testing.T, s *stack) {
 	ctx := context.Background()
+	s.putOutsideObject(t)
+	s.readsExactlyTheDocuments(t, "verify-access's role", s.lambda.roles["verify-access"])
 	tables := s.lambda.config["request-access"]
 	for _, fn := range allFunctions {
 		cfg := s.moto.Config(s.lambda.roles[fn])
@@ -596,13 +616,16 @@ func rolesRefused(t *testing.T, s *stack) {
 		switch fn {
 		case "request-access":
 			_, denied["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+			_, denied["s3:GetObject on portfolio.pdf"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("portfolio.pdf")})
 		case ownerFunction:
 			// On moto a statement's resources are "*" (main.tf says why):
 			// which tables each action reaches, the plan test checks.
 			_, denied["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+			_, denied["s3:GetObject on portfolio.pdf"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("portfolio.pdf")})
 			_, denied["sns:Publish"] = sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{PhoneNumber: aws.String("+447400900001"), Message: aws.String("x")})
 		case notifierFunction:
 			_, denied["s3:GetObject"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("cv.pdf")})
+			_, denied["s3:GetObject on portfolio.pdf"] = s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("portfolio.pdf")})
 			_, denied["dynamodb:GetItem"] = db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tables["CV_TABLE_OTPS"]), Key: key})
 			_, denied["dynamodb:PutItem"] = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tables["CV_TABLE_REQUESTS"]), Item: key})
 			_, denied["sns:Publish"] = sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{PhoneNumber: aws.String("+447400900001"), Message: aws.String("x")})

@@ -115,9 +115,10 @@ func (s *stack) ownerSignIn(t *testing.T, o infratest.Function) string {
 }
 
 // ownerPageFlow: the owner signs in with the code SES carried, sees a
-// visitor's request, downloads the CSV, erases the visitor and signs out.
+// visitor's request for the second document, named so, downloads the
+// CSV, erases the visitor and signs out.
 func ownerPageFlow(t *testing.T, s *stack, rt runtimeKind) {
-	id, v := s.verifiedRequest(t, rt)
+	id, v := s.verifiedRequestFor(t, rt, "portfolio")
 	o := s.startOwner(t, rt)
 
 	status, body, _, _ := s.ownerCall(t, o, `{"action":"list"}`)
@@ -134,6 +135,15 @@ func ownerPageFlow(t *testing.T, s *stack, rt runtimeKind) {
 	assert.GreaterOrEqual(t, body["total"], float64(1))
 	assert.Contains(t, raw, id)
 	assert.Contains(t, raw, v.email)
+	rows, _ := body["requests"].([]any)
+	found := false
+	for _, r := range rows {
+		if row, _ := r.(map[string]any); row["requestId"] == id {
+			found = true
+			assert.Equal(t, "portfolio", row["document"], "the row names the document asked for")
+		}
+	}
+	assert.True(t, found, "the list holds the request %s", id)
 	status, _, raw, _ = s.ownerCall(t, o, `{"action":"csv"}`, session)
 	require.Equal(t, 200, status, raw)
 	assert.Contains(t, raw, v.email)
@@ -181,7 +191,7 @@ func TestNetlifyTargetOwnerPageOnMoto(t *testing.T) {
 		commands: guideNetlifyOwner,
 		tfvars:   fmt.Sprintf("owner_email = %q\nlambda_architecture = \"x86_64\"\n", ownerEmail),
 		env:      []string{"LAMBDA_ARCH=x86_64"},
-		checked:  15,
+		checked:  16,
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -189,6 +199,11 @@ func TestNetlifyTargetOwnerPageOnMoto(t *testing.T) {
 		}
 	})
 	assert.Equal(t, ownerEmail, s.env["CV_OWNER_EMAIL"], "netlify_env carries the page's address")
+	assert.Equal(t, repoDocuments, s.env["CV_DOCUMENTS"], "and the document list")
+	t.Run("a request for the second document downloads that document", func(t *testing.T) {
+		got, _ := s.documentFlow(t, runtimes[1], "portfolio", "portfolio.pdf")
+		assert.Equal(t, portfolioBytes, string(got), "the portfolio's bytes, as Terraform uploaded them")
+	})
 	for _, rt := range runtimes {
 		t.Run("the owner page under "+rt.name+" with the functions' key", func(t *testing.T) { ownerPageFlow(t, s, rt) })
 	}

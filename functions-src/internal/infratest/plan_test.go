@@ -3,16 +3,21 @@ package infratest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/emulators"
 	"github.com/cv-access/cv-access/functions-src/internal/infratest"
 	"github.com/cv-access/cv-access/functions-src/internal/streams"
 )
@@ -91,6 +96,94 @@ func planned(t *testing.T, plan map[string]any, address string) map[string]any {
 	return nil
 }
 
+// documentsEnv is the document list as the plan gives it to the functions
+// (CV_DOCUMENTS), from the guard that checks it.
+func documentsEnv(t *testing.T, plan map[string]any) string {
+	t.Helper()
+	v, _ := planned(t, plan, "terraform_data.documents_guard")["input"].(string)
+	return v
+}
+
+// failingPlan is a plan with bad -var arguments, and what its errors say.
+type failingPlan struct {
+	name string
+	args []string
+	says []string
+}
+
+// runFailingPlans runs the plans, three at a time (a plan without a state
+// or a plan file writes nothing, so they can share one copy), and checks
+// each fails saying what it should. Not parallel subtests: those would
+// wait for a free slot of -parallel, which the moto tests hold for
+// minutes on a machine of two CPUs.
+func runFailingPlans(t *testing.T, ctx context.Context, tf *infratest.Terraform, plans []failingPlan) {
+	t.Helper()
+	errs := make([]error, len(plans))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
+	for i, p := range plans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
+			for _, a := range p.args {
+				args = append(args, "-var", a)
+			}
+			_, errs[i] = tf.Run(ctx, args...)
+		}()
+	}
+	wg.Wait()
+	for i, p := range plans {
+		t.Run(p.name, func(t *testing.T) {
+			require.Error(t, errs[i], p.args)
+			out := strings.Join(strings.Fields(errs[i].Error()), " ")
+			for _, want := range p.says {
+				assert.Contains(t, out, want)
+			}
+		})
+	}
+}
+
+// upload is one document's planned object.
+type upload struct{ key, source, contentType string }
+
+// resourcesOfType are the addresses of the plan's resources of a type.
+func resourcesOfType(plan map[string]any, typ string) []string {
+	var out []string
+	changes, _ := plan["resource_changes"].([]any)
+	for _, c := range changes {
+		if rc, _ := c.(map[string]any); rc["type"] == typ {
+			out = append(out, rc["address"].(string))
+		}
+	}
+	return out
+}
+
+// writeFile writes text to a file of its own and returns its path.
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	return p
+}
+
+// documentFiles are two documents' files with different bytes: the
+// sample CV, and a portfolio.
+func documentFiles(t *testing.T) map[string]string {
+	t.Helper()
+	root, err := emulators.FindRoot()
+	require.NoError(t, err)
+	return map[string]string{
+		"cv":        filepath.Join(root, "functions-src", "internal", "embedded", "sample-cv.pdf"),
+		"portfolio": writeFile(t, portfolioBytes),
+	}
+}
+
+// portfolioBytes are the second document's bytes in these tests.
+const portfolioBytes = "%PDF-1.4\n% the portfolio, not the CV\n%%EOF\n"
+
 func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	t.Parallel()
 	tl := need(t)
@@ -98,7 +191,12 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	m, err := infratest.StartMoto(ctx)
 	require.NoError(t, err)
 	t.Cleanup(m.Stop)
-	tf, err := infratest.NewTerraform(tl.root, t.TempDir(), tl.rc)
+	// A copy of infra/ beside the repository's site/, so the default
+	// documents_file (../site/data/cv_access.json) is the repository's list.
+	work := t.TempDir()
+	require.NoError(t, os.Symlink(filepath.Join(tl.root, "site"), filepath.Join(work, "site")))
+	require.NoError(t, os.Mkdir(filepath.Join(work, "infra"), 0o755))
+	tf, err := infratest.NewTerraform(tl.root, filepath.Join(work, "infra"), tl.rc)
 	require.NoError(t, err)
 	// Endpoints only: the emulator switches stay off, as on AWS.
 	require.NoError(t, tf.Override("moto", infratest.MotoOverride(m.AdminEndpoint(t), m.Admin, false)))
@@ -106,27 +204,53 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	require.NoError(t, err)
 
 	const arn = "arn:aws:dynamodb:us-east-2:123456789012:table/"
+	files := documentFiles(t)
+	// Another list: a nested key, a .docx, a title with an apostrophe.
+	// And one at the edges of every rule, which both must accept.
+	adaList := writeFile(t, `{"documents": [
+  {"slug": "cv", "title": "Ada's CV", "key": "docs/ada.pdf"},
+  {"slug": "letters", "title": "Letters", "key": "letters.docx", "page": "/letters/", "link_seconds": 600},
+  {"slug": "a-0123456789012345678901234567-z", "title": " `+strings.Repeat("é", 60)+` ", "key": "x/y(1)!_'.pdf", "page": "/p/~a@b;c=d&e%20f", "link_seconds": 3600}
+]}`)
 	for _, tc := range []struct {
 		name     string
 		args     []string
+		list     string    // the document list's file
 		tables   [3]string // requests, otps, limits
-		object   string
+		objects  []string  // the documents' ARNs
+		uploads  map[string]upload
+		docs     string // CV_DOCUMENTS
 		identity string
 		from     string
 		sending  []string // extra SES resources
 	}{
 		{
-			name:   "example.tfvars",
-			args:   []string{"-var-file=example.tfvars"},
-			tables: [3]string{"cv-requests", "otps", "cv-rate-limits"}, object: "arn:aws:s3:::example-private-cv/cv.pdf",
+			name:    "example.tfvars, the repository's document list, both files uploaded",
+			args:    []string{"-var-file=example.tfvars", "-var", fmt.Sprintf("document_files={cv=%q,portfolio=%q}", files["cv"], files["portfolio"])},
+			list:    filepath.Join(tl.root, "site", "data", "cv_access.json"),
+			tables:  [3]string{"cv-requests", "otps", "cv-rate-limits"},
+			objects: []string{"arn:aws:s3:::example-private-cv/cv.pdf", "arn:aws:s3:::example-private-cv/portfolio.pdf"},
+			uploads: map[string]upload{"cv": {"cv.pdf", files["cv"], "application/pdf"}, "portfolio": {"portfolio.pdf", files["portfolio"], "application/pdf"}},
+			docs: `{"documents":[{"key":"cv.pdf","link_seconds":120,"page":"/cv/","slug":"cv","title":"CV"},` +
+				`{"key":"portfolio.pdf","link_seconds":120,"page":"/portfolio/","slug":"portfolio","title":"portfolio"}]}`,
 			identity: "arn:aws:ses:us-east-2:123456789012:identity/example.com", from: "cv@example.com",
 		},
 		{
-			name: "renamed tables, an address identity, a configuration set, a nested key",
+			name: "renamed tables, an address identity, a configuration set, another list with a nested key, the older cv_path and cv_key",
 			args: []string{"-var-file=example.tfvars", "-var", `tables={requests="a-req",otps="a-otp",limits="a-lim"}`,
 				"-var", "ses_identity=ada@example.net", "-var", "mail_from=Ada's CV <Ada@Example.net>",
-				"-var", "ses_configuration_set=cv-events", "-var", "cv_key=docs/ada.pdf", "-var", "bucket_name=ada-cv"},
-			tables: [3]string{"a-req", "a-otp", "a-lim"}, object: "arn:aws:s3:::ada-cv/docs/ada.pdf",
+				"-var", "ses_configuration_set=cv-events", "-var", "bucket_name=ada-cv", "-var", "documents_file=" + adaList,
+				"-var", "cv_path=" + files["cv"], "-var", "cv_key=docs/ada.pdf", "-var", fmt.Sprintf("document_files={letters=%q}", files["portfolio"])},
+			list:    adaList,
+			tables:  [3]string{"a-req", "a-otp", "a-lim"},
+			objects: []string{"arn:aws:s3:::ada-cv/docs/ada.pdf", "arn:aws:s3:::ada-cv/letters.docx", "arn:aws:s3:::ada-cv/x/y(1)!_'.pdf"},
+			uploads: map[string]upload{"cv": {"docs/ada.pdf", files["cv"], "application/pdf"},
+				"letters": {"letters.docx", files["portfolio"], "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}},
+			// Defaults filled in; the apostrophe written \u0027, for the
+			// value's single quotes in an env file.
+			docs: `{"documents":[{"key":"docs/ada.pdf","link_seconds":120,"page":"/","slug":"cv","title":"Ada\u0027s CV"},` +
+				`{"key":"letters.docx","link_seconds":600,"page":"/letters/","slug":"letters","title":"Letters"},` +
+				`{"key":"x/y(1)!_\u0027.pdf","link_seconds":3600,"page":"/p/~a@b;c=d\u0026e%20f","slug":"a-0123456789012345678901234567-z","title":" ` + strings.Repeat("é", 60) + ` "}]}`,
 			// IAM compares ses:FromAddress case-sensitively: the policy
 			// names the address exactly as the functions send from it.
 			identity: "arn:aws:ses:us-east-2:123456789012:identity/ada@example.net", from: "Ada@Example.net",
@@ -141,7 +265,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			assert.True(t, hasResource(plan, "aws_iam_access_key.functions[0]"))
 			assert.False(t, hasResource(plan, `aws_lambda_function.function["request-access"]`), "and no Lambda")
 			fn := policy(t, plan, "aws_iam_user_policy.functions[0]")
-			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV"}, slices.Collect(maps.Keys(fn)))
+			assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheDocuments"}, slices.Collect(maps.Keys(fn)))
 			for sid, s := range fn {
 				assert.Equal(t, "Allow", s.Effect, sid)
 				assert.NotContains(t, s.Resource, "*", sid)
@@ -160,8 +284,27 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			assert.Empty(t, sms.Resource, "a text to a number has no ARN: AWS needs a wildcard, written as NotResource")
 			assert.Equal(t, strings1{"arn:aws:sns:*:*:*"}, sms.NotResource, "no topic")
 
-			assert.Equal(t, strings1{"s3:GetObject"}, fn["ReadTheCV"].Action)
-			assert.Equal(t, strings1{tc.object}, fn["ReadTheCV"].Resource)
+			assert.Equal(t, strings1{"s3:GetObject"}, fn["ReadTheDocuments"].Action)
+			assert.ElementsMatch(t, tc.objects, fn["ReadTheDocuments"].Resource, "each document by its ARN, nothing else in the bucket")
+
+			for slug, up := range tc.uploads {
+				obj := planned(t, plan, `aws_s3_object.document["`+slug+`"]`)
+				assert.Equal(t, up.key, obj["key"], slug)
+				assert.Equal(t, up.source, obj["source"], slug)
+				assert.Equal(t, up.contentType, obj["content_type"], slug)
+				assert.Equal(t, "AES256", obj["server_side_encryption"], slug)
+			}
+			assert.Len(t, resourcesOfType(plan, "aws_s3_object"), len(tc.uploads), "one object per uploaded document")
+			assert.Equal(t, tc.docs, documentsEnv(t, plan), "CV_DOCUMENTS: the list as the functions read it, defaults filled in")
+			// The functions read what Terraform gives them as they read
+			// the file itself.
+			fromEnv, err := access.ParseDocuments([]byte(tc.docs))
+			require.NoError(t, err, "the functions accept the list Terraform gives them")
+			raw, err := os.ReadFile(tc.list)
+			require.NoError(t, err)
+			fromFile, err := access.ParseDocuments(raw)
+			require.NoError(t, err)
+			assert.Equal(t, fromFile.All(), fromEnv.All())
 
 			owner := policy(t, plan, "aws_iam_user_policy.owner")
 			assert.ElementsMatch(t, []string{"ListRequests", "EraseRequests"}, slices.Collect(maps.Keys(owner)))
@@ -174,7 +317,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			deny := bucket["DenyInsecureTransport"]
 			assert.Equal(t, "Deny", deny.Effect)
 			assert.Equal(t, strings1{"s3:*"}, deny.Action)
-			b, _, _ := strings.Cut(tc.object, "/")
+			b, _, _ := strings.Cut(tc.objects[0], "/")
 			assert.ElementsMatch(t, strings1{b, b + "/*"}, deny.Resource)
 			assert.Equal(t, map[string]map[string]strings1{"Bool": {"aws:SecureTransport": {"false"}}}, deny.Condition)
 
@@ -206,7 +349,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		plan, err := tf.PlanJSON(ctx, "-var-file=example.tfvars", "-var", "lambda_packages="+packages, "-var", "owner_email=owner@example.com")
 		require.NoError(t, err)
 		fn := policy(t, plan, "aws_iam_user_policy.functions[0]")
-		assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheCV", "ListRequests"},
+		assert.ElementsMatch(t, []string{"RequestsAndCodes", "RateLimitCounters", "SendCodeEmail", "SendCodeSMSToPhoneNumbersOnly", "ReadTheDocuments", "ListRequests"},
 			slices.Collect(maps.Keys(fn)))
 		assert.Equal(t, strings1{"dynamodb:Scan"}, fn["ListRequests"].Action)
 		assert.Equal(t, strings1{arn + "cv-requests"}, fn["ListRequests"].Resource, "the requests, not the codes or counters")
@@ -234,13 +377,15 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 		assert.ElementsMatch(t, strings1{"logs:CreateLogStream", "logs:PutLogEvents"}, req["WriteItsOwnLog"].Action)
 
 		ver := policy(t, plan, `aws_iam_role_policy.function["verify-access"]`)
-		assert.ElementsMatch(t, []string{"ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheCV", "WriteItsOwnLog"},
+		assert.ElementsMatch(t, []string{"ReadAndMarkRequestsAndCodes", "RateLimitCounters", "ReadTheDocuments", "WriteItsOwnLog"},
 			slices.Collect(maps.Keys(ver)), "verify-access sends nothing and creates nothing")
 		assert.ElementsMatch(t, strings1{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ver["ReadAndMarkRequestsAndCodes"].Action)
 		assert.ElementsMatch(t, strings1{arn + "cv-requests", arn + "otps"}, ver["ReadAndMarkRequestsAndCodes"].Resource)
 		assert.Equal(t, strings1{"dynamodb:UpdateItem"}, ver["RateLimitCounters"].Action)
 		assert.Equal(t, strings1{arn + "cv-rate-limits"}, ver["RateLimitCounters"].Resource)
-		assert.Equal(t, strings1{"arn:aws:s3:::example-private-cv/cv.pdf"}, ver["ReadTheCV"].Resource)
+		assert.Equal(t, strings1{"s3:GetObject"}, ver["ReadTheDocuments"].Action)
+		assert.ElementsMatch(t, strings1{"arn:aws:s3:::example-private-cv/cv.pdf", "arn:aws:s3:::example-private-cv/portfolio.pdf"},
+			ver["ReadTheDocuments"].Resource, "each listed document by its ARN, nothing else in the bucket")
 		assert.Equal(t, strings1{logs + "verify-access:*"}, ver["WriteItsOwnLog"].Resource)
 
 		for _, fn := range allFunctions {
@@ -330,6 +475,7 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 	})
 
 	t.Run("bad settings stop the plan with a message naming each", func(t *testing.T) {
+		var failing []failingPlan
 		// Terraform checks every variable before it stops, so one plan
 		// (each costs seconds: the provider starts) shows them all.
 		for _, tc := range []struct {
@@ -340,12 +486,12 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 				args: []string{"site_url=http://cv.example.com", "bucket_name=My_Bucket", "region=mars-1",
 					`tables={requests="same",otps="same"}`, "sms_monthly_spend_limit=-1", "cv_path=/nonexistent/cv.pdf",
 					"ses_identity=example.org", "sms_sender_id=12345", "owner_name=Ada\nCV_SITE_URL=https://evil.example",
-					"cv_key=*", `ses_configuration_set=x"$(id)`, "function_user_name=cv access"},
+					`ses_configuration_set=x"$(id)`, "function_user_name=cv access"},
 				says: []string{"site_url must be an https origin", "bucket_name must be 3 to 63 characters",
 					"region must be an AWS region name", "The three table names must differ",
 					"sms_monthly_spend_limit must be a whole number", "cv_path must name a readable file",
 					"mail_from's address must be ses_identity", "sms_sender_id must be 3 to 11 letters or digits",
-					"owner_name must be 1 to 100 characters, without control characters", "cv_key must be 1 to 512 safe characters",
+					"owner_name must be 1 to 100 characters, without control characters",
 					"ses_configuration_set must be an SES configuration set name", "function_user_name must be an IAM user name"},
 			},
 			// A check that reads another variable is skipped while that
@@ -369,16 +515,113 @@ func TestPlanGivesAWSExactPolicies(t *testing.T) {
 			{args: []string{"owner_email=Ada <ada@example.com>"}, says: []string{"owner_email must be one address"}},
 			{args: []string{"ses_identity=v@example.com"}, says: []string{"mail_from's address must be ses_identity"}},
 		} {
-			args := []string{"plan", "-no-color", "-lock=false", "-var-file=example.tfvars"}
-			for _, a := range tc.args {
-				args = append(args, "-var", a)
-			}
-			_, err := tf.Run(ctx, args...)
-			require.Error(t, err, tc.args)
-			out := strings.Join(strings.Fields(err.Error()), " ")
-			for _, want := range tc.says {
-				assert.Contains(t, out, want)
-			}
+			failing = append(failing, failingPlan{name: strings.Join(tc.args, " "), args: tc.args, says: tc.says})
 		}
+		runFailingPlans(t, ctx, tf, failing)
+	})
+
+	t.Run("a wrong document list or document_files stops the plan, naming the document and field", func(t *testing.T) {
+		// 20 documents whose list alone is over 4 KB in the environment.
+		var big []string
+		for i := range 20 {
+			big = append(big, fmt.Sprintf(`{"slug":"d%d","title":%q,"key":"%s-%d.pdf"}`, i, strings.Repeat("t", 60), strings.Repeat("k", 150), i))
+		}
+		tooMany := []string{`{"slug":"cv","title":"CV"}`}
+		for i := range 20 {
+			tooMany = append(tooMany, fmt.Sprintf(`{"slug":"d%d","title":"D"}`, i))
+		}
+		// Each breaks one rule: the functions refuse each alone, and the
+		// plan names each (one plan for all: each costs seconds).
+		oneFault := []string{
+			`{"slug": "Bad_Slug", "title": "T"}`, `{"slug": "-a", "title": "T"}`, `{"slug": "` + strings.Repeat("s", 33) + `", "title": "T"}`,
+			`{"slug": "t1", "title": ""}`, `{"slug": "t2", "title": "  "}`, `{"slug": "t3", "title": "Two\nlines"}`,
+			`{"slug": "t4", "title": "\u202eevil"}`, `{"slug": "t5", "title": "` + strings.Repeat("é", 61) + `"}`,
+			`{"slug": "t6", "title": 5}`, `{"slug": "k1", "title": "T", "key": "/k.pdf"}`, `{"slug": "k2", "title": "T", "key": "k*.pdf"}`,
+			`{"slug": "k3", "title": "T", "key": "a/../k.pdf"}`, `{"slug": "k4", "title": "T", "key": "a//k.pdf"}`,
+			`{"slug": "k5", "title": "T", "key": "a/"}`, `{"slug": "k6", "title": "T", "key": "` + strings.Repeat("k", 513) + `"}`,
+			`{"slug": "p1", "title": "T", "page": "p/"}`, `{"slug": "p2", "title": "T", "page": "/p/<x>"}`,
+			`{"slug": "p3", "title": "T", "page": "/` + strings.Repeat("p", 200) + `"}`, `{"slug": "l1", "title": "T", "link_seconds": 29}`,
+			`{"slug": "l2", "title": "T", "link_seconds": 3601}`, `{"slug": "l3", "title": "T", "link_seconds": "120"}`,
+			`{"slug": "l4", "title": "T", "link_seconds": 90.5}`, `{"slug": "u1", "title": "T", "colour": "red"}`,
+		}
+		for _, d := range oneFault {
+			_, err := access.ParseDocuments([]byte(`{"documents": [` + d + `]}`))
+			assert.Error(t, err, "the functions refuse %s", d)
+		}
+		for _, f := range []string{`{"documents": [{"slug": "cv", "title": "CV"}], "extra": 1}`, `{"documents": []}`, `{"documents": [`} {
+			_, err := access.ParseDocuments([]byte(f))
+			assert.Error(t, err, "the functions refuse %s", f)
+		}
+		var oneFaultSays []string
+		for i, d := range oneFault {
+			slug := regexp.MustCompile(`"slug": "([^"]+)"`).FindStringSubmatch(d)[1]
+			oneFaultSays = append(oneFaultSays, fmt.Sprintf("document %d (%q): ", i+1, slug))
+		}
+
+		// Terraform checks every variable and the list's guard before it
+		// stops, so one plan (each costs seconds) shows many messages.
+		var failing []failingPlan
+		for _, tc := range []failingPlan{
+			{
+				name: "every rule of the list; document_files; the older cv_key and cv_path",
+				args: []string{"documents_file=" + writeFile(t, `{"documents": [
+  {"slug": "cv", "title": "CV"},
+  {"slug": "Bad_Slug", "title": "Bad"},
+  {"slug": "cv", "title": "Again", "key": "again.pdf"},
+  {"slug": "b", "title": "B", "key": "cv.pdf"},
+  {"slug": "c", "title": "Two\nlines", "link_seconds": 10, "page": "c/", "colour": "red"},
+  {"slug": "d", "title": "", "key": "/d.pdf", "link_seconds": "120"},
+  {"slug": "e", "title": "E", "key": "e*.pdf", "link_seconds": 90.5},
+  {"slug": "f", "title": "\u202eevil", "key": "a/../f.pdf", "page": "/f/<x>"}
+], "extra": 1}`),
+					fmt.Sprintf(`document_files={cv=%q,brochure=%q,b="/nonexistent/b.pdf"}`, files["cv"], files["cv"]),
+					"cv_key=docs/old.pdf", "cv_path=" + files["cv"]},
+				says: []string{
+					`document 2 ("Bad_Slug"): slug must be 1 to 32 lower-case letters, digits or hyphens`,
+					`document 3 ("cv"): slug "cv" is document 1's too: slugs must be unique`,
+					`document 4 ("b"): key "cv.pdf" is document 1's too: keys must be unique`,
+					`document 5 ("c"): has the unknown field "colour" (the fields are slug, title, key, page, link_seconds)`,
+					`document 5 ("c"): title must be 1 to 60 characters of plain text, without control characters or line breaks`,
+					`document 5 ("c"): page must be the site path of the document's form`,
+					`document 5 ("c"): link_seconds must be a whole number from 30 to 3600`,
+					`document 6 ("d"): title must be 1 to 60 characters`,
+					`document 6 ("d"): key must be 1 to 512 safe characters`,
+					`document 6 ("d"): link_seconds must be a whole number from 30 to 3600`,
+					`document 7 ("e"): key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard)`,
+					`document 7 ("e"): link_seconds must be a whole number from 30 to 3600`,
+					`document 8 ("f"): title must be 1 to 60 characters of plain text`,
+					`document 8 ("f"): key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard), not starting with / and without empty, . or .. segments`,
+					`document 8 ("f"): page must be the site path of the document's form`,
+					`it has the unknown field "extra" (only "documents")`,
+					`document_files names "brochure", which the document list`,
+					`document_files must name readable files: b = "/nonexistent/b.pdf" cannot be read`,
+					`cv_key is superseded by the document list`, `which gives "cv" the key "cv.pdf": set "key" there and remove cv_key`,
+				},
+			},
+			{
+				name: "one fault in each document",
+				args: []string{"documents_file=" + writeFile(t, `{"documents": [`+strings.Join(oneFault, ",")+`]}`)},
+				says: oneFaultSays,
+			},
+			{name: "not JSON", args: []string{"documents_file=" + writeFile(t, `{"documents": [`)}, says: []string{"(documents_file) is not right: it cannot be read as JSON"}},
+			{
+				// A check that reads another variable is skipped while that
+				// one is invalid: document_files must be right here.
+				name: "21 documents; cv_path beside document_files' cv",
+				args: []string{"documents_file=" + writeFile(t, `{"documents": [`+strings.Join(tooMany, ",")+`]}`),
+					"cv_path=" + files["cv"], fmt.Sprintf(`document_files={cv=%q}`, files["cv"])},
+				says: []string{"it lists 21 documents: at most 20",
+					`cv_path and document_files["cv"] both name the CV's file: keep document_files and remove cv_path`},
+			},
+			{
+				name: "over 4 KB in the environment; cv_path with no document cv",
+				args: []string{"documents_file=" + writeFile(t, `{"documents": [`+strings.Join(big, ",")+`]}`), "cv_path=" + files["cv"]},
+				says: []string{"The functions' environment on Netlify would be", "over the 4 KB (4096) Lambda allows: the document list (CV_DOCUMENTS) takes",
+					`cv_path uploads the document with slug "cv", which the document list`, `does not hold: set document_files = { <slug> =`},
+			},
+		} {
+			failing = append(failing, tc)
+		}
+		runFailingPlans(t, ctx, tf, failing)
 	})
 }

@@ -111,7 +111,8 @@ func (tf *Terraform) Run(ctx context.Context, args ...string) (string, error) {
 }
 
 // ParseEnv reads KEY=VALUE lines as Netlify's .env import (dotenv) and a
-// shell both read them: a value may sit in double quotes.
+// shell both read them: a value may sit in double quotes, or in single
+// quotes, which both keep as they are (CV_DOCUMENTS's JSON).
 func ParseEnv(s string) (map[string]string, error) {
 	env := map[string]string{}
 	for i, line := range strings.Split(s, "\n") {
@@ -122,10 +123,14 @@ func ParseEnv(s string) (map[string]string, error) {
 		if !ok || k == "" || strings.TrimSpace(k) != k {
 			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", i+1, line)
 		}
-		if len(v) >= 2 && strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) {
+		unsafe := "\"\\$`"
+		switch {
+		case len(v) >= 2 && strings.HasPrefix(v, `'`) && strings.HasSuffix(v, `'`):
+			v, unsafe = v[1:len(v)-1], "'"
+		case len(v) >= 2 && strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`):
 			v = v[1 : len(v)-1]
 		}
-		if strings.ContainsAny(v, "\"\\$`") {
+		if strings.ContainsAny(v, unsafe) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return nil, fmt.Errorf("line %d: %s's value holds a character a shell and dotenv read differently", i+1, k)
 		}
 		if _, dup := env[k]; dup {
