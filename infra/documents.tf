@@ -48,15 +48,15 @@ locals {
         # Characters as the functions count them (runes, after trimming);
         # no control or format character (bidi marks), no line break.
         startswith(jsonencode(local.documents_parsed[i].title), "\"") && try(length(regexall("(?s).", trimspace(local.documents_parsed[i].title))) <= 60 &&
-        trimspace(local.documents_parsed[i].title) != "" && !can(regex("[\\p{Cc}\\p{Cf}\\x{2028}\\x{2029}]", local.documents_parsed[i].title)), false) ? [] :
+        trimspace(local.documents_parsed[i].title) != "" && !can(regex("[\\p{Cc}\\p{Cf}\\x{2028}\\x{2029}\\x{FFFD}]", local.documents_parsed[i].title)), false) ? [] :
         ["title must be 1 to 60 characters of plain text, without control characters or line breaks"],
         can(regex("^\"[A-Za-z0-9!_.'()/-]{1,512}\"$", jsonencode(local.documents_parsed[i].key))) && !startswith(local.document_keys[i], "/") &&
         !can(regex("(^|/)\\.{0,2}(/|$)", local.document_keys[i])) ? [] :
         ["key must be 1 to 512 safe characters (letters, digits, and !_.'()/-; no *, which IAM reads as a wildcard), not starting with / and without empty, . or .. segments"],
         local.document_keys[i] == "" || index(local.document_keys, local.document_keys[i]) == i ? [] :
         ["key \"${local.document_keys[i]}\" is document ${index(local.document_keys, local.document_keys[i]) + 1}'s too: keys must be unique"],
-        startswith(jsonencode(local.documents_parsed[i].page), "\"") && can(regex("^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$", local.documents_parsed[i].page)) ? [] :
-        ["page must be the site path of the document's form: / and up to 199 of the characters a URL path takes (A-Z a-z 0-9 ._~!$&'()*+,;=:@%/-)"],
+        startswith(jsonencode(local.documents_parsed[i].page), "\"") && can(regex("^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$", local.documents_parsed[i].page)) && !startswith(local.documents_parsed[i].page, "//") ? [] :
+        ["page must be the site path of the document's form: / and up to 199 of the characters a URL path takes (A-Z a-z 0-9 ._~!$&'()*+,;=:@%/-), not starting with //"],
         can(regex("^[0-9]+$", jsonencode(local.documents_parsed[i].link_seconds))) && try(local.documents_parsed[i].link_seconds >= 30 && local.documents_parsed[i].link_seconds <= 3600, false) ? [] :
         ["link_seconds must be a whole number from 30 to 3600"],
       ) : "document ${i + 1}${local.document_slugs[i] == "" ? "" : " (\"${local.document_slugs[i]}\")"}: ${problem}"
@@ -67,9 +67,12 @@ locals {
   # minified. An apostrophe (a title's, or a key's) is written \u0027, so
   # the value can sit in single quotes in an env file. Empty while the
   # list is wrong: the guard below stops the plan and says why.
-  documents            = [for d in local.documents_parsed : d if length(local.document_problems) == 0]
-  documents_by_slug    = { for d in local.documents : d.slug => d }
-  documents_env        = replace(jsonencode({ documents = local.documents }), "'", "\\u0027")
+  documents         = [for d in local.documents_parsed : d if length(local.document_problems) == 0]
+  documents_by_slug = { for d in local.documents : d.slug => d }
+  documents_env     = replace(jsonencode({ documents = local.documents }), "'", "\\u0027")
+  # Its size in bytes, as the functions measure it (main.tf counts the
+  # variable's name in too).
+  documents_list_bytes = local.documents_env_bytes - length("CV_DOCUMENTS")
   document_object_arns = [for d in local.documents : "${local.bucket_arn}/${d.key}"]
 
   # Uploads, by slug: document_files, and cv_path under its older name.
@@ -85,6 +88,10 @@ resource "terraform_data" "documents_guard" {
     precondition {
       condition     = length(local.document_problems) == 0
       error_message = "The document list ${local.documents_file_name} (documents_file) is not right: ${join("; ", local.document_problems)}."
+    }
+    precondition {
+      condition     = local.documents_list_bytes <= 2500
+      error_message = "The document list ${local.documents_file_name} (documents_file) is ${local.documents_list_bytes} bytes as CV_DOCUMENTS: the functions take at most 2500 (beside the other settings in Lambda's 4 KB). Shorten titles and keys, or list fewer documents."
     }
   }
 }

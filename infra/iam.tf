@@ -171,6 +171,16 @@ resource "aws_iam_user_policy" "functions" {
   policy = data.aws_iam_policy_document.grants["functions"].json
 
   depends_on = [terraform_data.emulator_guard]
+
+  lifecycle {
+    # AWS allows an IAM user 2,048 characters of inline policy (whitespace
+    # not counted), and refuses more only at apply: one grant per document
+    # key grows it.
+    precondition {
+      condition     = length(data.aws_iam_policy_document.grants["functions"].minified_json) <= 2048
+      error_message = "The functions' IAM user policy would be ${length(data.aws_iam_policy_document.grants["functions"].minified_json)} characters, over the 2048 AWS allows a user's inline policies: shorten the document keys, or list fewer documents (or use target aws, whose roles allow 10240)."
+    }
+  }
 }
 
 # The functions sign download links with this key, so it must be a

@@ -58,7 +58,7 @@ output "owner_user" {
 }
 
 output "bucket" {
-  description = "The private bucket holding the CV."
+  description = "The private bucket holding the documents."
   value       = aws_s3_bucket.cv.id
 }
 

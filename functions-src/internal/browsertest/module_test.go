@@ -34,7 +34,7 @@ func TestModuleOnAnotherSite(t *testing.T) {
 	public := filepath.Join(t.TempDir(), "public")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, sitebuild.BuildSite(ctx, root, src, public, map[string]string{"GOPROXY": "off"}))
+	require.NoError(t, sitebuild.BuildSite(ctx, root, src, public, map[string]string{"HUGO_MODULE_PROXY": "off"}))
 
 	// Each document's own file, where the local backend serves it from
 	// (<CV_DATA_DIR>/private/<key>), so the downloads tell them apart.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func build(t *testing.T, site moduletest.Site) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// No network and no Go module proxy: the replacement is all Hugo needs.
-	err = sitebuild.BuildSite(ctx, root, src, dest, map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"})
+	err = sitebuild.BuildSite(ctx, root, src, dest, map[string]string{"HUGO_MODULE_PROXY": "off"})
 	if errors.Is(err, sitebuild.ErrNoHugo) && os.Getenv("CV_REQUIRE_SITE") == "" {
 		t.Skip(err)
 	}
@@ -140,8 +141,10 @@ func TestMinimalSiteGetsTheForms(t *testing.T) {
 			"I have read the privacy policy (version 2026-11-30) and agree that my details are kept for 180 days.")
 	}
 	require.NotEmpty(t, scripts)
+	require.NotEmpty(t, styles)
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(scripts))), 1, "one script for every form")
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(styles))), 1, "one stylesheet for every form")
 	for _, asset := range append(scripts, styles...) {
-		assert.Equal(t, scripts[0], scripts[len(scripts)-1], "one script for every form")
 		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(asset)))
 		assert.NoError(t, err, "%s is built", asset)
 	}
@@ -228,6 +231,8 @@ func TestMistakesStopTheBuild(t *testing.T) {
 		}, []string{`cv-access: params.cv_access.retention_days = half a year: want a whole number of days`}},
 		"api on another origin": {func(s *moduletest.Site) { s.Settings += "api = \"https://api.example.com\"\n" }, []string{
 			`cv-access: params.cv_access.api = "https://api.example.com": want a path on this site`}},
+		"api on another host, as a path": {func(s *moduletest.Site) { s.Settings += "api = \"//evil.example/api\"\n" }, []string{
+			`cv-access: params.cv_access.api = "//evil.example/api": want a path on this site`}},
 		"an unknown document": {func(s *moduletest.Site) {
 			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access document=\"portfolio\" >}}\n"}
 		}, []string{`cv-access: no document "portfolio" in data/cv_access.json (it lists "report", "brochure") (on documents.md)`}},
@@ -239,7 +244,26 @@ func TestMistakesStopTheBuild(t *testing.T) {
 			`cv-access: data/cv_access.json has no list "documents" with a document in it`}},
 		"a link lifetime out of range": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"link_seconds": 300`, `"link_seconds": 7200`, 1)
-		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds 7200: want 30 to 3600`}},
+		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds 7200: want a whole number from 30 to 3600`}},
+		"a link lifetime not whole": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"link_seconds": 300`, `"link_seconds": 90.5`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds 90.5: want a whole number from 30 to 3600`}},
+		"a link lifetime in words": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"link_seconds": 300`, `"link_seconds": "abc"`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": link_seconds abc: want a whole number from 30 to 3600`}},
+		"a slug listed twice": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"slug": "brochure"`, `"slug": "report"`, 1)
+		}, []string{`cv-access: data/cv_access.json: document 2: slug "report" is listed twice`}},
+		"a bad slug on a document no page shows": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"slug": "brochure"`, `"slug": "Brochure"`, 1)
+			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access document=\"report\" >}}\n"}
+		}, []string{`cv-access: data/cv_access.json: document 2: slug "Brochure"`}},
+		"a title with a format character": {func(s *moduletest.Site) {
+			s.Documents = strings.Replace(moduletest.Documents, `"title": "brochure"`, `"title": "bro\u202echure"`, 1)
+		}, []string{`cv-access: data/cv_access.json: document "brochure": title`, `want 1 to 60 characters of plain text on one line`}},
+		"two documents in one shortcode": {func(s *moduletest.Site) {
+			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access \"report\" \"brochure\" >}}\n"}
+		}, []string{`cv-access: the shortcode on documents.md takes one document, not 2`}},
 		"a title too long": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"title": "brochure"`, `"title": "`+strings.Repeat("x", 61)+`"`, 1)
 		}, []string{`cv-access: data/cv_access.json: document "brochure": title "xxx`, `want 1 to 60 characters of plain text on one line`}},
@@ -249,7 +273,7 @@ func TestMistakesStopTheBuild(t *testing.T) {
 		"a bad slug": {func(s *moduletest.Site) {
 			s.Documents = strings.Replace(moduletest.Documents, `"slug": "report"`, `"slug": "Report 2026"`, 1)
 			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access document=\"Report 2026\" >}}\n"}
-		}, []string{`cv-access: data/cv_access.json: slug "Report 2026": want 1 to 32 of a-z, 0-9 and -`}},
+		}, []string{`cv-access: data/cv_access.json: document 1: slug "Report 2026": want 1 to 32 of a-z, 0-9 and -`}},
 		"a misspelt parameter": {func(s *moduletest.Site) {
 			s.Content = map[string]string{"documents.md": "---\ntitle: Documents\n---\n\n{{< cv-access doc=\"report\" >}}\n"}
 		}, []string{`cv-access: the shortcode on documents.md takes document="<slug>" only, not doc=`}},

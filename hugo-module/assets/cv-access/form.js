@@ -149,6 +149,13 @@
     // Step 3: the link, shown once, dead after its lifetime.
     function showDownload(url, seconds) {
       var link = $("download-link");
+      // A web link only: an answer naming another scheme is not followed.
+      var scheme = "";
+      try { scheme = new URL(url, location.href).protocol; } catch (e) { /* not a URL */ }
+      if (scheme !== "https:" && scheme !== "http:") {
+        say("Something went wrong on our side. Please try again in a minute.");
+        return;
+      }
       link.href = url;
       link.hidden = false;
       show("download");

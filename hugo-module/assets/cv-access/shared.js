@@ -14,6 +14,9 @@ var cvAccessPage = function (names, options) {
   var opts = options || {};
   var prefix = opts.prefix || "";
   var api = (opts.api || "/api").replace(/\/+$/, "");
+  // This site's own origin only: a visitor's details go nowhere else,
+  // whatever the page says (a "//host" path would be another origin).
+  if (new URL(api + "/", location.href).origin !== location.origin) return null;
   var $ = function (id) { return document.getElementById(prefix + id); };
   var steps = {};
   names.forEach(function (n) { steps[n] = $("step-" + n); });

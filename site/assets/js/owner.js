@@ -156,7 +156,7 @@
       row("Asked", [when(r.createdAt)]);
       row("Verified", r.verifiedAt ? [when(r.verifiedAt)] : null);
       row("Consent", ["policy " + r.consentPolicyVersion + ", ", when(r.consentAt)]);
-      row("Document", DOCUMENT[r.document] || r.document);
+      row("Document", Object.prototype.hasOwnProperty.call(DOCUMENT, r.document) ? DOCUMENT[r.document] : r.document);
       row("Deleted by", [when(r.deleteAt)]);
       var erase = document.createElement("button");
       erase.type = "button";
