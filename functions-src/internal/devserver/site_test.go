@@ -17,6 +17,7 @@ import (
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/devserver"
+	"github.com/cv-access/cv-access/functions-src/internal/htmltest"
 )
 
 // repoRoot is two folders above functions-src/internal/devserver.
@@ -310,43 +311,8 @@ func parse(t *testing.T, raw []byte) *html.Node {
 	return doc
 }
 
-func walk(n *html.Node, fn func(*html.Node)) {
-	if n == nil {
-		return
-	}
-	fn(n)
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, fn)
-	}
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func has(n *html.Node, key string) bool {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return true
-		}
-	}
-	return false
-}
-
-func text(n *html.Node) string {
-	var b strings.Builder
-	walk(n, func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-	})
-	return strings.Join(strings.Fields(b.String()), " ")
-}
+// The page readers, shared with the module's tests.
+var walk, attr, has, text = htmltest.Walk, htmltest.Attr, htmltest.Has, htmltest.Text
 
 // assets are the same-origin stylesheets, scripts and icons a page loads.
 func assets(doc *html.Node) []string {

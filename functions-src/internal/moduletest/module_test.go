@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/cv-access/cv-access/functions-src/internal/emulators"
+	"github.com/cv-access/cv-access/functions-src/internal/htmltest"
 	"github.com/cv-access/cv-access/functions-src/internal/moduletest"
 	"github.com/cv-access/cv-access/functions-src/internal/sitebuild"
 )
@@ -49,31 +50,8 @@ func parse(t *testing.T, dir, page string) *html.Node {
 	return doc
 }
 
-func walk(n *html.Node, fn func(*html.Node)) {
-	fn(n)
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, fn)
-	}
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func text(n *html.Node) string {
-	var b strings.Builder
-	walk(n, func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-	})
-	return strings.Join(strings.Fields(b.String()), " ")
-}
+// The page readers the site's own tests use too.
+var walk, attr, text = htmltest.Walk, htmltest.Attr, htmltest.Text
 
 // The minimal site gets both forms from one shortcode each: ids that never
 // collide, only the module's own classes, the documents' titles and link
