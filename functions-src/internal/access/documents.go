@@ -251,7 +251,8 @@ func (ds Documents) Recorded(slug string) (Document, bool) {
 	return ds.lookup(slug)
 }
 
-// Listed reports whether slug names a listed document, exactly.
+// Listed returns the document a slug names exactly; "" names none (unlike
+// Find, where it means the default).
 func (ds Documents) Listed(slug string) (Document, bool) { return ds.lookup(slug) }
 
 // Title names a recorded document in the owner's messages: its title if

@@ -95,12 +95,10 @@ func (l *Links) checkLink(q url.Values) (access.Document, error) {
 	if err != nil || sig == "" || len(q) != 3 || len(q["doc"]) != 1 {
 		return access.Document{}, errLinkMalformed
 	}
-	// A slug no longer listed signs nothing; compare against a document
-	// that cannot match rather than answer sooner.
-	doc, listed := l.Documents.Find(slug)
-	if slug == "" {
-		listed = false
-	}
+	// A slug no longer listed (or none: a link always names its document)
+	// signs nothing; compare against a document that cannot match rather
+	// than answer sooner.
+	doc, listed := l.Documents.Listed(slug)
 	// Compare the signature before looking at the time, so a forged link
 	// learns nothing from which check failed.
 	if !access.EqualMAC([]byte(sig), []byte(l.sign(doc, exp))) || !listed {
