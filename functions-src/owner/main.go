@@ -14,11 +14,15 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsmail"
 )
 
 func main() {
 	log := app.Logger()
-	a, err := app.FromEnv(app.Options{})
+	// Email alone, for the sign-in code: the page texts nobody and gives
+	// out no link.
+	a, err := app.FromEnv(app.Options{AWS: awsbase.Parts{Mail: awsmail.Part}})
 	if err != nil {
 		log.Error("owner cannot start", "error", err.Error())
 		os.Exit(1)

@@ -12,12 +12,17 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsmail"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awssms"
 	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
 func main() {
 	log := app.Logger()
-	a, err := app.FromEnv(app.Options{Phones: phone.Numbers{}})
+	// Email and SMS: no S3, which only verify-access calls.
+	a, err := app.FromEnv(app.Options{Phones: phone.Numbers{},
+		AWS: awsbase.Parts{Mail: awsmail.Part, SMS: awssms.Part}})
 	if err != nil {
 		log.Error("request-access cannot start", "error", err.Error())
 		os.Exit(1)

@@ -12,13 +12,16 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/api"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awslinks"
 )
 
 func main() {
 	log := app.Logger()
 	// No phone rules: verify-access never reads a phone, so it links none
-	// of libphonenumber.
-	a, err := app.FromEnv(app.Options{})
+	// of libphonenumber. Links alone: it sends nothing, so it links
+	// neither SES nor SNS.
+	a, err := app.FromEnv(app.Options{AWS: awsbase.Parts{Links: awslinks.Part}})
 	if err != nil {
 		log.Error("verify-access cannot start", "error", err.Error())
 		os.Exit(1)

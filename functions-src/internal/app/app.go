@@ -16,19 +16,26 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/api"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 	"github.com/cv-access/cv-access/functions-src/internal/embedded"
 	"github.com/cv-access/cv-access/functions-src/internal/logctx"
 	"github.com/cv-access/cv-access/functions-src/internal/proxysign"
 )
 
 // Options are what a command adds to the configuration: the phone rules
-// (internal/phone), only where visitors' phones are read, and for tests
-// the clock and randomness.
+// (internal/phone), only where visitors' phones are read, the AWS
+// services it calls, and for tests the clock and randomness.
 type Options struct {
 	Phones access.Phones
-	Now    func() time.Time
-	Rand   io.Reader
+	// AWS are the parts of the AWS backend (CV_BACKEND=aws) the command
+	// calls besides DynamoDB: awsmail.Part where it sends email,
+	// awssms.Part where it texts, awslinks.Part where it gives out links.
+	// A function links only the services its main names (their SDKs'
+	// initialisation is on every cold start); one left out answers every
+	// call with an error naming it (awsbase.MissingPartError).
+	AWS  awsbase.Parts
+	Now  func() time.Time
+	Rand io.Reader
 	// Notifier, if set, sends the owner's email about each download on
 	// the local backend: a Background's Hook, the dev server's. The
 	// functions leave it nil: on AWS the requests table's stream does it
@@ -52,8 +59,8 @@ type App struct {
 // kept as concrete types: turning them into the owner's ports here would
 // link the owner's store methods into the visitors' functions too.
 type ownerParts struct {
-	aws       *awsbackend.Backend // the AWS backend, or nil
-	store     *embedded.Store     // the local backend's store and outbox
+	aws       *awsbase.Backend // the AWS backend, or nil
+	store     *embedded.Store  // the local backend's store and outbox
 	outbox    *embedded.Outbox
 	otp       *access.Codes
 	rand      io.Reader
@@ -128,7 +135,7 @@ func New(cfg Config, o Options) (*App, error) {
 		limitKeys[i] = deriveKey(secret, "cv-access/rate-limit/v1")
 	}
 	if cfg.Backend == BackendAWS {
-		b, err := awsbackend.New(context.Background(), cfg.AWS, o.Now)
+		b, err := awsbase.New(cfg.AWS, o.Now, o.AWS)
 		if err != nil {
 			return nil, err
 		}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 	"github.com/cv-access/cv-access/functions-src/internal/proxysign"
 )
 
@@ -53,7 +53,7 @@ type Config struct {
 	DocumentsDir string
 
 	// AWS backend.
-	AWS awsbackend.Config
+	AWS awsbase.Config
 
 	// The AWS target: the functions answer only what Netlify's signed
 	// proxy forwarded for this site (CV_PROXY_SIGN_SECRET, newest first,
@@ -216,9 +216,9 @@ func LoadConfig(env Getenv) (Config, error) {
 // use (CV_OTP_SECRET, CV_SITE_URL, CV_OWNER_NAME, the limits), so the owner
 // need not hold the functions' secret to create tables. LoadConfig, which
 // the functions start with, still demands them all.
-func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
+func LoadSetupConfig(env Getenv) (awsbase.Config, error) {
 	if b := strings.TrimSpace(env("CV_BACKEND")); b != BackendAWS {
-		return awsbackend.Config{}, fmt.Errorf("CV_BACKEND=%q: set CV_BACKEND=aws and the CV_AWS_* settings "+
+		return awsbase.Config{}, fmt.Errorf("CV_BACKEND=%q: set CV_BACKEND=aws and the CV_AWS_* settings "+
 			"(see .env.example); cv-setup prepares AWS, not the embedded backend", b)
 	}
 	c, err := loadAWS(env, strings.TrimSpace(env("CV_MAIL_FROM")), true)
@@ -232,8 +232,8 @@ func LoadSetupConfig(env Getenv) (awsbackend.Config, error) {
 // and where.
 type OwnerConfig struct {
 	Backend string
-	DataDir string            // local backend: the embedded store's folder
-	AWS     awsbackend.Config // AWS backend: the tables, region and keys
+	DataDir string         // local backend: the embedded store's folder
+	AWS     awsbase.Config // AWS backend: the tables, region and keys
 }
 
 // StorePath is the embedded store's file.
@@ -324,12 +324,12 @@ func smsCountriesReplaced() error {
 // because Netlify reserves the AWS_* names; emulator endpoints come from
 // the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables. needBucket says the
 // caller uses the CV bucket, so CV_S3_BUCKET must be set.
-func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbackend.Config, error) {
-	c := awsbackend.Config{
+func loadAWS(env Getenv, mailFrom string, needBucket bool) (awsbase.Config, error) {
+	c := awsbase.Config{
 		Region:          strings.TrimSpace(env("CV_AWS_REGION")),
 		AccessKeyID:     strings.TrimSpace(env("CV_AWS_ACCESS_KEY_ID")),
 		SecretAccessKey: strings.TrimSpace(env("CV_AWS_SECRET_ACCESS_KEY")),
-		Tables: awsbackend.Tables{
+		Tables: awsbase.Tables{
 			Requests: orDefault(env("CV_TABLE_REQUESTS"), "cv-requests"),
 			OTPs:     orDefault(env("CV_TABLE_OTPS"), "otps"),
 			Limits:   orDefault(env("CV_TABLE_LIMITS"), "cv-rate-limits"),

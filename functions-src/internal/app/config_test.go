@@ -13,7 +13,7 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/app"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 	"github.com/cv-access/cv-access/functions-src/internal/phone"
 )
 
@@ -285,7 +285,7 @@ func TestOwnerConfigNeedsOnlyWhatOwnerEnvGives(t *testing.T) {
 	assert.Equal(t, "eu-west-2", c.AWS.Region)
 	assert.Equal(t, "AKIDOWNER", c.AWS.AccessKeyID)
 	assert.Equal(t, "owner-secret", c.AWS.SecretAccessKey)
-	assert.Equal(t, awsbackend.Tables{Requests: "requests", OTPs: "codes", Limits: "limits"}, c.AWS.Tables)
+	assert.Equal(t, awsbase.Tables{Requests: "requests", OTPs: "codes", Limits: "limits"}, c.AWS.Tables)
 
 	delete(env, "CV_S3_BUCKET")
 	_, err = app.LoadOwnerConfig(envOf(env))

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // NotifierConfig is what the owner's notifier (notify-access, fed by the
@@ -17,7 +16,7 @@ import (
 // and the site for the owner page's link. It needs neither the code
 // secret nor the documents' objects (only the list, for their titles).
 type NotifierConfig struct {
-	AWS        awsbackend.Config
+	AWS        awsbase.Config
 	SiteURL    string
 	OwnerEmail string
 	Notify     bool
@@ -56,13 +55,14 @@ func LoadNotifierConfig(env Getenv) (NotifierConfig, error) {
 	return c, errors.Join(errs...)
 }
 
-// NewNotifier builds the owner's notifier on the AWS backend. It makes no
-// network call.
-func NewNotifier(c NotifierConfig, now func() time.Time) (*access.Notifier, error) {
+// NewNotifier builds the owner's notifier on the AWS backend, sending
+// through mail (awsmail.Part): the notifier's main hands it in, so that
+// only what sends email links SES. It makes no network call.
+func NewNotifier(c NotifierConfig, now func() time.Time, mail func(awsbase.Build) access.Mailer) (*access.Notifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	b, err := awsbackend.New(context.Background(), c.AWS, now)
+	b, err := awsbase.New(c.AWS, now, awsbase.Parts{Mail: mail})
 	if err != nil {
 		return nil, err
 	}

@@ -1,75 +1,91 @@
+// Package awsbackend holds the adapters for production, all of them wired
+// together for the owner's tools (cv-setup, cv-owner) and the tests:
+// DynamoDB for requests and codes, SES v2 for email, SNS for SMS, and S3
+// presigned links to the private documents, with Setup and Check. The
+// adapters themselves live in awsbase (DynamoDB and what every function
+// shares), awsmail (SES v2), awssms (SNS) and awslinks (S3), so that each
+// function links only the services it calls: the functions import those,
+// never this package. None of them calls AWS while being built, so a
+// Lambda container starts without a network round trip.
 package awsbackend
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/smithy-go/middleware"
 
-	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awslinks"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsmail"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awssms"
 )
 
-// Config is what the AWS backend needs. Endpoints for emulators come from
-// the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
-type Config struct {
-	// Region and static keys (CV_AWS_*: Netlify reserves the AWS_* names).
-	// With no keys, New takes Lambda's (AWS_ACCESS_KEY_ID and the rest),
-	// and awsdefault.New the SDK's default credential chain.
-	Region          string
-	AccessKeyID     string
-	SecretAccessKey string
+// The settings and adapters, from the packages that hold them.
+type (
+	Config           = awsbase.Config
+	Endpoints        = awsbase.Endpoints
+	Tables           = awsbase.Tables
+	Store            = awsbase.Store
+	OwnerStore       = awsbase.OwnerStore
+	DynamoDBAPI      = awsbase.DynamoDBAPI
+	DynamoDBOwnerAPI = awsbase.DynamoDBOwnerAPI
+	Preconnector     = awsbase.Preconnector
+	Mailer           = awsmail.Mailer
+	SESAPI           = awsmail.SESAPI
+	SMSSender        = awssms.SMSSender
+	SNSAPI           = awssms.SNSAPI
+	Presigner        = awslinks.Presigner
+)
 
-	Tables Tables
-	Bucket string
-	// Documents are the gated objects in Bucket, each at its key.
-	Documents access.Documents
+// Constants of the packages that hold them.
+const (
+	RetryMaxAttempts      = awsbase.RetryMaxAttempts
+	RequestKeyAttr        = awsbase.RequestKeyAttr
+	RequestStatusAttr     = awsbase.RequestStatusAttr
+	LinkCredentialsMargin = awslinks.LinkCredentialsMargin
+)
 
-	MailFrom            string
-	SESConfigurationSet string
-	SMSSenderID         string
+// NewStore is awsbase.NewStore.
+func NewStore(db DynamoDBAPI, t Tables) *Store { return awsbase.NewStore(db, t) }
 
-	// OwnerPage says these credentials also serve the owner page
-	// (CV_OWNER_EMAIL is set), which lists the requests: Check then tries
-	// dynamodb:Scan too.
-	OwnerPage bool
+// NewOwnerStore is awsbase.NewOwnerStore.
+func NewOwnerStore(db DynamoDBOwnerAPI, t Tables) *OwnerStore { return awsbase.NewOwnerStore(db, t) }
 
-	// Endpoints override the service endpoints when set. Production leaves
-	// them empty (the SDK's AWS_ENDPOINT_URL_<SERVICE> variables still
-	// apply); the emulator stack fills them so tests need not touch the
-	// process environment.
-	Endpoints Endpoints
-	// Emulated says the endpoints are local emulators: S3 is addressed in
-	// the path, and DynamoDB's response CRC32 is not checked (DynamoDB
-	// Local sends a wrong one on some error responses).
-	Emulated bool
-	// CallTimeout bounds each HTTP attempt to AWS.
-	CallTimeout time.Duration
-	// APIOptions are extra SDK middleware, e.g. a call counter in tests.
-	APIOptions []func(*middleware.Stack) error
+// NewPreconnector is awsbase.NewPreconnector.
+func NewPreconnector() *Preconnector { return awsbase.NewPreconnector() }
+
+// NewMailer is awsmail.NewMailer.
+func NewMailer(ses SESAPI, from, configurationSet string) *Mailer {
+	return awsmail.NewMailer(ses, from, configurationSet)
 }
 
-// Endpoints are per-service endpoint URLs; empty means the SDK's default.
-type Endpoints struct {
-	DynamoDB, SESv2, SNS, S3 string
+// NewSMSSender is awssms.NewSMSSender.
+func NewSMSSender(client SNSAPI, senderID string) *SMSSender {
+	return awssms.NewSMSSender(client, senderID)
 }
 
-// RetryMaxAttempts bounds the SDK's attempts per call, first try included.
-const RetryMaxAttempts = 3
+// NewPresigner is awslinks.NewPresigner.
+func NewPresigner(client *s3.Client, bucket string, now func() time.Time) *Presigner {
+	return awslinks.NewPresigner(client, bucket, now)
+}
+
+// Retryer is awsbase.Retryer.
+func Retryer() aws.Retryer { return awsbase.Retryer() }
+
+// HTTPClient is awsbase.HTTPClient: the HTTP client of the owner's tools.
+func HTTPClient(c Config, pc *Preconnector) (*awshttp.BuildableClient, error) {
+	return awsbase.HTTPClient(c, pc)
+}
+
+// IsAccessDenied is awsbase.IsAccessDenied.
+func IsAccessDenied(err error) bool { return awsbase.IsAccessDenied(err) }
 
 // Backend is the wired set of AWS adapters.
 type Backend struct {
@@ -84,125 +100,11 @@ type Backend struct {
 	SNS      *sns.Client
 }
 
-// envConfig is the functions' aws.Config, from their settings and the
-// process environment alone: the region (CV_AWS_REGION, else AWS_REGION
-// or AWS_DEFAULT_REGION), the CV_AWS_* key or, on Lambda, the role's
-// credentials in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-// AWS_SESSION_TOKEN; endpoints are read per client (New). It does not use
-// the SDK's config package: its default chain (shared files, SSO, STS,
-// IMDS) is what the owner's tools need, not the functions, and linking it
-// costs every cold start its package initialisation. The tools use
-// awsdefault, which has the whole chain.
-func envConfig(c Config, getenv func(string) string, pc *Preconnector) (aws.Config, error) {
-	region := c.Region
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
-		if region == "" {
-			region = strings.TrimSpace(getenv(k))
-		}
-	}
-	if region == "" {
-		return aws.Config{}, errors.New("CV_AWS_REGION is not set (and no AWS region was found): the region of your tables, bucket and SES identity")
-	}
-	var provider aws.CredentialsProvider
-	switch {
-	case c.AccessKeyID != "" || c.SecretAccessKey != "":
-		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return aws.Config{}, errors.New("set both CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY, or neither")
-		}
-		provider = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")
-	case getenv("AWS_ACCESS_KEY_ID") != "" && getenv("AWS_SECRET_ACCESS_KEY") != "":
-		// Lambda's: the execution role's, replaced with the environment.
-		provider = credentials.NewStaticCredentialsProvider(getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"))
-	default:
-		// Said on the first call, as the SDK's chain would: a process
-		// that never calls AWS (a test, a misconfigured start) still builds.
-		msg := "no AWS credentials: set CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY " +
-			"(target netlify), or run on Lambda with an execution role (target aws)"
-		if getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "" || getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "" {
-			msg += "; the functions do not read container credentials (AWS_CONTAINER_CREDENTIALS_*)"
-		}
-		provider = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{}, errors.New(msg)
-		})
-	}
-	client, err := httpClient(c, getenv("AWS_CA_BUNDLE"), pc)
-	if err != nil {
-		return aws.Config{}, err
-	}
-	return aws.Config{
-		Region:      region,
-		Credentials: aws.NewCredentialsCache(provider),
-		HTTPClient:  client,
-		Retryer:     Retryer,
-		APIOptions:  append([]func(*middleware.Stack) error(nil), c.APIOptions...),
-	}, nil
-}
-
-// Retryer retries throttling, but briefly: 3 attempts with at most 1 s
-// between them, so a busy table answers "busy" well inside the function's
-// deadline instead of the SDK's 20 s default backoff.
-func Retryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = RetryMaxAttempts
-		o.MaxBackoff = time.Second
-	})
-}
-
-// HTTPClient is the HTTP client of the owner's tools (awsdefault): the
-// SDK reads AWS_CA_BUNDLE itself there.
-func HTTPClient(c Config, pc *Preconnector) (*awshttp.BuildableClient, error) {
-	return httpClient(c, "", pc)
-}
-
-// httpClient is the one HTTP client a process's AWS clients share: the
-// SDK's own transport (keep-alive, TLS 1.2 at least, 90 s idle
-// connections), each attempt bounded by CallTimeout (5 s by default), a
-// CA bundle (AWS_CA_BUNDLE) as the only roots trusted, as the SDK makes it
-// for the tools, and pc, if any, as the dialer, installed last.
-func httpClient(c Config, caBundle string, pc *Preconnector) (*awshttp.BuildableClient, error) {
-	timeout := c.CallTimeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	client := awshttp.NewBuildableClient().WithTimeout(timeout)
-	if caBundle != "" {
-		pem, err := os.ReadFile(caBundle)
-		if err != nil {
-			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
-		}
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("AWS_CA_BUNDLE=%s holds no PEM certificate", caBundle)
-		}
-		client = client.WithTransportOptions(func(tr *http.Transport) {
-			if tr.TLSClientConfig == nil {
-				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			}
-			tr.TLSClientConfig.RootCAs = roots
-		})
-	}
-	if pc != nil {
-		client = client.WithTransportOptions(pc.Install)
-	}
-	return client, nil
-}
-
-// endpoint is a client's endpoint override: the emulator stack's, else the
-// SDK's AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL; nil for AWS's.
-func endpoint(set, service string, getenv func(string) string) *string {
-	for _, v := range []string{set, getenv("AWS_ENDPOINT_URL_" + service), getenv("AWS_ENDPOINT_URL")} {
-		if v = strings.TrimSpace(v); v != "" {
-			return aws.String(v)
-		}
-	}
-	return nil
-}
-
 // New builds the clients and adapters from c and the process environment
-// (envConfig): what the functions run with. It makes no network call.
+// (awsbase.EnvConfig), as the functions do. It makes no network call.
 func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) {
-	pc := NewPreconnector()
-	cfg, err := envConfig(c, os.Getenv, pc)
+	pc := awsbase.NewPreconnector()
+	cfg, err := awsbase.EnvConfig(c, os.Getenv, pc)
 	if err != nil {
 		return nil, err
 	}
@@ -214,59 +116,17 @@ func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) 
 // SDK's AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL in getenv. It
 // makes no network call.
 func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.Time, pc *Preconnector, getenv func(string) string) *Backend {
-	if pc == nil {
-		pc = NewPreconnector() // not installed: it warms nothing
-	}
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	e := c.Endpoints
-	// An override only where there is one: otherwise the client keeps the
-	// endpoint cfg resolved (a tool's profile may name one).
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		o.DisableValidateResponseChecksum = c.Emulated
-		if v := endpoint(e.DynamoDB, "DYNAMODB", getenv); v != nil {
-			o.BaseEndpoint = v
-		}
-	})
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.UsePathStyle = c.Emulated
-		if v := endpoint(e.S3, "S3", getenv); v != nil {
-			o.BaseEndpoint = v
-		}
-	})
-	ses := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
-		if v := endpoint(e.SESv2, "SESV2", getenv); v != nil {
-			o.BaseEndpoint = v
-		}
-	})
-	smsc := sns.NewFromConfig(cfg, func(o *sns.Options) {
-		if v := endpoint(e.SNS, "SNS", getenv); v != nil {
-			o.BaseEndpoint = v
-		}
-	})
-	mailer := NewMailer(ses, c.MailFrom, c.SESConfigurationSet)
-	mailer.warm = pc.warmer(func(ctx context.Context) (string, error) {
-		o := ses.Options()
-		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sesv2.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
-			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
-			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
-		return ep.URI.String(), err
-	})
-	sms := NewSMSSender(smsc, c.SMSSenderID)
-	sms.warm = pc.warmer(func(ctx context.Context) (string, error) {
-		o := smsc.Options()
-		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sns.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
-			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
-			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
-		return ep.URI.String(), err
-	})
+	b := awsbase.NewBuild(cfg, c, now, pc, getenv)
+	db := awsbase.NewDynamoDB(b)
+	s3c := awslinks.NewClient(b)
+	ses := awsmail.NewClient(b)
+	smsc := awssms.NewClient(b)
 	return &Backend{
-		Store:    NewStore(db, c.Tables),
-		Owner:    NewOwnerStore(db, c.Tables),
-		Mailer:   mailer,
-		SMS:      sms,
-		Links:    NewPresigner(s3c, c.Bucket, now),
+		Store:    awsbase.NewStore(db, c.Tables),
+		Owner:    awsbase.NewOwnerStore(db, c.Tables),
+		Mailer:   awsmail.FromClient(b, ses),
+		SMS:      awssms.FromClient(b, smsc),
+		Links:    awslinks.NewPresigner(s3c, c.Bucket, now),
 		DynamoDB: db,
 		S3:       s3c,
 		SES:      ses,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // CheckStatus is the outcome of one permission check.
@@ -56,7 +56,7 @@ func (r CheckResult) Allowed() bool { return r.Status == CheckOK }
 // rather than one action.
 func (r CheckResult) CredentialsRefused() bool {
 	var api smithy.APIError
-	return r.Status == CheckDenied && errors.As(r.Err, &api) && credentialCodes[api.ErrorCode()]
+	return r.Status == CheckDenied && errors.As(r.Err, &api) && awsbase.CredentialsCode(api.ErrorCode())
 }
 
 // String is the line `cv-setup check` prints.
@@ -238,7 +238,7 @@ func Check(ctx context.Context, b *Backend, c Config, now time.Time) []CheckResu
 			return err
 		}, nil)
 		last := &out[len(out)-1]
-		switch httpStatus(last.Err) {
+		switch awsbase.HTTPStatus(last.Err) {
 		case http.StatusNotFound:
 			last.Status, last.Reason = CheckFailed, "404: the document is not uploaded; "+UploadHint
 		case http.StatusForbidden:
@@ -260,19 +260,19 @@ func classify(err error, allowed func(error) bool) (CheckStatus, string) {
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
 		switch {
-		case deniedCodes[code]:
+		case awsbase.DeniedCode(code):
 			return CheckDenied, code
-		case credentialCodes[code]:
+		case awsbase.CredentialsCode(code):
 			return CheckDenied, "credentials refused: " + code
 		}
-		if msg := api.ErrorMessage(); msg != "" && httpStatus(err) != http.StatusForbidden {
+		if msg := api.ErrorMessage(); msg != "" && awsbase.HTTPStatus(err) != http.StatusForbidden {
 			return CheckFailed, code + ": " + msg
 		}
-		if httpStatus(err) != http.StatusForbidden {
+		if awsbase.HTTPStatus(err) != http.StatusForbidden {
 			return CheckFailed, code
 		}
 	}
-	if httpStatus(err) == http.StatusForbidden {
+	if awsbase.HTTPStatus(err) == http.StatusForbidden {
 		// A 403 whose body named no code we know (or could not be read).
 		return CheckDenied, "HTTP 403"
 	}
@@ -293,13 +293,5 @@ func conditionFailed(err error) bool {
 		return true
 	}
 	var tce *types.TransactionCanceledException
-	return errors.As(err, &tce) && failedCondition(tce) >= 0
-}
-
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
+	return errors.As(err, &tce) && awsbase.FailedCondition(tce) >= 0
 }

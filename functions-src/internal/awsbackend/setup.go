@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awslinks"
 )
 
 // TTLAttribute is the attribute DynamoDB TTL deletes items by, on both tables.
@@ -73,8 +74,7 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 }
 
 // UploadHint says how a missing document gets into the bucket.
-const UploadHint = "upload it with infra/'s document_files, `aws s3 cp FILE s3://BUCKET/KEY`, " +
-	"or `make aws-setup CV=FILE` for the default document"
+const UploadHint = awslinks.UploadHint
 
 func upload(ctx context.Context, b *Backend, bucket, key string, body []byte) error {
 	ctype := mime.TypeByExtension(path.Ext(key))

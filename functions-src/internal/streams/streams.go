@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 	"github.com/cv-access/cv-access/functions-src/internal/logctx"
 )
 
@@ -83,12 +83,12 @@ func verifiedNow(rec events.DynamoDBEventRecord) (string, bool) {
 		return "", false
 	}
 	status := func(img map[string]events.DynamoDBAttributeValue) string {
-		if v, ok := img[awsbackend.RequestStatusAttr]; ok && v.DataType() == events.DataTypeString {
+		if v, ok := img[awsbase.RequestStatusAttr]; ok && v.DataType() == events.DataTypeString {
 			return v.String()
 		}
 		return ""
 	}
-	id, ok := rec.Change.Keys[awsbackend.RequestKeyAttr]
+	id, ok := rec.Change.Keys[awsbase.RequestKeyAttr]
 	if !ok || id.DataType() != events.DataTypeString {
 		return "", false
 	}

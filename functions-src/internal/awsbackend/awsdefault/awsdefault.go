@@ -1,7 +1,7 @@
 // Package awsdefault builds the AWS backend for the owner's tools
 // (cv-setup, cv-owner) with the SDK's default configuration chain: shared
 // config and credentials files, profiles, SSO, roles. The functions use
-// awsbackend.New, from their settings and environment alone, so that this
+// awsbase.New, from their settings and environment alone, so that this
 // chain's packages are not linked into them nor initialised on each cold
 // start.
 package awsdefault

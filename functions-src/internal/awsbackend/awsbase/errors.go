@@ -1,4 +1,4 @@
-package awsbackend
+package awsbase
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
@@ -87,7 +88,10 @@ var throttled = map[string]bool{
 	"TransactionInProgressException": true,
 }
 
-func wrap(op string, err error) error {
+// Wrap names a failed AWS call's operation, op, and keeps the failure's
+// error code for the logs, never its message (awsError); every adapter's
+// error goes through it.
+func Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -132,6 +136,13 @@ var (
 // cannot decode; every AWS service means "forbidden" by it.
 func IsAccessDenied(err error) bool { return deniedCode(err) != "" }
 
+// DeniedCode reports whether an error code is AWS refusing an action.
+func DeniedCode(code string) bool { return deniedCodes[code] }
+
+// CredentialsCode reports whether an error code is AWS refusing the keys
+// themselves (unknown, wrong secret, session over) rather than one action.
+func CredentialsCode(code string) bool { return credentialCodes[code] }
+
 // deniedCode is the refusal's error code, "HTTP 403" for a bare 403, or ""
 // when err is no refusal.
 func deniedCode(err error) string {
@@ -139,7 +150,7 @@ func deniedCode(err error) string {
 	if errors.As(err, &api) && (deniedCodes[api.ErrorCode()] || credentialCodes[api.ErrorCode()]) {
 		return api.ErrorCode()
 	}
-	if httpStatus(err) == http.StatusForbidden {
+	if HTTPStatus(err) == http.StatusForbidden {
 		return "HTTP 403"
 	}
 	return ""
@@ -161,4 +172,14 @@ func iamAction(err error) string {
 		op = "GetObject"
 	}
 	return service + ":" + op
+}
+
+// HTTPStatus is the HTTP status of a failed call's response, or 0 when
+// there was none.
+func HTTPStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }

@@ -1,8 +1,4 @@
-// Package awsbackend holds the adapters for production: DynamoDB for
-// requests and codes, SES v2 for email, SNS for SMS, and S3 presigned links
-// to the private documents. None of them calls AWS while being built, so a Lambda
-// container starts without a network round trip.
-package awsbackend
+package awsbase
 
 import (
 	"context"
@@ -176,13 +172,13 @@ func (s *Store) CreateRequest(ctx context.Context, r access.Request, c access.Co
 	err = s.transact(ctx, append(items, s.counters(limits)...))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		if i := failedCondition(tce); i >= 2 {
+		if i := FailedCondition(tce); i >= 2 {
 			return &access.LimitError{Limit: limits[i-2]}
 		} else if i >= 0 {
 			return access.ErrDuplicateID
 		}
 	}
-	return wrap("create request", err)
+	return Wrap("create request", err)
 }
 
 // Consume implements access.Store: the counters in one transaction.
@@ -193,11 +189,11 @@ func (s *Store) Consume(ctx context.Context, limits []access.Limit) error {
 	err := s.transact(ctx, s.counters(limits))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		if i := failedCondition(tce); i >= 0 {
+		if i := FailedCondition(tce); i >= 0 {
 			return &access.LimitError{Limit: limits[i]}
 		}
 	}
-	return wrap("consume limits", err)
+	return Wrap("consume limits", err)
 }
 
 // counters are conditional increments: each fails the whole transaction
@@ -252,7 +248,7 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 	wg.Wait()
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		switch i := failedCondition(tce); {
+		switch i := FailedCondition(tce); {
 		case i >= 0 && i < len(limits):
 			return access.Code{}, &access.LimitError{Limit: limits[i]}
 		case i == len(limits):
@@ -267,14 +263,14 @@ func (s *Store) CountAttempt(ctx context.Context, requestID string, now time.Tim
 		}
 	}
 	if err != nil {
-		return access.Code{}, wrap("count attempt", err)
+		return access.Code{}, Wrap("count attempt", err)
 	}
 	if readErr != nil || read.Item == nil {
 		// The attempt is counted: read once more rather than spend it
 		// unanswered. This read follows the increment, so it sees it.
 		read, readErr = s.readCode(ctx, requestID)
 		if readErr != nil {
-			return access.Code{}, wrap("read code", readErr)
+			return access.Code{}, Wrap("read code", readErr)
 		}
 		if read.Item == nil {
 			return access.Code{}, access.ErrNotFound
@@ -341,7 +337,7 @@ func (s *Store) MarkVerified(ctx context.Context, requestID string, now time.Tim
 			return access.ErrNotFound
 		}
 	}
-	return wrap("mark verified", err)
+	return Wrap("mark verified", err)
 }
 
 // GetRequest implements access.Store.
@@ -350,7 +346,7 @@ func (s *Store) GetRequest(ctx context.Context, requestID string, now time.Time)
 		TableName: &s.tables.Requests, Key: key(requestID), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return access.Request{}, wrap("get request", err)
+		return access.Request{}, Wrap("get request", err)
 	}
 	if out.Item == nil {
 		return access.Request{}, access.ErrNotFound
@@ -391,7 +387,7 @@ func (s *Store) ClaimNotification(ctx context.Context, requestID string, now tim
 		return access.Request{}, access.ErrNoNotificationDue
 	}
 	if err != nil {
-		return access.Request{}, wrap("claim notification", err)
+		return access.Request{}, Wrap("claim notification", err)
 	}
 	var it requestItem
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
@@ -415,7 +411,7 @@ func (s *Store) ReleaseNotification(ctx context.Context, requestID string, at ti
 	if errors.As(err, &ccf) {
 		return nil // another claim, or none: not ours to give back
 	}
-	return wrap("release notification", err)
+	return Wrap("release notification", err)
 }
 
 // MarkExpired implements access.Store.
@@ -434,7 +430,7 @@ func (s *Store) MarkExpired(ctx context.Context, requestID string) error {
 	if errors.As(err, &ccf) {
 		return nil // missing or no longer pending: nothing to do
 	}
-	return wrap("mark expired", err)
+	return Wrap("mark expired", err)
 }
 
 // Lookup implements access.Store: both items in one consistent read.
@@ -449,7 +445,7 @@ func (s *Store) Lookup(ctx context.Context, requestID string, now time.Time) (ac
 		return err
 	})
 	if err != nil {
-		return access.Request{}, access.Code{}, wrap("lookup", err)
+		return access.Request{}, access.Code{}, Wrap("lookup", err)
 	}
 	if len(out.Responses) != 2 || out.Responses[0].Item == nil || out.Responses[1].Item == nil {
 		return access.Request{}, access.Code{}, access.ErrNotFound
@@ -514,7 +510,7 @@ func (s *Store) RotateCode(ctx context.Context, prev access.Code, rot access.Rot
 	err := s.transact(ctx, append(items, s.counters(limits)...))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		switch i := failedCondition(tce); {
+		switch i := FailedCondition(tce); {
 		case i == 0:
 			err := refusal(tce.CancellationReasons[0].Item, rot.SentAt, func(c access.Code) error { return c.CheckResend(rot.SentAt, p) })
 			if errors.Is(err, errDrift) {
@@ -527,7 +523,7 @@ func (s *Store) RotateCode(ctx context.Context, prev access.Code, rot access.Rot
 			return &access.LimitError{Limit: limits[i-2]}
 		}
 	}
-	return wrap("rotate code", err)
+	return Wrap("rotate code", err)
 }
 
 // RestoreCode implements access.Store.
@@ -551,7 +547,7 @@ func (s *Store) RestoreCode(ctx context.Context, prev access.Code, ifHash []byte
 	if errors.As(err, &ccf) {
 		return nil // a later rotation replaced it, or it is gone
 	}
-	return wrap("restore code", err)
+	return Wrap("restore code", err)
 }
 
 // DeleteRequest implements access.Store: both items in one transaction.
@@ -560,7 +556,7 @@ func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
 		{Delete: &types.Delete{TableName: &s.tables.Requests, Key: key(requestID)}},
 		{Delete: &types.Delete{TableName: &s.tables.OTPs, Key: key(requestID)}},
 	})
-	return wrap("delete request", err)
+	return Wrap("delete request", err)
 }
 
 var _ access.OwnerCodes = (*Store)(nil)
@@ -576,13 +572,13 @@ func (s *Store) CreateCode(ctx context.Context, c access.Code, limits []access.L
 		ConditionExpression: aws.String("attribute_not_exists(request_id)")}}}, s.counters(limits)...))
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		if i := failedCondition(tce); i >= 1 {
+		if i := FailedCondition(tce); i >= 1 {
 			return &access.LimitError{Limit: limits[i-1]}
 		} else if i == 0 {
 			return access.ErrDuplicateID
 		}
 	}
-	return wrap("create code", err)
+	return Wrap("create code", err)
 }
 
 // UseCode implements access.OwnerCodes: MarkVerified's condition on the
@@ -609,14 +605,14 @@ func (s *Store) UseCode(ctx context.Context, id string, now time.Time, hash []by
 		}
 		return err
 	}
-	return wrap("use code", err)
+	return Wrap("use code", err)
 }
 
 // GetCode implements access.OwnerCodes with a consistent read.
 func (s *Store) GetCode(ctx context.Context, id string, now time.Time) (access.Code, error) {
 	out, err := s.readCode(ctx, id)
 	if err != nil {
-		return access.Code{}, wrap("get code", err)
+		return access.Code{}, Wrap("get code", err)
 	}
 	if out.Item == nil {
 		return access.Code{}, access.ErrNotFound
@@ -635,7 +631,7 @@ func (s *Store) GetCode(ctx context.Context, id string, now time.Time) (access.C
 // DeleteCode implements access.OwnerCodes.
 func (s *Store) DeleteCode(ctx context.Context, id string) error {
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.tables.OTPs, Key: key(id)})
-	return wrap("delete code", err)
+	return Wrap("delete code", err)
 }
 
 // DynamoDBOwnerAPI is the part of the client the owner's tools add.
@@ -668,7 +664,7 @@ func (s *OwnerStore) ListRequests(ctx context.Context, now time.Time) ([]access.
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, forOwner(wrap("scan requests", err))
+			return nil, forOwner(Wrap("scan requests", err))
 		}
 		for _, item := range page.Items {
 			var it requestItem
@@ -699,7 +695,7 @@ func (s *OwnerStore) EraseEmail(ctx context.Context, email string) (int, error) 
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return 0, forOwner(wrap("scan requests", err))
+			return 0, forOwner(Wrap("scan requests", err))
 		}
 		for _, item := range page.Items {
 			id, _ := item["request_id"].(*types.AttributeValueMemberS)
@@ -742,9 +738,9 @@ func refusal(old map[string]types.AttributeValue, now time.Time, rule func(acces
 
 var errDrift = errors.New("dynamodb: condition failed but the code passes its rule")
 
-// failedCondition is the index of the first transaction item whose
+// FailedCondition is the index of the first transaction item whose
 // condition failed, or -1.
-func failedCondition(tce *types.TransactionCanceledException) int {
+func FailedCondition(tce *types.TransactionCanceledException) int {
 	for i, r := range tce.CancellationReasons {
 		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
 			return i

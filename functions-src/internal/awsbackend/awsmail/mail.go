@@ -1,4 +1,7 @@
-package awsbackend
+// Package awsmail is the email part of a function's AWS backend: the
+// mailer over SES v2 (awsbase.Parts.Mail). Only the functions that send
+// email link it, and with it SES's SDK.
+package awsmail
 
 import (
 	"context"
@@ -6,10 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // SESAPI is the part of the SES v2 client the mailer uses.
@@ -31,6 +33,36 @@ var _ access.Mailer = (*Mailer)(nil)
 // optional configuration set (for bounce and complaint tracking).
 func NewMailer(ses SESAPI, from, configurationSet string) *Mailer {
 	return &Mailer{ses: ses, from: from, configurationSet: configurationSet}
+}
+
+// Part is email through SES v2, for awsbase.Parts.Mail.
+func Part(b awsbase.Build) access.Mailer { return FromClient(b, NewClient(b)) }
+
+// NewClient is the SES v2 client over b: at Config.Endpoints.SESv2, else
+// AWS_ENDPOINT_URL_SESV2 or AWS_ENDPOINT_URL when set.
+func NewClient(b awsbase.Build) *sesv2.Client {
+	return sesv2.NewFromConfig(b.AWS, func(o *sesv2.Options) {
+		if v := b.Endpoint(b.Config.Endpoints.SESv2, "SESV2"); v != nil {
+			o.BaseEndpoint = v
+		}
+	})
+}
+
+// FromClient is the mailer over client, sending from b's Config.MailFrom
+// with its SESConfigurationSet. Its Prepare opens SES's connection through
+// b's Preconnector.
+func FromClient(b awsbase.Build, client *sesv2.Client) *Mailer {
+	m := NewMailer(client, b.Config.MailFrom, b.Config.SESConfigurationSet)
+	if b.Preconnector != nil {
+		m.warm = b.Preconnector.Warmer(func(ctx context.Context) (string, error) {
+			o := client.Options()
+			ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, sesv2.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
+				UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+				UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
+			return ep.URI.String(), err
+		})
+	}
+	return m
 }
 
 // Prepare implements access.Preparer: it opens the connection to SES, if
@@ -58,49 +90,5 @@ func (m *Mailer) SendEmail(ctx context.Context, e access.Email) error {
 		in.ConfigurationSetName = aws.String(m.configurationSet)
 	}
 	_, err := m.ses.SendEmail(ctx, in)
-	return wrap("ses send email", err)
-}
-
-// SNSAPI is the part of the SNS client the SMS sender uses.
-type SNSAPI interface {
-	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
-}
-
-// SMSSender sends the code by SMS through SNS, as a transactional message
-// (higher delivery priority than promotional).
-type SMSSender struct {
-	sns      SNSAPI
-	senderID string
-	warm     func() // opens SNS's connection ahead; nil does nothing
-}
-
-var _ access.SMSSender = (*SMSSender)(nil)
-
-// NewSMSSender returns an SMS sender; senderID is optional and only shown
-// in countries that support alphanumeric sender ids.
-func NewSMSSender(client SNSAPI, senderID string) *SMSSender {
-	return &SMSSender{sns: client, senderID: senderID}
-}
-
-// Prepare implements access.Preparer, as Mailer's does for SNS.
-func (s *SMSSender) Prepare() {
-	if s.warm != nil {
-		s.warm()
-	}
-}
-
-// SendSMS implements access.SMSSender.
-func (s *SMSSender) SendSMS(ctx context.Context, m access.SMS) error {
-	attrs := map[string]snstypes.MessageAttributeValue{
-		"AWS.SNS.SMS.SMSType": {DataType: aws.String("String"), StringValue: aws.String("Transactional")},
-	}
-	if s.senderID != "" {
-		attrs["AWS.SNS.SMS.SenderID"] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s.senderID)}
-	}
-	_, err := s.sns.Publish(ctx, &sns.PublishInput{
-		PhoneNumber:       aws.String(m.To),
-		Message:           aws.String(m.Text),
-		MessageAttributes: attrs,
-	})
-	return wrap("sns publish", err)
+	return awsbase.Wrap("ses send email", err)
 }

@@ -1,4 +1,4 @@
-package awsbackend
+package awsbase
 
 import (
 	"context"
@@ -222,12 +222,12 @@ func (c *countedConn) Close() error {
 	return err
 }
 
-// warmer returns a Prepare for a sender: it opens a connection to the
+// Warmer returns a Prepare for a sender: it opens a connection to the
 // endpoint resolve names. The endpoint is resolved once, on the first
 // Prepare and off the caller's path (the SDK's endpoint rules are a
 // computation, no call, but not free, and init is on every cold start);
 // if it cannot be resolved, Prepare does nothing.
-func (p *Preconnector) warmer(resolve func(context.Context) (string, error)) func() {
+func (p *Preconnector) Warmer(resolve func(context.Context) (string, error)) func() {
 	endpoint := sync.OnceValues(func() (string, error) { return resolve(context.Background()) })
 	return func() {
 		go func() {

@@ -1,4 +1,4 @@
-package awsbackend
+package awsbase
 
 import (
 	"errors"
@@ -16,14 +16,14 @@ func TestTransientErrorsAreBusy(t *testing.T) {
 	conflict := &types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{
 		{Code: aws.String("None")}, {Code: aws.String("TransactionConflict")},
 	}}
-	assert.ErrorIs(t, wrap("create request", conflict), access.ErrBusy, "a transaction conflict is worth a retry")
-	assert.Equal(t, "create request: TransactionConflict", wrap("create request", conflict).Error())
-	assert.ErrorIs(t, wrap("count attempt", &types.TransactionConflictException{}), access.ErrBusy)
-	assert.ErrorIs(t, wrap("x", &types.ProvisionedThroughputExceededException{}), access.ErrBusy)
+	assert.ErrorIs(t, Wrap("create request", conflict), access.ErrBusy, "a transaction conflict is worth a retry")
+	assert.Equal(t, "create request: TransactionConflict", Wrap("create request", conflict).Error())
+	assert.ErrorIs(t, Wrap("count attempt", &types.TransactionConflictException{}), access.ErrBusy)
+	assert.ErrorIs(t, Wrap("x", &types.ProvisionedThroughputExceededException{}), access.ErrBusy)
 
 	notBusy := &types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("ValidationError")}}}
-	assert.False(t, errors.Is(wrap("x", notBusy), access.ErrBusy))
-	assert.False(t, errors.Is(wrap("x", &types.ResourceNotFoundException{}), access.ErrBusy))
+	assert.False(t, errors.Is(Wrap("x", notBusy), access.ErrBusy))
+	assert.False(t, errors.Is(Wrap("x", &types.ResourceNotFoundException{}), access.ErrBusy))
 }
 
 // refused is an SDK call's failure as AWS answers a refusal.
@@ -46,7 +46,7 @@ func TestARefusedActionNamesItAndThePolicy(t *testing.T) {
 		{"DynamoDB", "TransactGetItems", "AccessDeniedException", "op: AWS denied dynamodb:TransactGetItems " +
 			"(AccessDeniedException; on AWS, one of the GetItem inside it)" + fix},
 	} {
-		err := wrap("op", refused(tc.service, tc.operation, tc.code))
+		err := Wrap("op", refused(tc.service, tc.operation, tc.code))
 		assert.Equal(t, tc.want, err.Error())
 		assert.True(t, IsAccessDenied(err))
 		assert.NotContains(t, err.Error(), "not authorized", "AWS's message stays out of the logs")
@@ -63,7 +63,7 @@ func TestRefusedKeysPointAtTheKeysNotThePolicy(t *testing.T) {
 		{"DynamoDB", "TransactWriteItems", "ExpiredTokenException"},
 		{"SESv2", "SendEmail", "InvalidSignatureException"},
 	} {
-		err := wrap("op", refused(tc.service, tc.operation, tc.code))
+		err := Wrap("op", refused(tc.service, tc.operation, tc.code))
 		assert.Equal(t, "op: AWS refused the functions' key ("+tc.code+"): check CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY",
 			err.Error())
 		assert.True(t, IsAccessDenied(err))
@@ -73,17 +73,17 @@ func TestRefusedKeysPointAtTheKeysNotThePolicy(t *testing.T) {
 // cv-owner runs with the owner's key: a refusal there must never send the
 // owner to widen the functions' policy, which lacks Scan on purpose.
 func TestOwnerRefusalsPointAtTheOwnersKey(t *testing.T) {
-	err := forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "AccessDeniedException")))
+	err := forOwner(Wrap("scan requests", refused("DynamoDB", "Scan", "AccessDeniedException")))
 	assert.Equal(t, "scan requests: AWS denied dynamodb:Scan (AccessDeniedException): run cv-owner with the owner's key "+
 		"(Terraform's owner_env output), whose IAM policy allows dynamodb:Scan on the requests table and "+
 		"dynamodb:DeleteItem on the requests and codes tables; the owner page gets them from infra/ with owner_email set "+
 		"(its own role on target aws)", err.Error())
 	assert.True(t, IsAccessDenied(err))
 
-	err = forOwner(wrap("scan requests", refused("DynamoDB", "Scan", "UnrecognizedClientException")))
+	err = forOwner(Wrap("scan requests", refused("DynamoDB", "Scan", "UnrecognizedClientException")))
 	assert.Equal(t, "scan requests: AWS refused the owner's key (UnrecognizedClientException): "+
 		"check CV_AWS_ACCESS_KEY_ID and CV_AWS_SECRET_ACCESS_KEY", err.Error())
 
 	assert.NoError(t, forOwner(nil))
-	assert.Equal(t, "x: ResourceNotFoundException", forOwner(wrap("x", &types.ResourceNotFoundException{})).Error())
+	assert.Equal(t, "x: ResourceNotFoundException", forOwner(Wrap("x", &types.ResourceNotFoundException{})).Error())
 }

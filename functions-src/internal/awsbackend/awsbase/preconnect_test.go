@@ -1,27 +1,22 @@
-package awsbackend_test
+package awsbase_test
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cv-access/cv-access/functions-src/internal/access"
-	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // connServer is a test server that counts the connections made to it.
@@ -52,12 +47,12 @@ func newConnServer(t *testing.T, tlsH2 bool) *connServer {
 
 // transport is an SDK-like transport (keep-alive, h2 attempted) dialing
 // through a preconnector.
-func transport(s *connServer) (*http.Transport, *awsbackend.Preconnector) {
+func transport(s *connServer) (*http.Transport, *awsbase.Preconnector) {
 	tr := &http.Transport{ForceAttemptHTTP2: true, DialContext: (&net.Dialer{}).DialContext}
 	if s.TLS != nil {
 		tr.TLSClientConfig = s.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	}
-	pc := awsbackend.NewPreconnector()
+	pc := awsbase.NewPreconnector()
 	pc.Install(tr)
 	return tr, pc
 }
@@ -114,7 +109,7 @@ func TestACallRacingAConnectionBeingOpenedWaitsForIt(t *testing.T) {
 		}
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}
-	pc := awsbackend.NewPreconnector()
+	pc := awsbase.NewPreconnector()
 	pc.Install(tr)
 	pc.Warm(s.URL)
 	require.Eventually(t, func() bool { return dials.Load() == 1 }, 5*time.Second, time.Millisecond)
@@ -129,7 +124,7 @@ func TestACallRacingAConnectionBeingOpenedWaitsForIt(t *testing.T) {
 
 func TestWarmIgnoresWhatIsNotAnEndpoint(t *testing.T) {
 	var dials atomic.Int32
-	pc := awsbackend.NewPreconnector()
+	pc := awsbase.NewPreconnector()
 	pc.Install(&http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
 		return nil, errors.New("no dial expected")
@@ -146,7 +141,7 @@ func TestAProxiedEndpointIsNotOpenedAhead(t *testing.T) {
 	proxy, err := url.Parse("http://127.0.0.1:9") // never dialled: Warm must not go around it
 	require.NoError(t, err)
 	tr := &http.Transport{Proxy: http.ProxyURL(proxy), DialContext: (&net.Dialer{}).DialContext}
-	pc := awsbackend.NewPreconnector()
+	pc := awsbase.NewPreconnector()
 	pc.Install(tr)
 	pc.Warm(s.URL)
 	time.Sleep(100 * time.Millisecond)
@@ -168,7 +163,7 @@ func TestTheHandshakeIsBoundedAndVerified(t *testing.T) {
 		}
 	}()
 	tr := &http.Transport{TLSHandshakeTimeout: 200 * time.Millisecond, DialContext: (&net.Dialer{}).DialContext}
-	pc := awsbackend.NewPreconnector()
+	pc := awsbase.NewPreconnector()
 	pc.Install(tr)
 	start := time.Now()
 	_, err = (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String())
@@ -179,7 +174,7 @@ func TestTheHandshakeIsBoundedAndVerified(t *testing.T) {
 	// and a name its certificate does not hold, are refused.
 	s := newConnServer(t, true)
 	untrusted := &http.Transport{ForceAttemptHTTP2: true, DialContext: (&net.Dialer{}).DialContext}
-	awsbackend.NewPreconnector().Install(untrusted)
+	awsbase.NewPreconnector().Install(untrusted)
 	_, err = (&http.Client{Transport: untrusted, Timeout: 5 * time.Second}).Get(s.URL)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "certificate")
@@ -187,57 +182,4 @@ func TestTheHandshakeIsBoundedAndVerified(t *testing.T) {
 	_, err = (&http.Client{Transport: trusted, Timeout: 5 * time.Second}).Get(strings.Replace(s.URL, "127.0.0.1", "localhost", 1))
 	require.Error(t, err, "the certificate is for 127.0.0.1 and example.com, not localhost")
 	assert.Contains(t, err.Error(), "certificate")
-}
-
-// AWS_CA_BUNDLE's roots reach the handshakes the preconnector makes: they
-// are a transport option of their own, installed before the
-// preconnector's.
-func TestACABundleIsTrusted(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"MessageId":"m-1"}`)
-	}))
-	t.Cleanup(srv.Close)
-	bundle := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
-	t.Setenv("AWS_CA_BUNDLE", bundle)
-	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: "us-east-2", AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret",
-		MailFrom: "cv@example.com", Endpoints: awsbackend.Endpoints{SESv2: srv.URL}}, time.Now)
-	require.NoError(t, err)
-	b.Mailer.Prepare()
-	assert.NoError(t, b.Mailer.SendEmail(context.Background(), access.Email{To: "ada@example.com", Subject: "s", Text: "t", HTML: "h"}))
-}
-
-// The functions' configuration, from the environment alone: the region's
-// fallbacks, credentials said missing on the first call, and endpoints
-// in the SDK's order of precedence.
-func TestTheFunctionsConfigurationFromTheEnvironment(t *testing.T) {
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE"} {
-		t.Setenv(k, "")
-	}
-	_, err := awsbackend.New(context.Background(), awsbackend.Config{}, time.Now)
-	require.ErrorContains(t, err, "CV_AWS_REGION is not set")
-
-	t.Setenv("AWS_DEFAULT_REGION", "eu-west-1")
-	b, err := awsbackend.New(context.Background(), awsbackend.Config{}, time.Now)
-	require.NoError(t, err, "a process with no credentials still starts")
-	assert.Equal(t, "eu-west-1", b.DynamoDB.Options().Region)
-	_, err = b.S3.Options().Credentials.Retrieve(context.Background())
-	require.ErrorContains(t, err, "no AWS credentials", "and says so on its first call")
-	t.Setenv("AWS_REGION", "us-east-2")
-	b, err = awsbackend.New(context.Background(), awsbackend.Config{}, time.Now)
-	require.NoError(t, err)
-	assert.Equal(t, "us-east-2", b.DynamoDB.Options().Region, "AWS_REGION before AWS_DEFAULT_REGION")
-	b, err = awsbackend.New(context.Background(), awsbackend.Config{Region: "ap-south-1"}, time.Now)
-	require.NoError(t, err)
-	assert.Equal(t, "ap-south-1", b.DynamoDB.Options().Region, "CV_AWS_REGION first")
-
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-	t.Setenv("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:2")
-	b, err = awsbackend.New(context.Background(), awsbackend.Config{Endpoints: awsbackend.Endpoints{SNS: "http://127.0.0.1:3"}}, time.Now)
-	require.NoError(t, err)
-	assert.Equal(t, "http://127.0.0.1:2", aws.ToString(b.SES.Options().BaseEndpoint), "the service's variable before the global one")
-	assert.Equal(t, "http://127.0.0.1:1", aws.ToString(b.DynamoDB.Options().BaseEndpoint), "the global one otherwise")
-	assert.Equal(t, "http://127.0.0.1:3", aws.ToString(b.SNS.Options().BaseEndpoint), "the configured endpoint before both")
 }

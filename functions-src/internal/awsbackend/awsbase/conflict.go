@@ -1,4 +1,4 @@
-package awsbackend
+package awsbase
 
 import (
 	"context"

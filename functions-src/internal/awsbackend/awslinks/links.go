@@ -1,4 +1,7 @@
-package awsbackend
+// Package awslinks is the links part of a function's AWS backend: S3
+// presigned links to the private documents (awsbase.Parts.Links). Only
+// verify-access gives out links, so only it links S3's SDK.
+package awslinks
 
 import (
 	"context"
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // Presigner makes presigned S3 GET links to the private documents. Signing is
@@ -78,6 +82,23 @@ func NewPresigner(client *s3.Client, bucket string, now func() time.Time) *Presi
 	return &Presigner{client: client, presign: s3.NewPresignClient(client), signer: v4.NewSigner(), now: now, bucket: bucket}
 }
 
+// Part is S3 presigned links, for awsbase.Parts.Links.
+func Part(b awsbase.Build) access.Presigner {
+	return NewPresigner(NewClient(b), b.Config.Bucket, b.Now)
+}
+
+// NewClient is the S3 client over b: at Config.Endpoints.S3, else
+// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when set, addressing the bucket
+// in the path when emulated.
+func NewClient(b awsbase.Build) *s3.Client {
+	return s3.NewFromConfig(b.AWS, func(o *s3.Options) {
+		o.UsePathStyle = b.Config.Emulated
+		if v := b.Endpoint(b.Config.Endpoints.S3, "S3"); v != nil {
+			o.BaseEndpoint = v
+		}
+	})
+}
+
 // Presign implements access.Presigner.
 func (p *Presigner) Presign(ctx context.Context, doc access.Document) (string, error) {
 	ttl := doc.LinkTTL
@@ -114,7 +135,7 @@ func (p *Presigner) presignGet(ctx context.Context, key string, ttl time.Duratio
 		return "", short
 	}
 	if err != nil {
-		return "", wrap("s3 presign", err)
+		return "", awsbase.Wrap("s3 presign", err)
 	}
 	return req.URL, nil
 }
@@ -131,17 +152,21 @@ func (p *Presigner) Check(ctx context.Context, doc access.Document) error {
 		return nil
 	}
 	op := fmt.Sprintf("s3 HeadObject s3://%s/%s (document %q)", p.bucket, doc.Key, doc.Slug)
-	switch httpStatus(err) {
+	switch awsbase.HTTPStatus(err) {
 	case http.StatusForbidden:
 		// wrap names the action refused: s3:GetObject.
 		return fmt.Errorf("%w: %w. Or the object is missing and s3:ListBucket is not allowed on the bucket either: "+
-			"S3 answers 403 for both", access.ErrDocumentDenied, wrap(op, err))
+			"S3 answers 403 for both", access.ErrDocumentDenied, awsbase.Wrap(op, err))
 	case http.StatusNotFound:
 		return fmt.Errorf("%w: %s (allowed by s3:GetObject) answered 404: no such object (or bucket); "+
 			"%s", access.ErrDocumentMissing, op, UploadHint)
 	}
-	return wrap(op+" (allowed by s3:GetObject)", err)
+	return awsbase.Wrap(op+" (allowed by s3:GetObject)", err)
 }
+
+// UploadHint says how a missing document gets into the bucket.
+const UploadHint = "upload it with infra/'s document_files, `aws s3 cp FILE s3://BUCKET/KEY`, " +
+	"or `make aws-setup CV=FILE` for the default document"
 
 // clockedSigner is the SDK's SigV4 presigner with our clock, so the
 // signing time follows the same injected clock as the rest of the domain.
