@@ -9,7 +9,7 @@
 locals {
   any = ["*"]
 
-  # Per table, what the code calls (functions-src/internal/awsbackend):
+  # Per table, what the code calls (functions-src/internal/awsbackend/awsbase):
   # the requests and codes are created, read, updated and deleted (a
   # request whose code could not be delivered is removed); the rate-limit
   # counters are only ever incremented.

@@ -59,8 +59,8 @@ type App struct {
 // kept as concrete types: turning them into the owner's ports here would
 // link the owner's store methods into the visitors' functions too.
 type ownerParts struct {
-	aws       *awsbase.Backend // the AWS backend, or nil
-	store     *embedded.Store  // the local backend's store and outbox
+	aws       *awsbase.Adapters // the AWS backend, or nil
+	store     *embedded.Store   // the local backend's store and outbox
 	outbox    *embedded.Outbox
 	otp       *access.Codes
 	rand      io.Reader

@@ -56,13 +56,17 @@ func LoadNotifierConfig(env Getenv) (NotifierConfig, error) {
 }
 
 // NewNotifier builds the owner's notifier on the AWS backend, sending
-// through mail (awsmail.Part): the notifier's main hands it in, so that
-// only what sends email links SES. It makes no network call.
-func NewNotifier(c NotifierConfig, now func() time.Time, mail func(awsbase.Build) access.Mailer) (*access.Notifier, error) {
+// through parts.Mail (awsmail.Part): the notifier's main hands it in, so
+// that only what sends email links SES. Without it the notifier does not
+// start. It makes no network call.
+func NewNotifier(c NotifierConfig, now func() time.Time, parts awsbase.Parts) (*access.Notifier, error) {
+	if parts.Mail == nil {
+		return nil, errors.New("the notifier sends email: its main.go must hand in awsbase.Parts{Mail: awsmail.Part}")
+	}
 	if now == nil {
 		now = time.Now
 	}
-	b, err := awsbase.New(c.AWS, now, awsbase.Parts{Mail: mail})
+	b, err := awsbase.New(c.AWS, now, parts)
 	if err != nil {
 		return nil, err
 	}

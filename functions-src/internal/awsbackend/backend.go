@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -29,65 +28,37 @@ import (
 
 // The settings and adapters, from the packages that hold them.
 type (
-	Config           = awsbase.Config
-	Endpoints        = awsbase.Endpoints
-	Tables           = awsbase.Tables
-	Store            = awsbase.Store
-	OwnerStore       = awsbase.OwnerStore
-	DynamoDBAPI      = awsbase.DynamoDBAPI
-	DynamoDBOwnerAPI = awsbase.DynamoDBOwnerAPI
-	Preconnector     = awsbase.Preconnector
-	Mailer           = awsmail.Mailer
-	SESAPI           = awsmail.SESAPI
-	SMSSender        = awssms.SMSSender
-	SNSAPI           = awssms.SNSAPI
-	Presigner        = awslinks.Presigner
+	Config       = awsbase.Config
+	Endpoints    = awsbase.Endpoints
+	Tables       = awsbase.Tables
+	Store        = awsbase.Store
+	OwnerStore   = awsbase.OwnerStore
+	DynamoDBAPI  = awsbase.DynamoDBAPI
+	Preconnector = awsbase.Preconnector
+	Mailer       = awsmail.Mailer
+	SMSSender    = awssms.SMSSender
+	Presigner    = awslinks.Presigner
 )
 
 // Constants of the packages that hold them.
 const (
 	RetryMaxAttempts      = awsbase.RetryMaxAttempts
-	RequestKeyAttr        = awsbase.RequestKeyAttr
-	RequestStatusAttr     = awsbase.RequestStatusAttr
 	LinkCredentialsMargin = awslinks.LinkCredentialsMargin
 )
 
 // NewStore is awsbase.NewStore.
 func NewStore(db DynamoDBAPI, t Tables) *Store { return awsbase.NewStore(db, t) }
 
-// NewOwnerStore is awsbase.NewOwnerStore.
-func NewOwnerStore(db DynamoDBOwnerAPI, t Tables) *OwnerStore { return awsbase.NewOwnerStore(db, t) }
-
-// NewPreconnector is awsbase.NewPreconnector.
-func NewPreconnector() *Preconnector { return awsbase.NewPreconnector() }
-
-// NewMailer is awsmail.NewMailer.
-func NewMailer(ses SESAPI, from, configurationSet string) *Mailer {
-	return awsmail.NewMailer(ses, from, configurationSet)
-}
-
-// NewSMSSender is awssms.NewSMSSender.
-func NewSMSSender(client SNSAPI, senderID string) *SMSSender {
-	return awssms.NewSMSSender(client, senderID)
-}
-
 // NewPresigner is awslinks.NewPresigner.
 func NewPresigner(client *s3.Client, bucket string, now func() time.Time) *Presigner {
 	return awslinks.NewPresigner(client, bucket, now)
 }
 
-// Retryer is awsbase.Retryer.
-func Retryer() aws.Retryer { return awsbase.Retryer() }
-
-// HTTPClient is awsbase.HTTPClient: the HTTP client of the owner's tools.
-func HTTPClient(c Config, pc *Preconnector) (*awshttp.BuildableClient, error) {
-	return awsbase.HTTPClient(c, pc)
-}
-
 // IsAccessDenied is awsbase.IsAccessDenied.
 func IsAccessDenied(err error) bool { return awsbase.IsAccessDenied(err) }
 
-// Backend is the wired set of AWS adapters.
+// Backend is every AWS adapter and client, concrete, for the owner's tools
+// and the tests; a function builds awsbase.Adapters with only its parts.
 type Backend struct {
 	Store    *Store
 	Owner    *OwnerStore // for the owner's list and erasure: cv-owner and the owner page
@@ -100,8 +71,9 @@ type Backend struct {
 	SNS      *sns.Client
 }
 
-// New builds the clients and adapters from c and the process environment
-// (awsbase.EnvConfig), as the functions do. It makes no network call.
+// New builds every client and adapter from c and the process environment
+// (awsbase.EnvConfig, the functions' configuration), with all four
+// services; the tools use awsdefault.New. It makes no network call.
 func New(ctx context.Context, c Config, now func() time.Time) (*Backend, error) {
 	pc := awsbase.NewPreconnector()
 	cfg, err := awsbase.EnvConfig(c, os.Getenv, pc)
@@ -126,7 +98,7 @@ func FromConfig(ctx context.Context, cfg aws.Config, c Config, now func() time.T
 		Owner:    awsbase.NewOwnerStore(db, c.Tables),
 		Mailer:   awsmail.FromClient(b, ses),
 		SMS:      awssms.FromClient(b, smsc),
-		Links:    awslinks.NewPresigner(s3c, c.Bucket, now),
+		Links:    awslinks.NewPresigner(s3c, c.Bucket, b.Now),
 		DynamoDB: db,
 		S3:       s3c,
 		SES:      ses,

@@ -17,11 +17,14 @@ import (
 
 	"github.com/cv-access/cv-access/functions-src/internal/access"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsmail"
 )
 
 // AWS_CA_BUNDLE's roots reach the handshakes the preconnector makes: they
 // are a transport option of their own, installed before the
-// preconnector's.
+// preconnector's. Built as a function builds its backend (awsbase.New
+// with its parts).
 func TestACABundleIsTrusted(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -31,10 +34,10 @@ func TestACABundleIsTrusted(t *testing.T) {
 	bundle := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
 	t.Setenv("AWS_CA_BUNDLE", bundle)
-	b, err := awsbackend.New(context.Background(), awsbackend.Config{Region: "us-east-2", AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret",
-		MailFrom: "cv@example.com", Endpoints: awsbackend.Endpoints{SESv2: srv.URL}}, time.Now)
+	b, err := awsbase.New(awsbase.Config{Region: "us-east-2", AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret",
+		MailFrom: "cv@example.com", Endpoints: awsbase.Endpoints{SESv2: srv.URL}}, time.Now, awsbase.Parts{Mail: awsmail.Part})
 	require.NoError(t, err)
-	b.Mailer.Prepare()
+	b.Mailer.(access.Preparer).Prepare()
 	assert.NoError(t, b.Mailer.SendEmail(context.Background(), access.Email{To: "ada@example.com", Subject: "s", Text: "t", HTML: "h"}))
 }
 

@@ -73,7 +73,7 @@ func Setup(ctx context.Context, b *Backend, c Config, cv []byte, say func(string
 	return nil
 }
 
-// UploadHint says how a missing document gets into the bucket.
+// UploadHint is awslinks.UploadHint.
 const UploadHint = awslinks.UploadHint
 
 func upload(ctx context.Context, b *Backend, bucket, key string, body []byte) error {

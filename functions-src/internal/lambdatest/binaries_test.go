@@ -165,6 +165,15 @@ func TestProductionBinariesAnswerOnTheEmulators(t *testing.T) {
 	code := sixDigits.FindString(mails[0].Body.Text)
 	require.NotEmpty(t, code)
 	assert.Contains(t, mails[0].Body.Text, "https://cv.example.com/cv/")
+	// The phone was given: the same code went by SMS too (request-access
+	// links SNS and hands in its part).
+	var texted []string
+	for _, m := range stack.SNSFake.Messages() {
+		if m.PhoneNumber == "+447400900123" && strings.Contains(m.Message, code) {
+			texted = append(texted, m.Message)
+		}
+	}
+	assert.Len(t, texted, 1, "the code is texted to the phone given")
 
 	va := start(t, "verify-access", env)
 	wrong := "000000"

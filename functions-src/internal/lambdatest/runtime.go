@@ -30,7 +30,8 @@ type Runtime struct {
 	once    sync.Once
 
 	pollOnce  sync.Once
-	firstPoll time.Time // when the function first asked for work: its init is done
+	firstPoll time.Time     // when the function first asked for work: its init is done
+	polled    chan struct{} // closed then
 }
 
 type invocation struct {
@@ -55,6 +56,7 @@ func Start() (*Runtime, error) {
 		pending: make(chan invocation, 16),
 		waiting: map[string]chan Result{},
 		closed:  make(chan struct{}),
+		polled:  make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", r.next)
@@ -114,11 +116,15 @@ func (r *Runtime) FirstPoll() time.Time {
 	return r.firstPoll
 }
 
+// Polled is closed when the function first asks for an invocation.
+func (r *Runtime) Polled() <-chan struct{} { return r.polled }
+
 func (r *Runtime) next(w http.ResponseWriter, req *http.Request) {
 	r.pollOnce.Do(func() {
 		r.mu.Lock()
 		r.firstPoll = time.Now()
 		r.mu.Unlock()
+		close(r.polled)
 	})
 	select {
 	case inv := <-r.pending:

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/cv-access/cv-access/functions-src/internal/app"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsmail"
 	"github.com/cv-access/cv-access/functions-src/internal/streams"
 )
@@ -24,7 +25,7 @@ func main() {
 		log.Error("notify-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	n, err := app.NewNotifier(c, nil, awsmail.Part)
+	n, err := app.NewNotifier(c, nil, awsbase.Parts{Mail: awsmail.Part})
 	if err != nil {
 		log.Error("notify-access cannot start", "error", err.Error())
 		os.Exit(1)

@@ -31,7 +31,8 @@ type Build struct {
 	AWS    aws.Config
 	Config Config
 	// Preconnector is the HTTP client's dialer, which the senders'
-	// Prepare opens their connections through; never nil.
+	// Prepare opens their connections through; never nil, and one no
+	// transport dials through (NewBuild's stand-in for none) opens nothing.
 	Preconnector *Preconnector
 	// Now is the clock links are signed by; never nil.
 	Now func() time.Time
@@ -78,10 +79,10 @@ type Parts struct {
 	Links func(Build) access.Presigner // awslinks.Part: S3 presigned links
 }
 
-// Backend is a function's AWS backend: DynamoDB's adapters, and the
+// Adapters are a function's AWS backend: DynamoDB's adapters, and the
 // senders and links of the parts it was built with. Mailer, SMS and Links
 // are never nil.
-type Backend struct {
+type Adapters struct {
 	Store    *Store
 	Owner    *OwnerStore // for the owner's list and erasure: the owner page
 	DynamoDB *dynamodb.Client
@@ -93,7 +94,7 @@ type Backend struct {
 // New builds the DynamoDB side and the parts p names from c and the
 // process environment (EnvConfig): what the functions run with. It makes
 // no network call.
-func New(c Config, now func() time.Time, p Parts) (*Backend, error) {
+func New(c Config, now func() time.Time, p Parts) (*Adapters, error) {
 	pc := NewPreconnector()
 	cfg, err := EnvConfig(c, os.Getenv, pc)
 	if err != nil {
@@ -104,9 +105,9 @@ func New(c Config, now func() time.Time, p Parts) (*Backend, error) {
 
 // FromBuild builds the DynamoDB side and the parts p names over b. It
 // makes no network call.
-func FromBuild(b Build, p Parts) *Backend {
+func FromBuild(b Build, p Parts) *Adapters {
 	db := NewDynamoDB(b)
-	be := &Backend{
+	be := &Adapters{
 		Store:    NewStore(db, b.Config.Tables),
 		Owner:    NewOwnerStore(db, b.Config.Tables),
 		DynamoDB: db,

@@ -89,8 +89,12 @@ func (p *Preconnector) Install(tr *http.Transport) {
 }
 
 // Warm opens a connection to endpoint (a URL) in the background, unless
-// one is open, opening or ready. It returns at once.
+// one is open, opening or ready. It returns at once. A preconnector no
+// transport dials through (never Installed) opens nothing.
 func (p *Preconnector) Warm(endpoint string) {
+	if p.dial == nil {
+		return
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return

@@ -136,6 +136,13 @@ func TestWarmIgnoresWhatIsNotAnEndpoint(t *testing.T) {
 	assert.Zero(t, dials.Load())
 }
 
+func TestAPreconnectorNoTransportDialsThroughOpensNothing(t *testing.T) {
+	s := newConnServer(t, false)
+	awsbase.NewPreconnector().Warm(s.URL) // never Installed: no dialer to open with
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, s.conns.Load())
+}
+
 func TestAProxiedEndpointIsNotOpenedAhead(t *testing.T) {
 	s := newConnServer(t, false)
 	proxy, err := url.Parse("http://127.0.0.1:9") // never dialled: Warm must not go around it

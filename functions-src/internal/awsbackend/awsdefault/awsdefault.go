@@ -16,18 +16,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/cv-access/cv-access/functions-src/internal/awsbackend"
+	"github.com/cv-access/cv-access/functions-src/internal/awsbackend/awsbase"
 )
 
 // LoadAWSConfig resolves region and credentials with the default chain,
 // without any network call, for c (CV_AWS_* keys win when set).
 func LoadAWSConfig(ctx context.Context, c awsbackend.Config) (aws.Config, error) {
-	client, err := awsbackend.HTTPClient(c, nil)
+	client, err := awsbase.HTTPClient(c, nil)
 	if err != nil {
 		return aws.Config{}, err
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(client),
-		config.WithRetryer(awsbackend.Retryer),
+		config.WithRetryer(awsbase.Retryer),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))

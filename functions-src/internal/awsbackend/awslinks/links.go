@@ -154,7 +154,7 @@ func (p *Presigner) Check(ctx context.Context, doc access.Document) error {
 	op := fmt.Sprintf("s3 HeadObject s3://%s/%s (document %q)", p.bucket, doc.Key, doc.Slug)
 	switch awsbase.HTTPStatus(err) {
 	case http.StatusForbidden:
-		// wrap names the action refused: s3:GetObject.
+		// awsbase.Wrap names the action refused: s3:GetObject.
 		return fmt.Errorf("%w: %w. Or the object is missing and s3:ListBucket is not allowed on the bucket either: "+
 			"S3 answers 403 for both", access.ErrDocumentDenied, awsbase.Wrap(op, err))
 	case http.StatusNotFound:

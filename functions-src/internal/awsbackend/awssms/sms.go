@@ -1,6 +1,6 @@
 // Package awssms is the SMS part of a function's AWS backend: the sender
 // over SNS (awsbase.Parts.SMS). Only request-access texts codes, so only
-// it links SNS's SDK.
+// it, of the functions, links SNS's SDK.
 package awssms
 
 import (
