@@ -93,13 +93,25 @@ func (a *App) Owner() (*access.Owner, error) {
 	return access.NewOwner(d, a.Config.Policy)
 }
 
-// FromEnv loads the configuration from the process environment and wires it.
+// FromEnv loads the configuration from the process environment and wires
+// it: what the functions start with, once per container. On the AWS
+// backend it then opens DynamoDB's connection in the background
+// (awsbase.Adapters.Preconnect): Lambda starts a container for an
+// invocation already waiting, whose first call is to DynamoDB. Nothing
+// is sent on it, and no AWS API is called during init.
 func FromEnv(o Options) (*App, error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, o)
+	a, err := New(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if a.owner.aws != nil {
+		a.owner.aws.Preconnect()
+	}
+	return a, nil
 }
 
 // New wires the service for cfg. It makes no network call: on Lambda it

@@ -105,3 +105,43 @@ func TestAFreshRequestAccessOpensSESWhileTheTransactionIsInFlight(t *testing.T) 
 	assert.True(t, tl.get("email sent").After(tl.get("transaction answered")), "and nothing sent before the limits were counted")
 	assert.Equal(t, 1, tl.times("ses connection"), "the email went over the connection opened ahead, not a second one")
 }
+
+// The compiled request-access, fresh: DynamoDB's connection is opened
+// during init, before any invocation, and nothing is sent on it until the
+// invocation's transaction, which then rides it.
+func TestAFreshFunctionOpensDynamoDBsConnectionDuringInit(t *testing.T) {
+	tl := &timeline{at: map[string]time.Time{}, count: map[string]int{}}
+	env := prodEnv(t)
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "AWS_ENDPOINT_URL_DYNAMODB" {
+			continue
+		}
+		target, err := url.Parse(v)
+		require.NoError(t, err)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tl.mark("dynamodb called")
+			proxy.ServeHTTP(w, r)
+		}))
+		srv.Listener = markingListener{srv.Listener, tl, "dynamodb"}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		env[i] = k + "=" + srv.URL
+	}
+	f := start(t, "request-access", env)
+	select {
+	case <-f.rt.Polled():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("request-access did not finish its init: %s", f.stderr)
+	}
+	require.Eventually(t, func() bool { return tl.times("dynamodb connection") == 1 }, 5*time.Second, 5*time.Millisecond,
+		"DynamoDB's connection is opened during init, with no invocation yet")
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, tl.times("dynamodb called"), "and nothing is sent on it before an invocation asks")
+
+	resp := f.post(t, fmt.Sprintf(`{"name":"Ada","email":"init-%d@example.com","consent":true}`, time.Now().UnixNano()))
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.Equal(t, 1, tl.times("dynamodb called"), "one transaction")
+	assert.Equal(t, 1, tl.times("dynamodb connection"), "over the connection opened during init, not a second one")
+}

@@ -89,6 +89,21 @@ type Adapters struct {
 	Mailer   access.Mailer
 	SMS      access.SMSSender
 	Links    access.Presigner
+
+	preconnect func() // opens DynamoDB's connection ahead
+}
+
+// Preconnect opens DynamoDB's connection (TCP and TLS) in the background,
+// unless one is open, and returns at once; it sends nothing. A function
+// calls it at the end of its init: Lambda starts a container for an
+// invocation that is already waiting, and that invocation's first call is
+// to DynamoDB, so the connection's set-up runs beside the rest of init and
+// the event's handling instead of after them. One nobody takes (an init
+// with no invocation behind it) is closed after a few seconds.
+func (b *Adapters) Preconnect() {
+	if b.preconnect != nil {
+		b.preconnect()
+	}
 }
 
 // New builds the DynamoDB side and the parts p names from c and the
@@ -115,6 +130,13 @@ func FromBuild(b Build, p Parts) *Adapters {
 		SMS:      missing{service: "SMS (SNS)", part: "awssms.Part", field: "SMS"},
 		Links:    missing{service: "document links (S3)", part: "awslinks.Part", field: "Links"},
 	}
+	be.preconnect = b.Preconnector.Warmer(func(ctx context.Context) (string, error) {
+		o := db.Options()
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, dynamodb.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
+			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled)})
+		return ep.URI.String(), err
+	})
 	if p.Mail != nil {
 		be.Mailer = p.Mail(b)
 	}

@@ -13,7 +13,9 @@ import (
 // Preconnector lets a fresh process open its connection to an endpoint
 // while it waits for another: request-access opens SES's (and SNS's) while
 // its DynamoDB transaction is in flight, so its cold path pays one
-// connection set-up (TCP and TLS), not two in a row. It is the HTTP
+// connection set-up (TCP and TLS), not two in a row; and every function
+// opens DynamoDB's at the end of its init (Adapters.Preconnect), beside
+// the rest of init and the first event's handling. It is the HTTP
 // transport's dialer: a connection it opened ahead is handed to the
 // transport's next dial to that endpoint. It opens one only when no
 // connection to the endpoint is open, so a warm process (whose pool holds
@@ -42,7 +44,8 @@ type readyConn struct {
 // it is closed. Nothing reads it meanwhile, so a close by the server goes
 // unnoticed until a request fails on it (the SDK then retries on a new
 // connection, at the cost of an attempt): it is meant for the call that
-// follows the write it was opened beside, within a second or so.
+// follows within a second or so, the write it was opened beside or the
+// invocation that started the container.
 const readyFor = 5 * time.Second
 
 // preconnectTimeout bounds opening a connection ahead of time.
