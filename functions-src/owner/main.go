@@ -38,6 +38,7 @@ func main() {
 		log.Error("owner cannot start", "error", err.Error())
 		os.Exit(1)
 	default:
+		a.Preconnect()
 		lambda.Start(api.Owner(owner, a.API(log)).Lambda)
 	}
 }

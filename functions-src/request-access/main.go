@@ -27,5 +27,6 @@ func main() {
 		log.Error("request-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
+	a.Preconnect()
 	lambda.Start(api.RequestAccess(a.Service, a.API(log)).Lambda)
 }

@@ -26,5 +26,6 @@ func main() {
 		log.Error("verify-access cannot start", "error", err.Error())
 		os.Exit(1)
 	}
+	a.Preconnect()
 	lambda.Start(api.VerifyAccess(a.Service, a.API(log)).Lambda)
 }

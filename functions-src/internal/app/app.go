@@ -93,25 +93,25 @@ func (a *App) Owner() (*access.Owner, error) {
 	return access.NewOwner(d, a.Config.Policy)
 }
 
-// FromEnv loads the configuration from the process environment and wires
-// it: what the functions start with, once per container. On the AWS
-// backend it then opens DynamoDB's connection in the background
-// (awsbase.Adapters.Preconnect): Lambda starts a container for an
-// invocation already waiting, whose first call is to DynamoDB. Nothing
-// is sent on it, and no AWS API is called during init.
+// FromEnv loads the configuration from the process environment and wires it.
 func FromEnv(o Options) (*App, error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	a, err := New(cfg, o)
-	if err != nil {
-		return nil, err
-	}
+	return New(cfg, o)
+}
+
+// Preconnect opens DynamoDB's connection in the background on the AWS
+// backend (awsbase.Adapters.Preconnect), and does nothing on the local
+// one. A function calls it last in its init, once it knows it will serve:
+// Lambda starts a container for an invocation already waiting, whose
+// first call is to DynamoDB. Nothing is sent on the connection, and no AWS
+// API is called during init.
+func (a *App) Preconnect() {
 	if a.owner.aws != nil {
 		a.owner.aws.Preconnect()
 	}
-	return a, nil
 }
 
 // New wires the service for cfg. It makes no network call: on Lambda it

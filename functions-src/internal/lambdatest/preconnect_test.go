@@ -107,9 +107,9 @@ func TestAFreshRequestAccessOpensSESWhileTheTransactionIsInFlight(t *testing.T) 
 }
 
 // The compiled request-access, fresh: DynamoDB's connection is opened
-// during init, before any invocation, and nothing is sent on it until the
-// invocation's transaction, which then rides it.
-func TestAFreshFunctionOpensDynamoDBsConnectionDuringInit(t *testing.T) {
+// before any invocation (its init asks for it last), and nothing is sent
+// on it until the invocation's transaction, which then rides it.
+func TestAFreshFunctionOpensDynamoDBsConnectionBeforeItsFirstInvocation(t *testing.T) {
 	tl := &timeline{at: map[string]time.Time{}, count: map[string]int{}}
 	env := prodEnv(t)
 	for i, kv := range env {
@@ -136,7 +136,7 @@ func TestAFreshFunctionOpensDynamoDBsConnectionDuringInit(t *testing.T) {
 		t.Fatalf("request-access did not finish its init: %s", f.stderr)
 	}
 	require.Eventually(t, func() bool { return tl.times("dynamodb connection") == 1 }, 5*time.Second, 5*time.Millisecond,
-		"DynamoDB's connection is opened during init, with no invocation yet")
+		"DynamoDB's connection is opened with no invocation yet")
 	time.Sleep(100 * time.Millisecond)
 	assert.Zero(t, tl.times("dynamodb called"), "and nothing is sent on it before an invocation asks")
 

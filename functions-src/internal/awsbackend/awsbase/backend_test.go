@@ -3,9 +3,12 @@ package awsbase_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -70,3 +73,44 @@ func TestThePartsHandedInAreUsed(t *testing.T) {
 type fakeMailer struct{}
 
 func (*fakeMailer) SendEmail(context.Context, access.Email) error { return nil }
+
+// Preconnect opens the very host the SDK then calls for DynamoDB: in
+// every partition, and at an endpoint override.
+func TestPreconnectOpensTheHostDynamoDBIsCalledAt(t *testing.T) {
+	for _, tc := range []struct {
+		region, endpoint, host string
+	}{
+		{"eu-west-1", "", "dynamodb.eu-west-1.amazonaws.com:443"},
+		{"us-east-2", "", "dynamodb.us-east-2.amazonaws.com:443"},
+		{"cn-north-1", "", "dynamodb.cn-north-1.amazonaws.com.cn:443"},
+		{"eu-west-1", "http://127.0.0.1:8000", "127.0.0.1:8000"},
+	} {
+		t.Run(tc.region+tc.endpoint, func(t *testing.T) {
+			dialed := make(chan string, 4)
+			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dialed <- addr
+				return nil, errors.New("no network in this test")
+			}}
+			pc := awsbase.NewPreconnector()
+			pc.Install(tr)
+			cfg := aws.Config{Region: tc.region, HTTPClient: &http.Client{Transport: tr},
+				Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+					return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
+				}),
+				Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+			c := awsbase.Config{Tables: awsbase.Tables{Requests: "r", OTPs: "c", Limits: "l"}, Endpoints: awsbase.Endpoints{DynamoDB: tc.endpoint}}
+			b := awsbase.FromBuild(awsbase.NewBuild(cfg, c, nil, pc, nil), awsbase.Parts{})
+
+			b.Preconnect()
+			select {
+			case got := <-dialed:
+				assert.Equal(t, tc.host, got, "the host opened ahead")
+			case <-time.After(5 * time.Second):
+				t.Fatal("Preconnect opened nothing")
+			}
+			_, err := b.Store.GetRequest(context.Background(), "a-request", time.Now())
+			require.Error(t, err)
+			assert.Equal(t, tc.host, <-dialed, "the host the SDK calls")
+		})
+	}
+}

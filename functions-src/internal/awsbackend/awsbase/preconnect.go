@@ -13,9 +13,10 @@ import (
 // Preconnector lets a fresh process open its connection to an endpoint
 // while it waits for another: request-access opens SES's (and SNS's) while
 // its DynamoDB transaction is in flight, so its cold path pays one
-// connection set-up (TCP and TLS), not two in a row; and every function
-// opens DynamoDB's at the end of its init (Adapters.Preconnect), beside
-// the rest of init and the first event's handling. It is the HTTP
+// connection set-up (TCP and TLS), not two in a row; and the site's
+// functions open DynamoDB's as the last step of their init
+// (Adapters.Preconnect), beside the runtime's hand-over and the first
+// event's handling. It is the HTTP
 // transport's dialer: a connection it opened ahead is handed to the
 // transport's next dial to that endpoint. It opens one only when no
 // connection to the endpoint is open, so a warm process (whose pool holds
@@ -37,11 +38,20 @@ type Preconnector struct {
 
 type readyConn struct {
 	conn net.Conn
-	at   time.Time
+	at   time.Time // when its opening began (monotonic and wall clock)
+}
+
+// fresh says whether a connection opened ahead is still young enough to
+// carry a call: by both clocks, so that a process frozen between init and
+// its first invocation (Lambda freezes a container it started ahead)
+// takes no connection the server may have dropped meanwhile.
+func (r *readyConn) fresh(now time.Time) bool {
+	return now.Sub(r.at) < readyFor && now.Round(0).Sub(r.at.Round(0)) < readyFor
 }
 
 // readyFor is how long a connection opened ahead waits to be used before
-// it is closed. Nothing reads it meanwhile, so a close by the server goes
+// it is closed (or, in a process frozen meanwhile, refused when it is
+// taken, and closed when the process thaws). Nothing reads it meanwhile, so a close by the server goes
 // unnoticed until a request fails on it (the SDK then retries on a new
 // connection, at the cost of an attempt): it is meant for the call that
 // follows within a second or so, the write it was opened beside or the
@@ -50,6 +60,12 @@ const readyFor = 5 * time.Second
 
 // preconnectTimeout bounds opening a connection ahead of time.
 const preconnectTimeout = 5 * time.Second
+
+// pendingWait bounds how long a call waits for a connection being opened
+// ahead before it dials one of its own: a handshake to AWS takes tens of
+// milliseconds, so one still opening after a second is stuck (an address
+// that does not answer), and the call must not spend its attempt on it.
+const pendingWait = time.Second
 
 // NewPreconnector returns a preconnector; Install puts it in a transport.
 func NewPreconnector() *Preconnector {
@@ -124,11 +140,12 @@ func (p *Preconnector) Warm(endpoint string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), preconnectTimeout)
 		defer cancel()
+		began := time.Now()
 		c, err := p.open(ctx, u.Scheme, addr)
 		p.mu.Lock()
 		delete(p.pending, key)
 		if err == nil {
-			p.ready[key] = &readyConn{conn: c, at: time.Now()}
+			p.ready[key] = &readyConn{conn: c, at: began}
 		}
 		p.mu.Unlock()
 		close(done)
@@ -139,17 +156,24 @@ func (p *Preconnector) Warm(endpoint string) {
 }
 
 // take is the transport's dial: the connection opened ahead if there is a
-// fresh one (waiting for one being opened, rather than opening another),
-// else a new one.
+// fresh one (waiting for one being opened, up to pendingWait, rather than
+// opening another), else a new one.
 func (p *Preconnector) take(ctx context.Context, scheme, addr string) (net.Conn, error) {
 	key := scheme + "://" + addr
 	p.mu.Lock()
 	pending := p.pending[key]
 	p.mu.Unlock()
 	if pending != nil {
+		wait := time.NewTimer(pendingWait)
 		select {
 		case <-pending:
+			wait.Stop()
+		case <-wait.C:
+			// Stuck: dial a connection of our own. The one being opened,
+			// if it ever opens, is closed unused.
+			return p.open(ctx, scheme, addr)
 		case <-ctx.Done():
+			wait.Stop()
 			return nil, ctx.Err()
 		}
 	}
@@ -158,7 +182,7 @@ func (p *Preconnector) take(ctx context.Context, scheme, addr string) (net.Conn,
 	delete(p.ready, key)
 	p.mu.Unlock()
 	if r != nil {
-		if time.Since(r.at) < readyFor {
+		if r.fresh(time.Now()) {
 			return r.conn, nil
 		}
 		_ = r.conn.Close()

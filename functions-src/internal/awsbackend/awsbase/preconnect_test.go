@@ -190,3 +190,27 @@ func TestTheHandshakeIsBoundedAndVerified(t *testing.T) {
 	require.Error(t, err, "the certificate is for 127.0.0.1 and example.com, not localhost")
 	assert.Contains(t, err.Error(), "certificate")
 }
+
+// A connection being opened ahead that is stuck (an address that does not
+// answer) holds the call back a second at most: the call then dials its
+// own rather than spend its attempt waiting.
+func TestACallDoesNotWaitLongForAStuckConnectionBeingOpened(t *testing.T) {
+	s := newConnServer(t, false)
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			<-ctx.Done() // the connection opened ahead: never answered
+			return nil, ctx.Err()
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	pc := awsbase.NewPreconnector()
+	pc.Install(tr)
+	pc.Warm(s.URL)
+	require.Eventually(t, func() bool { return dials.Load() == 1 }, time.Second, time.Millisecond)
+	began := time.Now()
+	assert.Equal(t, "HTTP/1.1", get(t, tr, s.URL))
+	took := time.Since(began)
+	assert.Less(t, took, 3*time.Second, "the call waited %s for the stuck connection", took)
+	assert.GreaterOrEqual(t, took, 900*time.Millisecond, "it waited its second for the one being opened first")
+}
