@@ -130,6 +130,10 @@ func FromBuild(b Build, p Parts) *Adapters {
 		SMS:      missing{service: "SMS (SNS)", part: "awssms.Part", field: "SMS"},
 		Links:    missing{service: "document links (S3)", part: "awslinks.Part", field: "Links"},
 	}
+	// The SDK's own parameters for a call, but AccountId: it sets that
+	// only from credentials that carry an account (EnvConfig's static
+	// keys never do), so it resolves the same host;
+	// TestPreconnectOpensTheHostDynamoDBIsCalledAt holds the two equal.
 	be.preconnect = b.Preconnector.Warmer(func(ctx context.Context) (string, error) {
 		o := db.Options()
 		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, dynamodb.EndpointParameters{Region: &o.Region, Endpoint: o.BaseEndpoint,
