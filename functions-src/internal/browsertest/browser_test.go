@@ -95,7 +95,10 @@ func visit(t *testing.T, dev *devtest.Env, form string) *page {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	// A guard against a page that hangs, not a speed check: under
+	// make test's full load (infratest's Terraform and moto beside it on
+	// two cores) a page that takes seconds alone once ran past 90 s.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	p.ctx = ctx
 	t.Cleanup(func() {
 		if t.Failed() {
